@@ -1,0 +1,90 @@
+"""Pseudonymise customer identifiers and drop PII before data leaves the warehouse.
+
+The pseudonym is a keyed, nested SHA-256 (the NMAC construction of Bellare, Canetti &
+Krawczyk 1996, the basis of HMAC): ``P`` + the first 15 hex digits of
+``sha256(k_out || sha256(k_in || customer_id))``, where ``k_in`` and ``k_out`` are derived
+from the key. The same key gives the same pseudonym in every run and period, so lists can
+be compared over time; without the key, pseudonyms cannot be reversed or recomputed.
+
+The key comes from the environment variable ``CRM_PSEUDONYM_KEY``. When it is unset a
+random per-install key is created in ``~/.config/crm-workbench/pseudonym.key`` and a loud
+warning is logged: pseudonyms are then stable on this machine only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import pandas as pd
+
+from crm_lib.data.schema import PII_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV = "CRM_PSEUDONYM_KEY"
+PSEUDONYM_HEX = 15
+ID_COLUMN = "customer_id"
+
+
+def key_file() -> Path:
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "crm-workbench" / "pseudonym.key"
+
+
+def pseudonym_key() -> str:
+    """The pseudonymisation key: from the environment, else the per-install key file."""
+    key = os.environ.get(KEY_ENV)
+    if key:
+        return key
+    path = key_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    logger.warning("%s is not set: pseudonyms use the per-install key in %s and will differ on "
+                   "other machines. Set %s (e.g. from your secrets manager) for stable pseudonyms.",
+                   KEY_ENV, path, KEY_ENV)
+    return path.read_text().strip()
+
+
+def _subkeys(key: str) -> tuple[str, str]:
+    k_in = hashlib.sha256(b"crm-workbench/inner/" + key.encode()).hexdigest()
+    k_out = hashlib.sha256(b"crm-workbench/outer/" + key.encode()).hexdigest()
+    return k_in, k_out
+
+
+def pseudonymise_id(customer_id: str, key: str) -> str:
+    """Pseudonym of one identifier (the Python twin of ``pseudonym_sql``)."""
+    k_in, k_out = _subkeys(key)
+    inner = hashlib.sha256((k_in + str(customer_id)).encode()).hexdigest()
+    return "P" + hashlib.sha256((k_out + inner).encode()).hexdigest()[:PSEUDONYM_HEX]
+
+
+def pseudonym_sql(column: str, key: str) -> str:
+    """A DuckDB SQL expression computing the pseudonym of ``column``."""
+    k_in, k_out = _subkeys(key)
+    return (f"'P' || substr(sha256('{k_out}' || sha256('{k_in}' || CAST({column} AS VARCHAR))), 1, "
+            f"{PSEUDONYM_HEX})")
+
+
+def safe_frame(df: pd.DataFrame, key: str | None = None, id_column: str = ID_COLUMN) -> pd.DataFrame:
+    """A copy of ``df`` with PII columns dropped and ``id_column`` pseudonymised."""
+    out = df.drop(columns=[c for c in PII_COLUMNS if c in df.columns])
+    if id_column in out.columns:
+        key = key or pseudonym_key()
+        uniq = pd.unique(out[id_column].astype(str))
+        lookup = dict(zip(uniq, (pseudonymise_id(u, key) for u in uniq)))
+        out[id_column] = out[id_column].astype(str).map(lookup)
+    return out
+
+
+def assert_no_pii(df: pd.DataFrame, where: str = "frame") -> None:
+    """Raise when a PII column is present: the last guard before output."""
+    found = [c for c in PII_COLUMNS if c in df.columns]
+    if found:
+        raise ValueError(f"{where}: PII column(s) {found} must not leave the warehouse")

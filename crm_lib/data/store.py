@@ -1,0 +1,249 @@
+"""The warehouse: one DuckDB connection over a source, tables read as canonical views.
+
+A *source* is one of
+- a DuckDB file (``path/warehouse.duckdb`` or ``duckdb:///path``), attached read-only;
+- a folder of Parquet files (``<table>.parquet`` or ``<table>/*.parquet``);
+- a folder of CSV files (``<table>.csv``), read as UTF-8.
+
+Whatever the source, the connection exposes the canonical tables as views named after
+them (through a column mapping when one is given), so feature SQL is written once.
+Heavy work stays in DuckDB; ``frame`` and ``sql`` return pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from crm_lib.errors import DataContractError, WorkbenchError
+
+logger = logging.getLogger(__name__)
+
+CANONICAL_TABLES = ("customers", "accounts", "balances", "transactions", "complaints",
+                    "surveys", "campaigns", "campaign_contacts")
+
+
+class SourceError(WorkbenchError):
+    """The source cannot be opened or read at all."""
+
+    exit_code = 3
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def build_warehouse(parquet_dir: str | Path, db_path: str | Path) -> None:
+    """Load every ``parquet_dir/<table>/*.parquet`` into a new DuckDB file at ``db_path``."""
+    parquet_dir, db_path = Path(parquet_dir), Path(db_path)
+    con = duckdb.connect(str(db_path))
+    try:
+        for d in sorted(p for p in parquet_dir.iterdir() if p.is_dir()):
+            glob = str(d / "*.parquet")
+            con.execute(f"CREATE TABLE {_q(d.name)} AS SELECT * FROM read_parquet({_lit(glob)})")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+class Warehouse:
+    """A read-only view of a source as the canonical tables.
+
+    Parameters
+    ----------
+    source : str or Path
+        DuckDB file, Parquet folder or CSV folder (see module docstring).
+    mapping : Mapping, optional
+        Column and code mapping from the source's names onto the canonical schema
+        (``crm_lib.data.mapping``). Without one, source tables must already be canonical.
+    threads : int, optional
+        DuckDB worker threads; default lets DuckDB decide.
+    """
+
+    def __init__(self, source: str | Path, mapping=None, threads: int | None = None):
+        self.source = str(source)
+        self.mapping = mapping
+        self.threads = threads
+        self.kind, self.path = _classify(self.source)
+        self.con = duckdb.connect(":memory:")
+        if threads:
+            self.con.execute(f"SET threads={int(threads)}")
+        self._raw: dict[str, str] = {}       # canonical table -> relation in the source
+        self._attach()
+        self._views()
+
+    # ------------------------------------------------------------------ opening
+    def _attach(self) -> None:
+        if self.kind == "duckdb":
+            try:
+                self.con.execute(f"ATTACH {_lit(self.path)} AS src (READ_ONLY)")
+                names = [r[0] for r in self.con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'src'").fetchall()]
+            except duckdb.Error as e:
+                raise SourceError(f"source {self.source}: cannot open as a DuckDB file ({_first_line(e)})") from None
+            for n in names:
+                self._raw[n] = f"src.{_q(n)}"
+            return
+        root = Path(self.path)
+        for p in sorted(root.iterdir()):
+            name = p.name.split(".")[0]
+            if self.kind == "parquet" and (p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet")))):
+                glob = str(p / "*.parquet") if p.is_dir() else str(p)
+                rel = f"read_parquet({_lit(glob)})"
+            elif self.kind == "csv" and p.suffix == ".csv":
+                _check_utf8(p)
+                rel = f"read_csv({_lit(str(p))}, header=true, auto_detect=true, sample_size=-1)"
+            else:
+                continue
+            view = f"src_{name}"
+            try:
+                self.con.execute(f"CREATE VIEW {_q(view)} AS SELECT * FROM {rel}")
+                self.con.execute(f"SELECT * FROM {_q(view)} LIMIT 0")
+            except duckdb.Error as e:
+                raise SourceError(f"source {self.source}: table file {p.name} is unreadable ({_first_line(e)})") from None
+            self._raw[name] = _q(view)
+
+    def _views(self) -> None:
+        for table in CANONICAL_TABLES:
+            src_name = self.mapping.source_table(table) if self.mapping else table
+            if src_name not in self._raw:
+                continue
+            if self.mapping:
+                select = self.mapping.select_sql(table, self.source_columns(src_name, raw=True))
+            else:
+                select = "*"
+            self.con.execute(f"CREATE VIEW {_q(table)} AS SELECT {select} FROM {self._raw[src_name]}")
+
+    # ------------------------------------------------------------------ reading
+    def has(self, table: str) -> bool:
+        """Whether the canonical ``table`` exists in this source."""
+        return table in self.tables()
+
+    def tables(self) -> list[str]:
+        """Canonical tables present in the source."""
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'memory' "
+            "AND table_type = 'VIEW' AND table_name NOT LIKE 'src_%'").fetchall()
+        return [t for t in CANONICAL_TABLES if t in {r[0] for r in rows}]
+
+    def source_columns(self, name: str, raw: bool = False) -> list[str]:
+        rel = self._raw[name] if raw else _q(name)
+        return [d[0] for d in self.con.execute(f"SELECT * FROM {rel} LIMIT 0").description]
+
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name -> DuckDB type of canonical ``table``."""
+        self._need(table)
+        rows = self.con.execute(f"DESCRIBE SELECT * FROM {_q(table)}").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def count(self, table: str) -> int:
+        self._need(table)
+        return int(self.con.execute(f"SELECT count(*) FROM {_q(table)}").fetchone()[0])
+
+    def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
+        """Run SQL in DuckDB and return a DataFrame (internal: may hold raw identifiers)."""
+        try:
+            return self.con.execute(query, params or []).df()
+        except duckdb.ConversionException as e:
+            raise DataContractError(f"a value could not be converted while reading: {_first_line(e)}") from None
+
+    def frame(self, table: str, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
+        """Read canonical ``table`` (internal: raw identifiers and PII included)."""
+        self._need(table)
+        cols = ", ".join(_q(c) for c in columns) if columns else "*"
+        q = f"SELECT {cols} FROM {_q(table)}" + (f" WHERE {where}" if where else "")
+        return self.sql(q)
+
+    def _need(self, table: str) -> None:
+        if not self.has(table):
+            raise DataContractError(f"{table}: table is missing from source {self.source} "
+                                    f"(found: {', '.join(self.tables()) or 'no canonical tables'})")
+
+    def data_end(self) -> pd.Timestamp:
+        """Last month-end with balances: the end of the data."""
+        v = self.con.execute("SELECT max(month) FROM balances").fetchone()[0]
+        return pd.Timestamp(v).normalize()
+
+    def fingerprint(self) -> str:
+        """A content hash of every canonical table (row count and an order-free hash of rows)."""
+        h = hashlib.sha256()
+        for t in self.tables():
+            n, x = self.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {_q(t)} t").fetchone()
+            h.update(f"{t}:{n}:{x};".encode())
+        return h.hexdigest()[:16]
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_source(source: str | Path, mapping=None, threads: int | None = None) -> Warehouse:
+    """Open ``source`` (with an optional mapping file path or object) as a Warehouse."""
+    if mapping is not None and not hasattr(mapping, "select_sql"):
+        from crm_lib.data.mapping import load_mapping
+
+        mapping = load_mapping(mapping)
+    return Warehouse(source, mapping=mapping, threads=threads)
+
+
+def _classify(source: str) -> tuple[str, str]:
+    s = source
+    if s.startswith("duckdb:///"):
+        s = s[len("duckdb:///") - 1:]
+    p = Path(s)
+    if not p.exists():
+        raise SourceError(f"source {source}: no such file or folder")
+    if p.is_file():
+        if p.suffix in (".duckdb", ".db"):
+            return "duckdb", str(p)
+        raise SourceError(f"source {source}: a file source must be a DuckDB file (.duckdb); "
+                          "for Parquet or CSV give the folder that holds one file per table")
+    files = list(p.iterdir())
+    if any(f.suffix == ".parquet" or (f.is_dir() and any(f.glob("*.parquet"))) for f in files):
+        return "parquet", str(p)
+    if any(f.suffix == ".csv" for f in files):
+        return "csv", str(p)
+    if (p / "warehouse.duckdb").exists():
+        return "duckdb", str(p / "warehouse.duckdb")
+    raise SourceError(f"source {source}: folder holds no .duckdb, .parquet or .csv tables")
+
+
+def _check_utf8(path: Path, block: int = 1 << 20) -> None:
+    with open(path, "rb") as f:
+        offset = 0
+        line = 1
+        tail = b""
+        while chunk := f.read(block):
+            data = tail + chunk
+            try:
+                data.decode("utf-8")
+                tail = b""
+            except UnicodeDecodeError as e:
+                if e.reason == "unexpected end of data" and e.start >= len(data) - 4:
+                    tail = data[e.start:]
+                    data = data[:e.start]
+                else:
+                    bad_line = line + data[:e.start].count(b"\n")
+                    raise SourceError(
+                        f"{path.stem}: file {path.name} is not UTF-8 (rule 'encoding utf-8'): byte "
+                        f"{data[e.start:e.start + 1]!r} at line {bad_line}; re-save it as UTF-8 "
+                        "(e.g. iconv -f latin1 -t utf-8)") from None
+            line += data.count(b"\n")
+            offset += len(chunk)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

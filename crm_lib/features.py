@@ -1,0 +1,213 @@
+"""The per-customer feature table as of a date, computed where the data is.
+
+One row per customer onboarded on or before the as-of date. Every input row is
+filtered to the as-of date first (``<= as_of`` for dates, ``< as_of + 1 day`` for
+timestamps), and a closure after the as-of date is invisible, so no later data can leak
+in (``tests/test_features.py`` proves it by scrambling everything after the date).
+
+The SQL is written once in a portable subset and compiled by SQLGlot for the engine
+that runs it: DuckDB by default, Spark SQL when the bank outgrows one machine
+(``feature_sql(..., dialect="spark")``).
+
+Columns (units):
+    customer_id (pseudonym), customer_type, age (years), income, revenue (currency/yr),
+    region, branch_id, credit_rating, acquisition_channel, acquisition_cost (currency),
+    consent_marketing, onboard_date, tenure_days (days), is_active (bool),
+    closed_date (only when closed on or before the as-of date),
+    aum (deposits + investments at the last month-end), aum_avg (mean over the last
+    ``aum_months`` month-ends), aum_avg_12m, aum_change_3m (aum / aum 3 month-ends
+    earlier - 1, proportion), deposits, investments, loans (currency),
+    tier (by ``tier_thresholds`` on aum_avg), n_products (open accounts),
+    has_<product> (0/1), recency_days (days since last transaction), frequency
+    (transactions in the window), monetary (sum of amounts in the window, currency),
+    share_<channel> (share of window transactions, 0-1), digital_share (mobile+online),
+    fee_purchases, fee_spend (fee-bearing purchases in the window),
+    complaints_90d, complaints_window, open_complaints, days_since_complaint,
+    surveys_window, csat_mean, nps_mean (window), contacts_window, responded_window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pandas as pd
+import sqlglot
+
+from crm_lib.data.personas import TIER_THRESHOLDS
+from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
+from crm_lib.data.store import Warehouse
+from crm_lib.errors import DataContractError
+
+logger = logging.getLogger(__name__)
+
+CHANNELS = ("branch", "mobile", "online", "atm", "phone")
+
+
+def _check_thresholds(thresholds: dict) -> None:
+    for ctype, tiers in thresholds.items():
+        vals = list(tiers.values())
+        if any(b <= a for a, b in zip(vals, vals[1:])):
+            raise DataContractError(
+                f"tier thresholds for {ctype}: lower bounds must be strictly increasing, got {tiers}")
+
+
+def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, aum_months: int = 3,
+                tier_thresholds: dict | None = None, dialect: str = "duckdb") -> str:
+    """The feature query for ``as_of``, compiled for ``dialect`` (``duckdb`` or ``spark``)."""
+    d = pd.Timestamp(as_of).date()
+    nxt = (pd.Timestamp(d) + pd.Timedelta(days=1)).date()
+    w0 = (pd.Timestamp(d) - pd.Timedelta(days=window_days - 1)).date()
+    d90 = (pd.Timestamp(d) - pd.Timedelta(days=89)).date()
+    thresholds = tier_thresholds or TIER_THRESHOLDS
+    _check_thresholds(thresholds)
+    tier_cases = []
+    for ctype, tiers in thresholds.items():
+        for name, lo in sorted(tiers.items(), key=lambda kv: -kv[1]):
+            tier_cases.append(f"WHEN c.customer_type = '{ctype}' AND coalesce(b.aum_avg, 0) >= {float(lo)} THEN '{name}'")
+    prod_cols = ",\n  ".join(
+        f"MAX(CASE WHEN product = '{p}' THEN 1 ELSE 0 END) AS has_{_ident(p)}" for p in products) or "0 AS no_products"
+    has_sel = ", ".join(f"coalesce(p.has_{_ident(p)}, 0) AS has_{_ident(p)}" for p in products)
+    chan = ",\n  ".join(f"SUM(CASE WHEN channel = '{c}' AND NOT fee THEN 1 ELSE 0 END) AS n_{c}" for c in CHANNELS)
+    share = ", ".join(f"CASE WHEN t.frequency > 0 THEN t.n_{c} / t.frequency ELSE NULL END AS share_{c}" for c in CHANNELS)
+    sql = f"""
+WITH base AS (
+  SELECT * FROM customers WHERE onboard_date <= DATE '{d}'
+),
+bal AS (
+  SELECT customer_id, month, deposits + investments AS aum, deposits, investments, loans,
+         ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY month DESC) AS k
+  FROM balances WHERE month <= DATE '{d}' AND month > DATE '{(pd.Timestamp(d) - pd.DateOffset(months=13)).date()}'
+),
+b AS (
+  SELECT customer_id,
+    MAX(CASE WHEN k = 1 THEN aum END) AS aum,
+    AVG(CASE WHEN k <= {int(aum_months)} THEN aum END) AS aum_avg,
+    AVG(CASE WHEN k <= 12 THEN aum END) AS aum_avg_12m,
+    MAX(CASE WHEN k = 4 THEN aum END) AS aum_3m_ago,
+    MAX(CASE WHEN k = 1 THEN deposits END) AS deposits,
+    MAX(CASE WHEN k = 1 THEN investments END) AS investments,
+    MAX(CASE WHEN k = 1 THEN loans END) AS loans
+  FROM bal GROUP BY customer_id
+),
+p AS (
+  SELECT customer_id, COUNT(*) AS n_products,
+  {prod_cols}
+  FROM accounts
+  WHERE open_date <= DATE '{d}' AND (close_date IS NULL OR close_date > DATE '{d}')
+  GROUP BY customer_id
+),
+tx AS (
+  SELECT customer_id, ts, amount, channel, txn_type = 'fee_purchase' AS fee
+  FROM transactions WHERE ts < TIMESTAMP '{nxt} 00:00:00'
+),
+t AS (
+  SELECT customer_id,
+    MAX(ts) AS last_ts,
+    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND NOT fee THEN 1 ELSE 0 END) AS frequency,
+    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND NOT fee THEN amount ELSE 0 END) AS monetary,
+    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND fee THEN 1 ELSE 0 END) AS fee_purchases,
+    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND fee THEN amount ELSE 0 END) AS fee_spend,
+  {chan.replace("AND NOT fee", f"AND ts >= TIMESTAMP '{w0} 00:00:00' AND NOT fee")}
+  FROM tx GROUP BY customer_id
+),
+cm AS (
+  SELECT customer_id,
+    SUM(CASE WHEN opened_at >= TIMESTAMP '{d90} 00:00:00' THEN 1 ELSE 0 END) AS complaints_90d,
+    SUM(CASE WHEN opened_at >= TIMESTAMP '{w0} 00:00:00' THEN 1 ELSE 0 END) AS complaints_window,
+    SUM(CASE WHEN resolved_at IS NULL OR resolved_at >= TIMESTAMP '{nxt} 00:00:00' THEN 1 ELSE 0 END) AS open_complaints,
+    MAX(opened_at) AS last_complaint
+  FROM complaints WHERE opened_at < TIMESTAMP '{nxt} 00:00:00' GROUP BY customer_id
+),
+sv AS (
+  SELECT customer_id, COUNT(*) AS surveys_window, AVG(csat) AS csat_mean, AVG(nps) AS nps_mean
+  FROM surveys WHERE survey_date <= DATE '{d}' AND survey_date >= DATE '{w0}' GROUP BY customer_id
+),
+cc AS (
+  SELECT customer_id, COUNT(*) AS contacts_window,
+    SUM(CASE WHEN responded THEN 1 ELSE 0 END) AS responded_window
+  FROM campaign_contacts
+  WHERE contacted_at < TIMESTAMP '{nxt} 00:00:00' AND contacted_at >= TIMESTAMP '{w0} 00:00:00'
+  GROUP BY customer_id
+)
+SELECT
+  c.customer_id, c.customer_type, c.age, c.income, c.revenue, c.region, c.branch_id, c.credit_rating,
+  c.acquisition_channel, c.acquisition_cost, c.consent_marketing, c.onboard_date,
+  DATEDIFF(DATE '{d}', c.onboard_date) AS tenure_days,
+  (c.closed_date IS NULL OR c.closed_date > DATE '{d}') AS is_active,
+  CASE WHEN c.closed_date <= DATE '{d}' THEN c.closed_date END AS closed_date,
+  b.aum, b.aum_avg, b.aum_avg_12m,
+  CASE WHEN b.aum_3m_ago > 0 THEN b.aum / b.aum_3m_ago - 1 END AS aum_change_3m,
+  b.deposits, b.investments, b.loans,
+  CASE {' '.join(tier_cases)} END AS tier,
+  coalesce(p.n_products, 0) AS n_products, {has_sel},
+  CASE WHEN t.last_ts IS NOT NULL THEN DATEDIFF(DATE '{d}', CAST(t.last_ts AS DATE)) END AS recency_days,
+  coalesce(t.frequency, 0) AS frequency, coalesce(t.monetary, 0) AS monetary,
+  {share},
+  CASE WHEN t.frequency > 0 THEN (t.n_mobile + t.n_online) / t.frequency END AS digital_share,
+  coalesce(t.fee_purchases, 0) AS fee_purchases, coalesce(t.fee_spend, 0) AS fee_spend,
+  coalesce(cm.complaints_90d, 0) AS complaints_90d, coalesce(cm.complaints_window, 0) AS complaints_window,
+  coalesce(cm.open_complaints, 0) AS open_complaints,
+  CASE WHEN cm.last_complaint IS NOT NULL THEN DATEDIFF(DATE '{d}', CAST(cm.last_complaint AS DATE)) END AS days_since_complaint,
+  coalesce(sv.surveys_window, 0) AS surveys_window, sv.csat_mean, sv.nps_mean,
+  coalesce(cc.contacts_window, 0) AS contacts_window, coalesce(cc.responded_window, 0) AS responded_window
+FROM base c
+LEFT JOIN b ON b.customer_id = c.customer_id
+LEFT JOIN p ON p.customer_id = c.customer_id
+LEFT JOIN t ON t.customer_id = c.customer_id
+LEFT JOIN cm ON cm.customer_id = c.customer_id
+LEFT JOIN sv ON sv.customer_id = c.customer_id
+LEFT JOIN cc ON cc.customer_id = c.customer_id
+"""
+    # Spark's DATEDIFF(end, start) is the portable spelling; SQLGlot compiles it per engine.
+    return sqlglot.transpile(sql, read="spark", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+
+
+def _ident(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in str(name).lower())
+
+
+def products(wh: Warehouse) -> list[str]:
+    """Distinct products in the accounts table, sorted."""
+    return sorted(wh.sql("SELECT DISTINCT product FROM accounts WHERE product IS NOT NULL")["product"])
+
+
+def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_months: int = 3,
+                  tier_thresholds: dict | None = None, key: str | None = None) -> pd.DataFrame:
+    """One row per customer as of ``as_of``, computed in the warehouse, identifiers pseudonymised.
+
+    Parameters
+    ----------
+    wh : Warehouse
+    as_of : date-like
+        Nothing dated after this day is used.
+    window_days : int
+        Length of the behaviour window ending on ``as_of`` (RFM, channels, complaints, surveys).
+    aum_months : int
+        Month-ends averaged for ``aum_avg`` (and the tier).
+    tier_thresholds : dict, optional
+        ``{customer_type: {tier: lower bound of aum_avg}}``, strictly increasing.
+    key : str, optional
+        Pseudonymisation key; default from the environment (``crm_lib.data.privacy``).
+
+    Returns
+    -------
+    DataFrame
+        The columns listed in the module docstring, sorted by ``customer_id``.
+    """
+    if window_days <= 0:
+        raise DataContractError(f"window_days={window_days}: the behaviour window must be at least 1 day")
+    if aum_months <= 0 or aum_months > 12:
+        raise DataContractError(f"aum_months={aum_months}: must be between 1 and 12")
+    for t in ("customers", "accounts", "balances", "transactions", "complaints", "surveys", "campaign_contacts"):
+        wh._need(t)
+    inner = feature_sql(as_of, products(wh), window_days, aum_months, tier_thresholds)
+    pid = pseudonym_sql("customer_id", key or pseudonym_key())
+    # Only the pseudonym leaves the warehouse; the query never selects PII columns.
+    q = f"SELECT {pid} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) f ORDER BY 1"
+    df = wh.sql(q)
+    for c in ("tenure_days", "n_products", "frequency", "fee_purchases", "complaints_90d", "complaints_window",
+              "open_complaints", "surveys_window", "contacts_window", "responded_window"):
+        df[c] = df[c].astype("int64")
+    logger.info("feature table as of %s: %d customers", as_of, len(df))
+    return df
