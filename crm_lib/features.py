@@ -14,9 +14,10 @@ Columns (units):
     region, branch_id, credit_rating, acquisition_channel, acquisition_cost (currency),
     consent_marketing, onboard_date, tenure_days (days), is_active (bool),
     closed_date (only when closed on or before the as-of date),
-    aum (deposits + investments at the last month-end), aum_avg (mean over the last
-    ``aum_months`` month-ends), aum_avg_12m, aum_change_3m (aum / aum 3 month-ends
-    earlier - 1, proportion), deposits, investments, loans (currency),
+    aum (deposits + investments at the last month-end on or before the date; null when
+    the customer held no balance then), aum_avg (mean over the balances of the last
+    ``aum_months`` month-ends), aum_avg_12m (last 12), aum_change_3m (aum / aum 3
+    month-ends earlier - 1, proportion), deposits, investments, loans (currency),
     tier (by ``tier_thresholds`` on aum_avg), n_products (open accounts),
     has_<product> (0/1), recency_days (days since last transaction), frequency
     (transactions in the window), monetary (sum of amounts in the window, currency),
@@ -59,6 +60,12 @@ def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, 
     nxt = (pd.Timestamp(d) + pd.Timedelta(days=1)).date()
     w0 = (pd.Timestamp(d) - pd.Timedelta(days=window_days - 1)).date()
     d90 = (pd.Timestamp(d) - pd.Timedelta(days=89)).date()
+    # month-ends: the last one on or before the date, and the window starts before it
+    last = pd.Timestamp(d) + pd.offsets.MonthEnd(0)
+    last = last if last == pd.Timestamp(d) else last - pd.offsets.MonthEnd(1)
+    m_last, m_3 = last.date(), (last - pd.offsets.MonthEnd(3)).date()
+    m_avg = (last - pd.offsets.MonthEnd(int(aum_months))).date()
+    m_12 = (last - pd.offsets.MonthEnd(12)).date()
     thresholds = tier_thresholds or TIER_THRESHOLDS
     _check_thresholds(thresholds)
     tier_cases = []
@@ -75,19 +82,18 @@ WITH base AS (
   SELECT * FROM customers WHERE onboard_date <= DATE '{d}'
 ),
 bal AS (
-  SELECT customer_id, month, deposits + investments AS aum, deposits, investments, loans,
-         ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY month DESC) AS k
-  FROM balances WHERE month <= DATE '{d}' AND month > DATE '{(pd.Timestamp(d) - pd.DateOffset(months=13)).date()}'
+  SELECT customer_id, month, deposits + investments AS aum, deposits, investments, loans
+  FROM balances WHERE month <= DATE '{m_last}' AND month > DATE '{m_12}'
 ),
 b AS (
   SELECT customer_id,
-    MAX(CASE WHEN k = 1 THEN aum END) AS aum,
-    AVG(CASE WHEN k <= {int(aum_months)} THEN aum END) AS aum_avg,
-    AVG(CASE WHEN k <= 12 THEN aum END) AS aum_avg_12m,
-    MAX(CASE WHEN k = 4 THEN aum END) AS aum_3m_ago,
-    MAX(CASE WHEN k = 1 THEN deposits END) AS deposits,
-    MAX(CASE WHEN k = 1 THEN investments END) AS investments,
-    MAX(CASE WHEN k = 1 THEN loans END) AS loans
+    MAX(CASE WHEN month = DATE '{m_last}' THEN aum END) AS aum,
+    AVG(CASE WHEN month > DATE '{m_avg}' THEN aum END) AS aum_avg,
+    AVG(aum) AS aum_avg_12m,
+    MAX(CASE WHEN month = DATE '{m_3}' THEN aum END) AS aum_3m_ago,
+    MAX(CASE WHEN month = DATE '{m_last}' THEN deposits END) AS deposits,
+    MAX(CASE WHEN month = DATE '{m_last}' THEN investments END) AS investments,
+    MAX(CASE WHEN month = DATE '{m_last}' THEN loans END) AS loans
   FROM bal GROUP BY customer_id
 ),
 p AS (

@@ -189,7 +189,7 @@ def _simulate_exits(pop: pd.DataFrame, rng: np.random.Generator, end: np.datetim
     ch, rt = P.ChurnTruth(), P.RetentionTruth()
     n = len(pop)
     lp = _linear_predictor(pop)
-    onboard = pop["onboard"].to_numpy()
+    onboard = pop["onboard"].to_numpy().astype("datetime64[D]")
     e = rng.exponential(size=n)
     t_vol = ch.scale * (e * np.exp(-lp)) ** (1.0 / ch.shape)
     t_bank = rng.exponential(1.0 / ch.bank_initiated_rate, size=n)

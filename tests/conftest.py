@@ -1,0 +1,47 @@
+"""Shared fixtures: synthetic banks generated once per test session (shared across xdist workers)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+os.environ.setdefault("CRM_PSEUDONYM_KEY", "test-suite-key")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+END_DATE = "2026-09-30"
+TODAY = "2026-11-23"
+
+
+def _bank(tmp_path_factory, name: str, size) -> Path:
+    from crm_lib.data.synthetic import generate
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by all workers of this session
+    out = root / f"bank_{name}"
+    with FileLock(str(out) + ".lock"):
+        if not (out / "metadata.json").exists():
+            generate(out, size, end_date=END_DATE)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bank(tmp_path_factory) -> Path:
+    """The tiny synthetic bank (2k customers), data to 2026-09-30."""
+    return _bank(tmp_path_factory, "tiny", "tiny")
+
+
+@pytest.fixture(scope="session")
+def small_bank(tmp_path_factory) -> Path:
+    """The small synthetic bank (50k customers): for planted-truth recovery."""
+    return _bank(tmp_path_factory, "small", "small")
+
+
+@pytest.fixture(scope="session")
+def truth(small_bank) -> dict:
+    return json.loads((small_bank / "ground_truth.json").read_text())
