@@ -22,9 +22,10 @@ def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.setLevel(level)
     root = logging.getLogger("crm_lib")
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(min(level, logging.INFO))  # run.log records INFO whatever the console shows
 
 
 def cmd_demo_data(args) -> int:

@@ -1,0 +1,296 @@
+"""Run parameters: load, merge (defaults <- profile <- --set), validate; report periods.
+
+Every error names the file (or ``--set``) and the key, before any notebook starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crm_lib import kpis
+from crm_lib.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PARAMETERS_DIR = PROJECT_ROOT / "parameters"
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+
+# --------------------------------------------------------------------------- periods
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A reporting period: a month (``2026-09``), quarter (``2026Q3``) or year (``2026``)."""
+
+    label: str
+    kind: str
+    start: date
+    end: date
+
+    @classmethod
+    def parse(cls, text: str) -> "Period":
+        s = str(text).strip()
+        if m := re.fullmatch(r"(\d{4})-(\d{2})", s):
+            p = pd.Period(f"{m[1]}-{m[2]}", freq="M")
+            kind = "month"
+        elif m := re.fullmatch(r"(\d{4})[Qq]([1-4])", s):
+            p = pd.Period(f"{m[1]}Q{m[2]}", freq="Q")
+            kind = "quarter"
+        elif re.fullmatch(r"\d{4}", s):
+            p = pd.Period(s, freq="Y")
+            kind = "year"
+        else:
+            raise ConfigError(f"period {text!r}: expected a month (2026-09), quarter (2026Q3) or year (2026)")
+        return cls(_label(p, kind), kind, p.start_time.date(), p.end_time.date())
+
+    @classmethod
+    def last_closed(cls, kind: str, data_end: date) -> "Period":
+        """The latest period of ``kind`` that ends on or before ``data_end``."""
+        freq = {"month": "M", "quarter": "Q", "year": "Y"}[kind]
+        p = pd.Period(pd.Timestamp(data_end), freq=freq)
+        if p.end_time.date() > pd.Timestamp(data_end).date():
+            p = p - 1
+        return cls(_label(p, kind), kind, p.start_time.date(), p.end_time.date())
+
+    def shift(self, n: int) -> "Period":
+        freq = {"month": "M", "quarter": "Q", "year": "Y"}[self.kind]
+        p = pd.Period(pd.Timestamp(self.start), freq=freq) + n
+        return Period(_label(p, self.kind), self.kind, p.start_time.date(), p.end_time.date())
+
+    def previous(self) -> "Period":
+        return self.shift(-1)
+
+    def year_ago(self) -> "Period":
+        return self.shift({"month": -12, "quarter": -4, "year": -1}[self.kind])
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _label(p: pd.Period, kind: str) -> str:
+    return {"month": p.strftime("%Y-%m"), "quarter": f"{p.year}Q{p.quarter}", "year": str(p.year)}[kind]
+
+
+# --------------------------------------------------------------------------- parameters
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: date
+
+
+class Params(BaseModel):
+    """The resolved parameters of one run (see parameters/defaults.yaml for meanings)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    mapping: str | None = None
+    reports_dir: str = "reports"
+    kernel: str = "crm-workbench"
+    seed: int = 20261
+    parallel: int = Field(2, ge=1, le=16)
+    notebook_timeout_s: int = Field(1800, gt=0)
+    window_days: int = Field(365, gt=0)
+    aum_months: int = Field(3, ge=1, le=12)
+    tiers: dict[Literal["individual", "corporate"], dict[str, float]]
+    horizons_months: list[int]
+    min_n: int = Field(30, ge=1)
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    schedule: Schedule
+    period_kind: Literal["month", "quarter", "year"]
+    notebooks: list[str] = Field(min_length=1)
+
+    @field_validator("horizons_months")
+    @classmethod
+    def _positive(cls, v):
+        bad = [h for h in v if h <= 0]
+        if bad or not v:
+            raise ValueError(f"every horizon must be > 0 months, got {v}")
+        return v
+
+    @field_validator("tiers")
+    @classmethod
+    def _increasing(cls, v):
+        for ctype, tiers in v.items():
+            vals = list(tiers.values())
+            if not vals or vals[0] != 0 or any(b <= a for a, b in zip(vals, vals[1:])):
+                raise ValueError(f"{ctype}: lower bounds must start at 0 and be strictly increasing, got {tiers}")
+        return v
+
+    @field_validator("notebooks")
+    @classmethod
+    def _exist(cls, v):
+        missing = [n for n in v if not (NOTEBOOKS_DIR / f"{n}.ipynb").exists()]
+        if missing:
+            raise ValueError(f"no such notebook(s) in notebooks/: {missing}")
+        return v
+
+
+@dataclass
+class RunConfig:
+    profile: str
+    params: Params
+    sources: dict[str, str]          # top-level key -> where its value came from
+    targets: dict
+    actions: list
+
+    def as_dict(self) -> dict:
+        return self.params.model_dump(mode="json")
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def _merge(base: dict, over: dict, origin: str, sources: dict, prefix: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "tiers":
+            out[k] = _merge(out[k], v, origin, sources, key + ".")
+        else:
+            out[k] = copy.deepcopy(v)
+        sources[key] = origin
+    return out
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """``["a=1", "schedule.since=2026-01-01"]`` -> nested dict with YAML-typed values."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def resolve(profile: str, overrides: list[str] | None = None, parameters_dir: Path | None = None) -> RunConfig:
+    """Resolve and validate a profile's parameters.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file (or ``--set``) and the key of the first problems found.
+    """
+    pdir = Path(parameters_dir or PARAMETERS_DIR)
+    defaults_path = pdir / "defaults.yaml"
+    profile_path = pdir / "profiles" / f"{profile}.yaml"
+    if not profile_path.exists():
+        known = sorted(p.stem for p in (pdir / "profiles").glob("*.yaml"))
+        raise ConfigError(f"profile {profile!r}: no file {profile_path} (profiles: {', '.join(known)})")
+    sources: dict[str, str] = {}
+    merged = _merge({}, _read_yaml(defaults_path), str(defaults_path), sources)
+    merged = _merge(merged, _read_yaml(profile_path), str(profile_path), sources)
+    merged = _merge(merged, parse_overrides(overrides), "--set", sources)
+    try:
+        params = Params.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(_explain(e, sources)) from None
+    targets = load_targets(pdir / "targets.yaml")
+    actions = load_actions(pdir / "actions.yaml")
+    return RunConfig(profile, params, sources, targets, actions)
+
+
+def _explain(e: ValidationError, sources: dict) -> str:
+    lines = []
+    for err in e.errors():
+        loc = [str(x) for x in err["loc"]]
+        key = ".".join(loc)
+        origin = next((sources[".".join(loc[:i])] for i in range(len(loc), 0, -1) if ".".join(loc[:i]) in sources),
+                      "parameters")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against parameters/defaults.yaml)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{origin}: {key}: {msg}" + (f" (got {err['input']!r})" if err["type"] not in ("missing", "extra_forbidden") else ""))
+    return "invalid parameters:\n  " + "\n  ".join(lines)
+
+
+def load_targets(path: Path) -> dict:
+    """``{kpi: {target, near_band}}``; each KPI known and each target inside its range."""
+    data = _read_yaml(path) if path.exists() else {}
+    unknown_top = set(data) - {"targets"}
+    if unknown_top:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown_top)} (expected 'targets')")
+    out = {}
+    for name, spec in (data.get("targets") or {}).items():
+        if name not in kpis.REGISTRY:
+            raise ConfigError(f"{path}: targets.{name}: unknown KPI (known: {', '.join(sorted(kpis.REGISTRY))})")
+        if not isinstance(spec, dict) or "target" not in spec:
+            raise ConfigError(f"{path}: targets.{name}: expected {{target: value, near_band: value}}")
+        extra = set(spec) - {"target", "near_band"}
+        if extra:
+            raise ConfigError(f"{path}: targets.{name}: unknown key(s) {sorted(extra)}")
+        try:
+            t, band = float(spec["target"]), float(spec.get("near_band", 0))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: targets.{name}.target: expected a number, got {spec['target']!r}") from None
+        k = kpis.get(name)
+        if not kpis.in_range(name, t):
+            raise ConfigError(f"{path}: targets.{name}.target: {t} is outside the KPI's range "
+                              f"[{k.low}, {k.high if k.high is not None else 'inf'}] ({k.unit})")
+        if band < 0:
+            raise ConfigError(f"{path}: targets.{name}.near_band: must be >= 0, got {band}")
+        out[name] = {"target": t, "near_band": band}
+    return out
+
+
+def load_actions(path: Path) -> list:
+    """The improvement-action register; each action names a known KPI and a start date."""
+    data = _read_yaml(path) if path.exists() else {}
+    out = []
+    for i, a in enumerate(data.get("actions") or []):
+        where = f"{path}: actions[{i}]"
+        need = {"id", "name", "owner", "start_date", "kpi", "expected_effect"}
+        if not isinstance(a, dict) or need - set(a):
+            raise ConfigError(f"{where}: missing key(s) {sorted(need - set(a or {}))}")
+        if a["kpi"] not in kpis.REGISTRY:
+            raise ConfigError(f"{where}.kpi: unknown KPI {a['kpi']!r}")
+        try:
+            a = {**a, "start_date": pd.Timestamp(a["start_date"]).date(), "expected_effect": float(a["expected_effect"])}
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{where}: {e}") from None
+        out.append(a)
+    return out
+
+
+def resolve_period(text: str | None, kind: str, data_end: date) -> Period:
+    """Parse ``text`` (default: the data's last closed period) and check it against the data."""
+    p = Period.parse(text) if text else Period.last_closed(kind, data_end)
+    if p.kind != kind:
+        raise ConfigError(f"period {p.label} is a {p.kind}, but this profile reports by {kind} "
+                          f"(e.g. {Period.last_closed(kind, data_end).label})")
+    if p.end > pd.Timestamp(data_end).date():
+        raise ConfigError(f"period {p.label} ends {p.end}, after the data ends ({data_end}): it has not closed yet; "
+                          f"the last closed {kind} is {Period.last_closed(kind, data_end).label}")
+    return p

@@ -1,0 +1,147 @@
+"""The data overview: what period the data covers, who the customers are, how the base moved.
+
+Computations for ``notebooks/00_data_overview.ipynb``; every count is pushed to DuckDB.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from crm_lib.config import Period
+from crm_lib.data.store import Warehouse
+from crm_lib.features import feature_table
+
+logger = logging.getLogger(__name__)
+
+DATE_COLUMN = {"customers": "onboard_date", "accounts": "open_date", "balances": "month", "transactions": "ts",
+               "complaints": "opened_at", "surveys": "survey_date", "campaigns": "start_date",
+               "campaign_contacts": "contacted_at"}
+
+
+def coverage(wh: Warehouse) -> pd.DataFrame:
+    """Per table: rows, first and last date of its main date column.
+
+    Returns
+    -------
+    DataFrame indexed by ``table`` with ``rows``, ``date_column``, ``first``, ``last`` (dates).
+    """
+    rows = []
+    for t in wh.tables():
+        c = DATE_COLUMN[t]
+        n, lo, hi = wh.con.execute(f'SELECT count(*), min("{c}"), max("{c}") FROM "{t}"').fetchall()[0]
+        rows.append({"table": t, "rows": int(n), "date_column": c,
+                     "first": pd.Timestamp(lo).date() if lo else None, "last": pd.Timestamp(hi).date() if hi else None})
+    return pd.DataFrame(rows).set_index("table")
+
+
+def base_movement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.Series:
+    """How the customer base moved over ``period``.
+
+    Returns
+    -------
+    Series with ``active_start`` (customers active on the first day), ``new`` (onboarded
+    in the period), ``closed`` (closed in the period, any onboarding date),
+    ``closed_of_start`` (closed in the period among those active at its start),
+    ``active_end`` (active on the last day), ``churn_rate`` (closed_of_start /
+    active_start, proportion) with ``churn_ci_lower``/``churn_ci_upper`` (Wilson, 1 - alpha)
+    and ``net_growth_rate`` ((active_end - active_start) / active_start).
+    """
+    s, e = period.start, period.end
+    q = f"""
+    SELECT
+      SUM(CASE WHEN onboard_date < DATE '{s}' AND (closed_date IS NULL OR closed_date >= DATE '{s}') THEN 1 ELSE 0 END),
+      SUM(CASE WHEN onboard_date >= DATE '{s}' AND onboard_date <= DATE '{e}' THEN 1 ELSE 0 END),
+      SUM(CASE WHEN closed_date >= DATE '{s}' AND closed_date <= DATE '{e}' THEN 1 ELSE 0 END),
+      SUM(CASE WHEN onboard_date < DATE '{s}' AND closed_date >= DATE '{s}' AND closed_date <= DATE '{e}' THEN 1 ELSE 0 END),
+      SUM(CASE WHEN onboard_date <= DATE '{e}' AND (closed_date IS NULL OR closed_date > DATE '{e}') THEN 1 ELSE 0 END)
+    FROM customers"""
+    a0, new, closed, closed0, a1 = (int(v or 0) for v in wh.con.execute(q).fetchall()[0])
+    if a0 == 0:
+        rate, lo, hi, growth = np.nan, np.nan, np.nan, np.nan
+    else:
+        rate = closed0 / a0
+        lo, hi = proportion_confint(closed0, a0, alpha=alpha, method="wilson")
+        growth = (a1 - a0) / a0
+    return pd.Series({"active_start": a0, "new": new, "closed": closed, "closed_of_start": closed0,
+                      "active_end": a1, "churn_rate": rate, "churn_ci_lower": lo, "churn_ci_upper": hi,
+                      "net_growth_rate": growth})
+
+
+def customers_by_tier(wh: Warehouse, period: Period, params: dict) -> pd.DataFrame:
+    """Active customers and AUM by customer type and value tier at the period end.
+
+    Returns
+    -------
+    DataFrame with ``customer_type``, ``tier``, ``customers``, ``share`` (of all active
+    customers, 0-1), ``aum`` (sum of average AUM, currency), ``aum_share`` (0-1),
+    ``median_aum`` (currency).
+    """
+    f = feature_table(wh, period.end, window_days=params.get("window_days", 365),
+                      aum_months=params.get("aum_months", 3), tier_thresholds=params.get("tiers"))
+    f = f[f["is_active"]]
+    order = [t for ct in (params.get("tiers") or {}).values() for t in ct] or sorted(f["tier"].dropna().unique())
+    g = f.groupby(["customer_type", "tier"], observed=True).agg(
+        customers=("customer_id", "size"), aum=("aum_avg", "sum"), median_aum=("aum_avg", "median")).reset_index()
+    g["share"] = g["customers"] / g["customers"].sum()
+    g["aum_share"] = g["aum"] / g["aum"].sum()
+    g["tier"] = pd.Categorical(g["tier"], categories=order, ordered=True)
+    g = g.sort_values(["customer_type", "tier"], ascending=[False, True]).reset_index(drop=True)
+    g["tier"] = g["tier"].astype(str)
+    return g[["customer_type", "tier", "customers", "share", "aum", "aum_share", "median_aum"]]
+
+
+def monthly_active(wh: Warehouse, start, end) -> pd.DataFrame:
+    """Active customers at each month-end from ``start`` to ``end`` by customer type.
+
+    Returns
+    -------
+    DataFrame with ``month`` (month-end), ``customer_type``, ``active`` (customers).
+    """
+    months = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="ME")
+    if len(months) == 0:
+        return pd.DataFrame(columns=["month", "customer_type", "active"])
+    wh.con.register("_months", pd.DataFrame({"month": months}))
+    try:
+        df = wh.sql("""
+            SELECT m.month, c.customer_type, count(*) AS active
+            FROM _months m JOIN customers c
+              ON c.onboard_date <= m.month AND (c.closed_date IS NULL OR c.closed_date > m.month)
+            GROUP BY 1, 2 ORDER BY 1, 2""")
+    finally:
+        wh.con.unregister("_months")
+    return df
+
+
+def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: float = 0.05) -> None:
+    """Record the overview's headline facts (see ``crm_lib.kpis`` for definitions)."""
+    census = "census count: no sampling error"
+    facts.record("active_customers", int(mv["active_end"]), "customers",
+                 "customers with an open relationship on the last day of the period",
+                 n=int(mv["active_end"]), uncertainty=census, headline=True)
+    facts.record("new_customers", int(mv["new"]), "customers", "customers onboarded during the period",
+                 n=int(mv["new"]), uncertainty=census, headline=True)
+    facts.record("closed_customers", int(mv["closed"]), "customers",
+                 "customers whose relationship closed during the period", n=int(mv["closed"]), uncertainty=census)
+    facts.record("churn_rate_period", mv["churn_rate"], "proportion",
+                 "closures in the period among customers active at its start / customers active at its start",
+                 n=int(mv["active_start"]), ci=(mv["churn_ci_lower"], mv["churn_ci_upper"]), ci_level=1 - alpha,
+                 uncertainty="Wilson score interval (binomial)", headline=True)
+    facts.record("net_growth_rate", mv["net_growth_rate"], "proportion",
+                 "(active at end - active at start) / active at start", n=int(mv["active_start"]),
+                 uncertainty="census ratio: no sampling error")
+    facts.record("total_aum", float(tiers["aum"].sum()), "currency",
+                 "deposits + investments of active customers, mean of the last month-ends",
+                 n=int(tiers["customers"].sum()), uncertainty="census total: no sampling error", headline=True)
+    for r in tiers.itertuples():
+        facts.record(f"customers_tier_{r.tier}", int(r.customers), "customers",
+                     f"active {r.customer_type} customers in tier {r.tier} at the period end",
+                     n=int(r.customers), uncertainty=census, tier=r.tier)
+        facts.record(f"aum_tier_{r.tier}", float(r.aum), "currency",
+                     f"AUM of active {r.customer_type} customers in tier {r.tier}", n=int(r.customers),
+                     uncertainty="census total: no sampling error", tier=r.tier)
+    facts.record("data_quality_errors", int(door["errors"]), "problems", "rules broken at the data door",
+                 n=int(sum(door["rows"].values())), uncertainty="census count")

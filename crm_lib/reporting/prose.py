@@ -1,0 +1,79 @@
+"""Sentences a reviewer reads, built from computed results (numbers with n and uncertainty)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def n(x) -> str:
+    """An integer with thousands separators."""
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(round(x)):,}"
+
+
+def pct(x, digits: int = 1) -> str:
+    """A proportion (0-1) as a percentage."""
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}%"
+
+
+def money(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    for unit, div in (("bn", 1e9), ("m", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:,.1f}{unit}"
+    return f"{x:,.0f}"
+
+
+def pct_ci(x, lo, hi, level: float = 0.95, digits: int = 1) -> str:
+    """``2.1% (95% CI 1.9%-2.3%)``."""
+    return f"{pct(x, digits)} ({level:.0%} CI {pct(lo, digits)}-{pct(hi, digits)})"
+
+
+def header(ctx, title: str) -> str:
+    p = ctx.period
+    return (f"# {title}: {p.label}\n\n"
+            f"Period **{p.label}** ({p.start:%d %b %Y} to {p.end:%d %b %Y}), profile *{ctx.profile}*. "
+            f"Data checked at the door: {n(sum(ctx.door['rows'].values()))} rows in {len(ctx.door['rows'])} tables, "
+            f"{ctx.door['errors']} error(s), {ctx.door['warnings']} warning(s).")
+
+
+def door(door: dict) -> str:
+    if door["errors"] == 0 and door["warnings"] == 0:
+        return ("**Every contract held.** All tables passed the column rules (types, ranges, allowed codes, "
+                "nulls) and the relational rules (unique keys, foreign keys, date order, no future dates).")
+    return (f"The door found **{door['errors']} error(s)** and **{door['warnings']} warning(s)**; "
+            "errors stop a run, warnings are listed below and the analyses they affect say so.")
+
+
+def door_table(door: dict) -> pd.DataFrame:
+    cols = ["severity", "table", "column", "rule", "count"]
+    return pd.DataFrame([{k: p[k] for k in cols} for p in door["problems"]], columns=cols)
+
+
+def movement(mv: pd.Series, period, level: float = 0.95) -> str:
+    """The customer-base paragraph of the overview."""
+    return (
+        f"At the start of {period.label}, **{n(mv['active_start'])}** customers were active; "
+        f"**{n(mv['new'])}** joined and **{n(mv['closed'])}** left during the period, leaving "
+        f"**{n(mv['active_end'])}** active at its end (net growth {pct(mv['net_growth_rate'], 2)}). "
+        f"Of the customers active at the start, {n(mv['closed_of_start'])} closed: a period churn rate of "
+        f"**{pct_ci(mv['churn_rate'], mv['churn_ci_lower'], mv['churn_ci_upper'], level, 2)}** "
+        f"(Wilson interval, n = {n(mv['active_start'])}). Counts are a census of the warehouse, "
+        "so they carry no sampling error; the churn interval expresses the rate as an estimate of the "
+        "underlying propensity to leave.")
+
+
+def tiers(t: pd.DataFrame) -> str:
+    ind = t[t["customer_type"] == "individual"]
+    top = ind.iloc[-1] if len(ind) else None
+    corp = t[t["customer_type"] == "corporate"]
+    s = (f"{n(t['customers'].sum())} active customers hold {money(t['aum'].sum())} of AUM "
+         "(deposits + investments, average of the last month-ends). ")
+    if top is not None:
+        s += (f"The top individual tier, *{top['tier'].replace('_', ' ')}*, is {pct(top['share'])} of customers but "
+              f"{pct(top['aum_share'])} of AUM. ")
+    if len(corp):
+        s += f"Corporates are {pct(corp['share'].sum())} of customers and {pct(corp['aum_share'].sum())} of AUM."
+    return s

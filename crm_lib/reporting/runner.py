@@ -1,0 +1,341 @@
+"""Build one report pack: parameters, door, Papermill runs, HTML, facts, manifest, publish.
+
+A pack is built in a hidden temporary folder beside its final place and moved into
+place only when complete, so a killed run leaves the previous pack untouched and no
+partial folder visible. An existing pack is replaced only with ``force``, and then kept
+aside under ``.archive/``. A per-pack lock (an OS file lock, released by the kernel
+when its holder dies, so a stale lock can never block) stops a second run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from filelock import FileLock, Timeout
+
+from crm_lib import __version__, config
+from crm_lib.config import Period, RunConfig
+from crm_lib.data.door import check_source
+from crm_lib.errors import WorkbenchError
+from crm_lib.reporting.context import door_summary
+from crm_lib.reporting.facts import load_facts
+from crm_lib.reporting.render import render_html
+
+logger = logging.getLogger(__name__)
+
+STATUS_OK, STATUS_FAILED = "ok", "failed"
+
+
+class LockHeld(WorkbenchError):
+    """Another run of the same pack holds the lock."""
+
+    exit_code = 5
+
+
+class PackExists(WorkbenchError):
+    """The pack exists and --force was not given."""
+
+    exit_code = 2
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str
+    seconds: float
+    execute_seconds: float
+    render_seconds: float
+    error: str = ""
+
+
+@dataclass
+class PackResult:
+    profile: str
+    period: str
+    path: Path
+    status: str
+    notebooks: list[NotebookResult] = field(default_factory=list)
+    archived: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _code_version() -> str:
+    try:
+        sha = subprocess.run(["git", "-C", str(config.PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(config.PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha, dirty = "", ""
+    return f"{__version__}+{sha}{'.dirty' if dirty else ''}" if sha else __version__
+
+
+def reports_root(cfg: RunConfig) -> Path:
+    p = Path(cfg.params.reports_dir)
+    return p if p.is_absolute() else config.PROJECT_ROOT / p
+
+
+def _abs(path: str | None) -> str | None:
+    if not path:
+        return path
+    p = Path(path)
+    return str(p if p.is_absolute() else config.PROJECT_ROOT / p)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(profile_dir: Path) -> None:
+    """Remove build folders left by killed runs (their process is gone)."""
+    for d in profile_dir.glob(".build-*"):
+        try:
+            pid = int(d.name.rsplit("-", 1)[-1])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            logger.info("removing stale build folder %s (process %d is gone)", d, pid)
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def run_pack(profile: str, period: str | None = None, overrides: list[str] | None = None,
+             force: bool = False, parameters_dir: Path | None = None) -> PackResult:
+    """Build the pack of ``profile`` for ``period`` and publish it.
+
+    Parameters
+    ----------
+    profile : str
+        A profile in ``parameters/profiles`` (monthly, quarterly, annual).
+    period : str, optional
+        ``2026-09``, ``2026Q3`` or ``2026``; default the data's last closed period.
+    overrides : list of str
+        ``key=value`` overrides (``--set``), applied last.
+    force : bool
+        Replace an existing pack, keeping the old one under ``.archive/``.
+
+    Returns
+    -------
+    PackResult
+        ``status`` is ``ok`` when every notebook ran, ``failed`` otherwise (the pack is
+        still published, with the failed notebooks' errors visible).
+
+    Raises
+    ------
+    ConfigError, DataContractError, PackExists, LockHeld
+        Before any notebook starts; nothing is written.
+    """
+    t0 = time.perf_counter()
+    started = _now()
+    cfg = config.resolve(profile, overrides, parameters_dir)
+    params = cfg.params
+    source = _abs(params.source)
+    mapping = _abs(params.mapping)
+    wh, report = check_source(source, mapping=mapping)
+    try:
+        report.raise_for_errors()
+        per = config.resolve_period(period, params.period_kind, wh.data_end().date())
+        fingerprint = wh.fingerprint()
+    finally:
+        wh.close()
+    root = reports_root(cfg)
+    profile_dir = root / profile
+    final = profile_dir / per.label
+    if final.exists() and not force:
+        raise PackExists(f"pack {final} already exists; use --force to rebuild it (the old pack is kept aside)")
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = profile_dir / f".{per.label}.lock"
+    lock = FileLock(str(lock_path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = ""
+        info = profile_dir / f".{per.label}.lock.json"
+        if info.exists():
+            holder = f" by {info.read_text().strip()}"
+        raise LockHeld(f"pack {profile}/{per.label} is being built{holder}; try again when it finishes") from None
+    try:
+        (profile_dir / f".{per.label}.lock.json").write_text(json.dumps({"pid": os.getpid(), "started": started}))
+        _clean_stale(profile_dir)
+        return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0)
+    finally:
+        (profile_dir / f".{per.label}.lock.json").unlink(missing_ok=True)
+        lock.release()
+
+
+def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report, fingerprint: str,
+           final: Path, force: bool, started: str, t0: float) -> PackResult:
+    params = cfg.params
+    build = final.parent / f".build-{per.label}-{os.getpid()}"
+    if build.exists():
+        shutil.rmtree(build)
+    (build / "facts").mkdir(parents=True)
+    log_handler = logging.FileHandler(build / "run.log")
+    log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    pkg_logger = logging.getLogger("crm_lib")
+    log_handler.setLevel(logging.INFO)
+    pkg_logger.addHandler(log_handler)
+    if pkg_logger.level == logging.NOTSET or pkg_logger.level > logging.INFO:
+        pkg_logger.setLevel(logging.INFO)  # library use without the CLI: still fill run.log
+    try:
+        logger.info("pack %s/%s: source %s (fingerprint %s), %d notebook(s)", cfg.profile, per.label, source,
+                    fingerprint, len(params.notebooks))
+        door = door_summary(report)
+        (build / "door.json").write_text(json.dumps(door, indent=2, default=str))
+        resolved = {**cfg.as_dict(), "source": source, "mapping": mapping}
+        (build / "parameters.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        results = _execute_all(cfg, per, resolved, build)
+        facts = []
+        for r in results:
+            facts.extend(load_facts(build / "facts" / f"{r.name}.json"))
+        (build / "facts.json").write_text(json.dumps(facts, indent=2, default=str))
+        status = STATUS_OK if all(r.status == STATUS_OK for r in results) else STATUS_FAILED
+        manifest = {
+            "profile": cfg.profile, "period": per.label, "period_start": str(per.start), "period_end": str(per.end),
+            "status": status, "started": started, "finished": _now(),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "parameters": resolved, "parameter_sources": cfg.sources,
+            "data": {"source": source, "fingerprint": fingerprint, "rows": door["rows"]},
+            "code_version": _code_version(), "python": sys.version.split()[0], "kernel": params.kernel,
+            "seed": params.seed, "host_cores": os.cpu_count(),
+            "notebooks": [r.__dict__ for r in results],
+        }
+        (build / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    except BaseException:
+        pkg_logger.removeHandler(log_handler)
+        log_handler.close()
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    logger.info("pack %s/%s %s in %.1fs", cfg.profile, per.label, status, time.perf_counter() - t0)
+    pkg_logger.removeHandler(log_handler)
+    log_handler.close()
+    archived = _publish(build, final, force)
+    result = PackResult(cfg.profile, per.label, final, status, results, archived)
+    from crm_lib.reporting.index import build_index
+
+    build_index(final.parent.parent)
+    return result
+
+
+def _publish(build: Path, final: Path, force: bool) -> Path | None:
+    """Move the finished build into place; an old pack goes to .archive/ (only with force)."""
+    archived = None
+    if final.exists():
+        if not force:
+            shutil.rmtree(build, ignore_errors=True)
+            raise PackExists(f"pack {final} appeared while building; nothing was overwritten")
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        archived = final.parent / ".archive" / f"{final.name}-{stamp}"
+        archived.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(final, archived)
+        logger.info("kept the previous pack aside: %s", archived)
+    os.replace(build, final)
+    return archived
+
+
+def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path) -> list[NotebookResult]:
+    names = cfg.params.notebooks
+    total = len(names)
+    done = []
+
+    def one(name: str) -> NotebookResult:
+        r = _execute(name, cfg, per, resolved, build)
+        done.append(r)
+        logger.info("[%d/%d] %s %s in %.1fs%s", len(done), total, name, r.status, r.seconds,
+                    f": {r.error}" if r.error else "")
+        return r
+
+    with ThreadPoolExecutor(max_workers=min(cfg.params.parallel, total)) as pool:
+        return list(pool.map(one, names))
+
+
+def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path) -> NotebookResult:
+    src = config.NOTEBOOKS_DIR / f"{name}.ipynb"
+    out = build / f"{name}.ipynb"
+    nb_params = {"source": resolved["source"], "period": per.label, "profile": cfg.profile,
+                 "params": resolved, "facts_path": str(build / "facts" / f"{name}.json"),
+                 "door_path": str(build / "door.json")}
+    pfile = build / f".{name}.params.yaml"
+    pfile.write_text(yaml.safe_dump(nb_params, sort_keys=False))
+    cmd = [sys.executable, "-m", "papermill", str(src), str(out), "-f", str(pfile), "-k", cfg.params.kernel,
+           "--cwd", str(config.NOTEBOOKS_DIR), "--execution-timeout", str(cfg.params.notebook_timeout_s),
+           "--no-progress-bar", "--log-level", "WARNING"]
+    logger.info("%s: executing", name)
+    t0 = time.perf_counter()
+    env = {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    t_exec = time.perf_counter() - t0
+    pfile.unlink(missing_ok=True)
+    error = ""
+    status = STATUS_OK if proc.returncode == 0 else STATUS_FAILED
+    if status == STATUS_FAILED:
+        error = _papermill_error(proc.stderr)
+        (build / f"{name}.stderr.txt").write_text(proc.stderr[-20000:])
+    t1 = time.perf_counter()
+    if out.exists():
+        try:
+            render_html(out, build / f"{name}.html", failed=status == STATUS_FAILED)
+        except Exception as e:  # a render failure must not hide the notebook's own result
+            logger.error("%s: HTML render failed: %s", name, e)
+            status, error = STATUS_FAILED, error or f"render failed: {e}"
+    else:
+        error = error or "papermill wrote no output notebook"
+    return NotebookResult(name, status, round(time.perf_counter() - t0, 2), round(t_exec, 2),
+                          round(time.perf_counter() - t1, 2), error)
+
+
+def _papermill_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "Error" in ln or "Exception" in ln:
+            return ln[:300]
+    return (lines[-1] if lines else "notebook failed")[:300]
+
+
+def due_periods(kind: str, since, data_end) -> list[Period]:
+    """Closed periods of ``kind`` ending on or after ``since`` and on or before ``data_end``."""
+    last = Period.last_closed(kind, data_end)
+    out = []
+    p = last
+    while p.end >= since:
+        out.append(p)
+        p = p.previous()
+    return sorted(out, key=lambda x: x.start)
+
+
+def list_packs(reports_dir: Path) -> list[dict]:
+    """Every published pack under ``reports_dir``: profile, period, status, timing."""
+    out = []
+    if not reports_dir.exists():
+        return out
+    for prof in sorted(p for p in reports_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for pack in sorted(p for p in prof.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            m = pack / "manifest.json"
+            info = json.loads(m.read_text()) if m.exists() else {}
+            out.append({"profile": prof.name, "period": pack.name, "status": info.get("status", "unknown"),
+                        "finished": info.get("finished", ""), "seconds": info.get("seconds"),
+                        "notebooks": len(info.get("notebooks", [])), "path": str(pack)})
+    return out
