@@ -13,8 +13,8 @@ A mapping file (YAML, in ``parameters/mappings/``) looks like::
 
 Source columns that already carry a canonical name pass through unchanged. The
 mapping is applied as SQL views inside DuckDB, so nothing is copied. A mapping that
-names a missing table or column, or a source code with no mapping, is an error that
-names the mapping file.
+names a missing table or column, a source code with no mapping, or a date that does not
+match its ``format`` is an error that names the mapping file.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from crm_lib.data.schema import ATTRIBUTE_PREFIX, SCHEMAS, Problem
+from crm_lib.data.schema import ATTRIBUTE_PREFIX, KEYS, MAX_EXAMPLES, SCHEMAS, Problem
 from crm_lib.data.store import CANONICAL_TABLES, _lit, _q
 from crm_lib.errors import ConfigError
 
@@ -88,15 +88,7 @@ class Mapping:
                 raise ConfigError(
                     f"{self.path}: tables.{table}.columns.{canon}: source column {cs.column!r} not found in "
                     f"source table {self.source_table(table)!r} (columns: {', '.join(source_columns)})")
-            expr = _q(cs.column)
-            if cs.codes:
-                whens = " ".join(f"WHEN CAST({expr} AS VARCHAR) = {_lit(k)} THEN {_lit(v)}" for k, v in cs.codes.items())
-                expr = f"CASE {whens} ELSE CAST({expr} AS VARCHAR) END"
-            if cs.format:
-                expr = f"CAST(strptime(CAST({expr} AS VARCHAR), {_lit(cs.format)}) AS TIMESTAMP)"
-            if cs.scale is not None:
-                expr = f"({expr}) * {float(cs.scale)}"
-            parts.append(f"{expr} AS {_q(canon)}")
+            parts.append(f"{_expr(cs)} AS {_q(canon)}")
         mapped_sources = {cs.column for cs in cols.values()}
         for c in source_columns:
             if c not in cols and c not in mapped_sources:
@@ -105,23 +97,62 @@ class Mapping:
 
     def check_codes(self, wh) -> list[Problem]:
         """Source values of coded columns that the mapping does not translate."""
+        return self._unmapped(wh, "codes", lambda cs: f"CAST({_q(cs.column)} AS VARCHAR) NOT IN "
+                                                      f"({', '.join(_lit(k) for k in cs.codes)})",
+                              lambda cs: f"code mapped by {self.path} (codes: {', '.join(cs.codes)})")
+
+    def check_formats(self, wh) -> list[Problem]:
+        """Source values of date columns that do not match the mapping's ``format``."""
+        return self._unmapped(wh, "format", lambda cs: f"try_strptime({_coded(cs)}, "
+                                                       f"{_lit(cs.format)}) IS NULL",
+                              lambda cs: f"date format {cs.format!r} from {self.path}")
+
+    def _unmapped(self, wh, attr: str, bad_sql, rule) -> list[Problem]:
+        """One problem per mapped column with ``attr`` set whose source values match ``bad_sql(spec)``.
+
+        Examples list each bad source value, its row count and the first source key holding it.
+        """
         out = []
-        for table, ts in self.spec.tables.items():
+        for table in self.spec.tables:
             if not wh.has(table):
                 continue
-            for canon, cs in self._columns(table).items():
-                if not cs.codes:
+            src, cols = wh._raw[self.source_table(table)], self._columns(table)
+            have = set(wh.source_columns(self.source_table(table), raw=True))
+            # one example key per bad value, under the source's own key column name
+            keys = [sk for sk in (cols[k].column if k in cols else k for k in KEYS[table]) if sk in have]
+            first = "".join(f", min(CAST({_q(sk)} AS VARCHAR)) AS {_q('e.g. ' + sk)}" for sk in keys)
+            for canon, cs in cols.items():
+                if not getattr(cs, attr):
                     continue
-                src = wh._raw[self.source_table(table)]
-                codes = ", ".join(_lit(k) for k in cs.codes)
-                q = (f"SELECT CAST({_q(cs.column)} AS VARCHAR) AS {_q(cs.column)}, count(*) AS n_rows FROM {src} "
-                     f"WHERE {_q(cs.column)} IS NOT NULL AND CAST({_q(cs.column)} AS VARCHAR) NOT IN ({codes}) "
-                     "GROUP BY 1 ORDER BY 2 DESC")
+                q = (f"SELECT CAST({_q(cs.column)} AS VARCHAR) AS {_q(cs.column)}, count(*) AS n_rows{first} "
+                     f"FROM {src} WHERE {_q(cs.column)} IS NOT NULL AND {bad_sql(cs)} GROUP BY 1 ORDER BY 2 DESC")
                 bad = wh.con.execute(q).df()
                 if len(bad):
-                    out.append(Problem(table, canon, f"code mapped by {self.path} (codes: {', '.join(cs.codes)})",
-                                       int(bad["n_rows"].sum()), bad.head(5)))
+                    out.append(Problem(table, canon, rule(cs), int(bad["n_rows"].sum()), bad.head(MAX_EXAMPLES)))
         return out
+
+
+def _coded(cs: ColumnSpec) -> str:
+    """SQL for source column ``cs.column`` as text, with its ``codes`` translated."""
+    text = f"CAST({_q(cs.column)} AS VARCHAR)"
+    if not cs.codes:
+        return text
+    whens = " ".join(f"WHEN {text} = {_lit(k)} THEN {_lit(v)}" for k, v in cs.codes.items())
+    return f"CASE {whens} ELSE {text} END"
+
+
+def _expr(cs: ColumnSpec) -> str:
+    """SQL turning source column ``cs.column`` into canonical values: codes, then format, then scale.
+
+    ``try_strptime`` leaves a value that does not match ``format`` NULL rather than failing
+    the query; ``check_formats`` reports such values at the door.
+    """
+    expr = _coded(cs) if cs.codes or cs.format else _q(cs.column)
+    if cs.format:
+        expr = f"CAST(try_strptime({expr}, {_lit(cs.format)}) AS TIMESTAMP)"
+    if cs.scale is not None:
+        expr = f"({expr}) * {float(cs.scale)}"
+    return expr
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -131,11 +162,18 @@ def load_mapping(path: str | Path) -> Mapping:
         raise ConfigError(f"mapping file {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} "
+                          f"at offset {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = "; ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
+        raise ConfigError(f"{path}: not valid YAML{where} ({what or str(e).splitlines()[0]})") from None
     try:
         spec = MappingFile.model_validate(raw or {})
     except ValidationError as e:
-        msgs = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
+        msgs = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(top level)'}: {err['msg']}"
+                         for err in e.errors())
         raise ConfigError(f"{path}: {msgs}") from None
     return Mapping(spec, str(path))

@@ -10,13 +10,15 @@ dates, empty tables) are SQL run inside DuckDB. Every broken rule becomes one
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
+import duckdb
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from crm_lib.data.store import Warehouse, _q
+from crm_lib.data.store import SourceError, Warehouse, _first_line, _q
 from crm_lib.errors import DataContractError
 
 logger = logging.getLogger(__name__)
@@ -31,26 +33,33 @@ OPTIONAL_TABLES = ("complaints", "surveys", "campaigns", "campaign_contacts")
 
 PII_COLUMNS = ("full_name", "phone", "email", "national_id")
 
+# Rule text for a value that is not of its column's type, by pandas dtype.
+TYPE_RULES = {"float64": "type number", "Int64": "type integer", "boolean": "type true/false",
+              "datetime64[ns]": "type date (YYYY-MM-DD[ HH:MM:SS])", "str": "type text"}
+
 
 def _str(**kw) -> pa.Column:
     return pa.Column(str, coerce=True, **kw)
 
 
+# Built-in pandera checks report their ``error`` text, so it is set to the rule name.
 def _cat(values, nullable=False, **kw) -> pa.Column:
-    return pa.Column(str, pa.Check.isin(values, name=f"one of {sorted(values)}"), nullable=nullable, coerce=True, **kw)
+    rule = f"one of {sorted(values)}"
+    return pa.Column(str, pa.Check.isin(values, name=rule, error=rule), nullable=nullable, coerce=True, **kw)
 
 
 def _num(lo=None, hi=None, nullable=False, **kw) -> pa.Column:
     checks = []
     if lo is not None and hi is not None:
-        checks.append(pa.Check.in_range(lo, hi, name=f"between {lo} and {hi}"))
+        checks.append(pa.Check.in_range(lo, hi, name=f"between {lo} and {hi}", error=f"between {lo} and {hi}"))
     elif lo is not None:
-        checks.append(pa.Check.ge(lo, name=f">= {lo}"))
+        checks.append(pa.Check.ge(lo, name=f">= {lo}", error=f">= {lo}"))
     return pa.Column(float, checks, nullable=nullable, coerce=True, **kw)
 
 
 def _int(lo, hi, nullable=False, **kw) -> pa.Column:
-    return pa.Column("Int64", pa.Check.in_range(lo, hi, name=f"integer {lo}-{hi}"),
+    rule = f"integer {lo}-{hi}"
+    return pa.Column("Int64", pa.Check.in_range(lo, hi, name=rule, error=rule),
                      nullable=nullable, coerce=True, **kw)
 
 
@@ -164,7 +173,9 @@ class Problem:
         head = (f"{self.table}.{self.column}: {self.count:,} row(s) break rule '{self.rule}'"
                 if self.count else f"{self.table}.{self.column}: rule '{self.rule}' broken")
         if self.examples is not None and len(self.examples):
-            ex = self.examples.head(MAX_EXAMPLES).to_string(index=False)
+            # one wide text column (e.g. the columns found) reads better flush left
+            ex = self.examples.head(MAX_EXAMPLES).to_string(
+                index=False, justify="left" if self.examples.shape[1] == 1 else None)
             head += ", e.g.\n    " + ex.replace("\n", "\n    ")
         return head
 
@@ -226,6 +237,11 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
     -------
     ValidationReport
         Never raises for bad data: call ``raise_for_errors()`` to stop at the door.
+
+    Raises
+    ------
+    SourceError
+        A table's file cannot be read to the end (e.g. a corrupt Parquet page).
     """
     today = pd.Timestamp(today or pd.Timestamp.today()).normalize()
     problems: list[Problem] = []
@@ -240,19 +256,23 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
                                     severity="warning"))
     structurally_ok = set()
     for t in [t for t in SCHEMAS if t in present]:
-        rows[t] = wh.count(t)
-        cols = wh.columns(t)
-        missing = [c for c, col in SCHEMAS[t].columns.items() if col.required and c not in cols]
-        for c in missing:
-            problems.append(Problem(t, c, "required column present", 0,
-                                    pd.DataFrame({"columns found": [", ".join(cols)]})))
-        if missing:
-            continue
-        if rows[t] == 0:
-            problems.append(Problem(t, "*", "table not empty", 0,
-                                    severity="error" if t in REQUIRED_TABLES else "warning"))
-            continue
-        found = _column_rules(wh, t, cols, batch_rows)
+        try:
+            rows[t] = wh.count(t)
+            cols = wh.columns(t)
+            missing = [c for c, col in SCHEMAS[t].columns.items() if col.required and c not in cols]
+            for c in missing:
+                problems.append(Problem(t, c, "required column present", 0,
+                                        pd.DataFrame({"columns found": [", ".join(cols)]})))
+            if missing:
+                continue
+            if rows[t] == 0:
+                problems.append(Problem(t, "*", "table not empty", 0,
+                                        severity="error" if t in REQUIRED_TABLES else "warning"))
+                continue
+            found = _column_rules(wh, t, cols, batch_rows)
+        except duckdb.Error as e:
+            raise SourceError(f"{t}.*: table in source {wh.source} cannot be read to the end (rule 'readable'): "
+                              f"{_first_line(e)}; re-export the file") from None
         problems.extend(found)
         if not any(p.rule.startswith("type ") for p in found):
             structurally_ok.add(t)
@@ -274,38 +294,93 @@ def _column_rules(wh: Warehouse, table: str, cols: dict, batch_rows: int) -> lis
     schema = _schema_for(table, cols)
     names = [c for c in schema.columns if c in cols]
     key = KEYS[table]
+    # Dates held as text are checked against DuckDB's own cast (what later SQL uses), then
+    # handed to pandera already cast, so pandas' more lenient date parsing never decides.
+    text_dates = [c for c in names if str(schema.columns[c].dtype) == "datetime64[ns]"
+                  and not cols[c].startswith(("DATE", "TIMESTAMP"))]
+    out = [p for c in text_dates if (p := _text_date_problem(wh, table, c)) is not None]
+    select = ", ".join(f"TRY_CAST(nullif(trim(CAST({_q(c)} AS VARCHAR)), '') AS TIMESTAMP) AS {_q(c)}"
+                       if c in text_dates else _q(c) for c in names)
     acc: dict[tuple[str, str], list] = {}
-    reader = wh.con.execute(f"SELECT {', '.join(_q(c) for c in names)} FROM {_q(table)}")
+    reader = wh.con.execute(f"SELECT {select} FROM {_q(table)}")
     while True:
         batch = reader.fetch_df_chunk(max(1, batch_rows // 2048))
         if batch is None or len(batch) == 0:
             break
         try:
-            schema.validate(batch, lazy=True)
+            with warnings.catch_warnings():  # pandera's own pandas deprecation noise
+                warnings.simplefilter("ignore", FutureWarning)
+                schema.validate(batch, lazy=True)
         except SchemaErrors as err:
-            fc = err.failure_cases
-            for (col, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
-                col = table if pd.isna(col) or col == table else col
-                rule = _rule_name(str(check), col)
-                idx = pd.to_numeric(grp["index"], errors="coerce").dropna().astype(int).unique()
-                shown = [c for c in dict.fromkeys(key + ([col] if col in batch else []) +
-                                                  ([c.strip() for c in rule.split(">=")] if ">=" in rule else []))
-                         if c in batch]
-                ex = batch.loc[batch.index.isin(idx), shown].head(MAX_EXAMPLES) if len(idx) else \
-                    pd.DataFrame({"failure": grp["failure_case"].astype(str).head(MAX_EXAMPLES)})
+            for (col, rule), (idx, failures) in _failures(err.failure_cases, table, batch, schema).items():
+                shown = [c for c in dict.fromkeys(key + [col] + _rule_columns(rule)) if c in batch]
+                ex = batch.loc[batch.index.isin(idx), shown] if len(idx) else \
+                    pd.DataFrame({"failure": [str(f) for f in failures[:MAX_EXAMPLES]]})
                 entry = acc.setdefault((col, rule), [0, []])
-                entry[0] += max(len(idx), len(grp)) if len(idx) == 0 else len(idx)
-                entry[1].append(ex)
-    out = []
+                entry[0] += len(idx) or len(failures)
+                entry[1].append(ex.head(MAX_EXAMPLES))
+    bad_type = {p.column for p in out} | {col for col, rule in acc if rule.startswith("type ")}
     for (col, rule), (count, exs) in acc.items():
-        column = col if col in cols else (rule.split(" >= ")[0] if " >= " in rule else "*")
-        out.append(Problem(table, column, rule, count, pd.concat(exs).head(MAX_EXAMPLES)))
+        if not rule.startswith("type ") and bad_type & {col, *_rule_columns(rule)}:
+            continue  # a follow-on failure of values that are not of their column's type
+        out.append(Problem(table, col if col in cols else "*", rule, count, pd.concat(exs).head(MAX_EXAMPLES)))
     return out
 
 
-def _rule_name(check: str, col: str) -> str:
-    if check.startswith("coerce_dtype"):
-        return "type " + check.split("'")[1] if "'" in check else "type"
+def _text_date_problem(wh: Warehouse, table: str, column: str) -> Problem | None:
+    """Text in a date column that DuckDB cannot read as a date, or None."""
+    raw = f"nullif(trim(CAST({_q(column)} AS VARCHAR)), '')"
+    where = f"FROM {_q(table)} WHERE {raw} IS NOT NULL AND TRY_CAST({raw} AS TIMESTAMP) IS NULL"
+    n = wh.con.execute(f"SELECT count(*) {where}").fetchall()[0][0]
+    if not n:
+        return None
+    keys = ", ".join(_q(k) for k in dict.fromkeys(KEYS[table] + [column]))
+    ex = wh.con.execute(f"SELECT {keys} {where} ORDER BY {keys} LIMIT {MAX_EXAMPLES}").df()
+    return Problem(table, column, TYPE_RULES["datetime64[ns]"], int(n), ex)
+
+
+def _failures(fc: pd.DataFrame, table: str, batch: pd.DataFrame,
+              schema: pa.DataFrameSchema) -> dict[tuple[str, str], tuple[list, list]]:
+    """pandera failure cases as (column, rule) -> (row labels in ``batch``, failure values).
+
+    A table-wide date-order check is reported once, on its later column, not once per
+    column of the table; pandera's repeat of a failed coercion as a dtype check merges
+    into the same type rule.
+    """
+    fc = fc.copy()
+    fc["check"] = fc["check"].astype(str)
+    wide = fc["schema_context"].eq("DataFrameSchema") & fc["check"].str.contains(" >= ", regex=False)
+    fc.loc[wide, "column"] = fc.loc[wide, "check"].str.split(" >= ").str[0]
+    out: dict[tuple[str, str], tuple[list, list]] = {}
+    for (col, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
+        col = "*" if pd.isna(col) or col == table else str(col)
+        rule = _rule_name(check)
+        idx = pd.to_numeric(grp["index"], errors="coerce").dropna().astype(int).tolist()
+        if not idx and rule.startswith("type ") and col in batch:
+            idx = batch.index[_not_of_type(batch[col], str(schema.columns[col].dtype))].tolist()
+        old_idx, old_fail = out.get((col, rule), ([], []))
+        out[(col, rule)] = (sorted(set(old_idx) | set(idx)),
+                            old_fail or grp["failure_case"].dropna().tolist())
+    return out
+
+
+def _not_of_type(s: pd.Series, dtype: str) -> pd.Series:
+    """Values pandera could not coerce as a whole column (e.g. 4.5 in an integer column)."""
+    if dtype not in ("float64", "Int64"):
+        return pd.Series(False, index=s.index)
+    num = pd.to_numeric(s, errors="coerce")
+    bad = s.notna() & num.isna()
+    return bad | (num.notna() & (num % 1 != 0)) if dtype == "Int64" else bad
+
+
+def _rule_columns(rule: str) -> list[str]:
+    return [c.strip() for c in rule.split(">=")] if " >= " in rule and not rule.startswith(">=") else []
+
+
+def _rule_name(check: str) -> str:
+    if check.startswith(("coerce_dtype", "dtype(")):
+        dtype = check.split("'")[1] if "'" in check else ""
+        return TYPE_RULES.get(dtype, f"type {dtype}".strip())
     if check == "not_nullable":
         return "not null"
     if check.startswith("column_in_dataframe"):
@@ -318,9 +393,15 @@ def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp) -> list[Probl
     con = wh.con
 
     def probe(table, column, rule, where_sql, select_sql, severity="error"):
-        n = con.execute(f"SELECT count(*) FROM ({where_sql})").fetchone()[0]
+        try:
+            n = con.execute(f"SELECT count(*) FROM ({where_sql})").fetchall()[0][0]
+            ex = con.execute(f"{select_sql} LIMIT {MAX_EXAMPLES}").df() if n else None
+        except duckdb.Error as e:  # e.g. a value DuckDB cannot convert: say so, do not crash
+            logger.debug("rule %r on %s.%s not checked", rule, table, column, exc_info=True)
+            out.append(Problem(table, column, f"{rule} (could not be checked)", 0,
+                               pd.DataFrame({"reason": [_first_line(e)]})))
+            return
         if n:
-            ex = con.execute(f"{select_sql} LIMIT {MAX_EXAMPLES}").df()
             out.append(Problem(table, column, rule, int(n), ex, severity))
 
     for t in ok:
@@ -335,16 +416,19 @@ def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp) -> list[Probl
                   f"SELECT {keys}, {_q(c)} FROM {_q(t)} WHERE CAST({_q(c)} AS DATE) > DATE '{today.date()}' ORDER BY {_q(c)} DESC")
     for t, c, parent, pc in FOREIGN_KEYS:
         if t in ok and parent in ok:
-            w = (f"SELECT c.* FROM {_q(t)} c ANTI JOIN {_q(parent)} p ON c.{_q(c)} = p.{_q(pc)}")
+            # keys compare as text (their contract type), so an integer key column cannot crash the join
+            on = f"CAST(c.{_q(c)} AS VARCHAR) = CAST(p.{_q(pc)} AS VARCHAR)"
+            w = f"SELECT c.* FROM {_q(t)} c ANTI JOIN {_q(parent)} p ON {on}"
             keys = ", ".join("c." + _q(k) for k in dict.fromkeys(KEYS[t] + [c]))
             probe(t, c, f"exists in {parent}.{pc}", w,
-                  f"SELECT {keys} FROM {_q(t)} c ANTI JOIN {_q(parent)} p ON c.{_q(c)} = p.{_q(pc)} ORDER BY {keys}")
+                  f"SELECT {keys} FROM {_q(t)} c ANTI JOIN {_q(parent)} p ON {on} ORDER BY {keys}")
     if "customers" in ok:
         for t, c in AFTER_ONBOARDING:
             if t not in ok:
                 continue
-            cond = (f"FROM {_q(t)} x JOIN customers k USING (customer_id) "
-                    f"WHERE CAST(x.{_q(c)} AS DATE) < k.onboard_date")
+            cond = (f"FROM {_q(t)} x JOIN customers k "
+                    "ON CAST(x.customer_id AS VARCHAR) = CAST(k.customer_id AS VARCHAR) "
+                    f"WHERE CAST(x.{_q(c)} AS DATE) < CAST(k.onboard_date AS DATE)")
             keys = ", ".join("x." + _q(k) for k in KEYS[t])
             probe(t, c, "on or after customers.onboard_date", f"SELECT 1 {cond}",
                   f"SELECT {keys}, x.customer_id, x.{_q(c)}, k.onboard_date {cond} ORDER BY {keys}",

@@ -12,6 +12,7 @@ Heavy work stays in DuckDB; ``frame`` and ``sql`` return pandas DataFrames.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 from pathlib import Path
@@ -77,8 +78,12 @@ class Warehouse:
         if threads:
             self.con.execute(f"SET threads={int(threads)}")
         self._raw: dict[str, str] = {}       # canonical table -> relation in the source
-        self._attach()
-        self._views()
+        try:
+            self._attach()
+            self._views()
+        except BaseException:
+            self.con.close()
+            raise
 
     # ------------------------------------------------------------------ opening
     def _attach(self) -> None:
@@ -100,15 +105,19 @@ class Warehouse:
                 rel = f"read_parquet({_lit(glob)})"
             elif self.kind == "csv" and p.suffix == ".csv":
                 _check_utf8(p)
-                rel = f"read_csv({_lit(str(p))}, header=true, auto_detect=true, sample_size=-1)"
+                rel = None
             else:
                 continue
             view = f"src_{name}"
             try:
+                rel = rel or _csv_relation(self.con, p)
                 self.con.execute(f"CREATE VIEW {_q(view)} AS SELECT * FROM {rel}")
-                self.con.execute(f"SELECT * FROM {_q(view)} LIMIT 0")
+                cols = [d[0] for d in self.con.execute(f"SELECT * FROM {_q(view)} LIMIT 0").description]
             except duckdb.Error as e:
-                raise SourceError(f"source {self.source}: table file {p.name} is unreadable ({_first_line(e)})") from None
+                raise SourceError(f"{name}.*: table file {p.name} in source {self.source} is unreadable "
+                                  f"(rule 'readable {self.kind}'): {_first_line(e)}") from None
+            if self.kind == "csv" and len(cols) == 1 and "," in cols[0]:
+                _check_fields(p)  # DuckDB fell back to one column: find the ragged line
             self._raw[name] = _q(view)
 
     def _views(self) -> None:
@@ -146,7 +155,7 @@ class Warehouse:
 
     def count(self, table: str) -> int:
         self._need(table)
-        return int(self.con.execute(f"SELECT count(*) FROM {_q(table)}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {_q(table)}").fetchall()[0][0])
 
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         """Run SQL in DuckDB and return a DataFrame (internal: may hold raw identifiers)."""
@@ -169,14 +178,14 @@ class Warehouse:
 
     def data_end(self) -> pd.Timestamp:
         """Last month-end with balances: the end of the data."""
-        v = self.con.execute("SELECT max(month) FROM balances").fetchone()[0]
+        v = self.con.execute("SELECT max(month) FROM balances").fetchall()[0][0]
         return pd.Timestamp(v).normalize()
 
     def fingerprint(self) -> str:
         """A content hash of every canonical table (row count and an order-free hash of rows)."""
         h = hashlib.sha256()
         for t in self.tables():
-            n, x = self.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {_q(t)} t").fetchone()
+            n, x = self.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {_q(t)} t").fetchall()[0]
             h.update(f"{t}:{n}:{x};".encode())
         return h.hexdigest()[:16]
 
@@ -211,13 +220,13 @@ def _classify(source: str) -> tuple[str, str]:
             return "duckdb", str(p)
         raise SourceError(f"source {source}: a file source must be a DuckDB file (.duckdb); "
                           "for Parquet or CSV give the folder that holds one file per table")
+    if (p / "warehouse.duckdb").exists():  # a built warehouse (e.g. demo-data output) wins over loose files
+        return "duckdb", str(p / "warehouse.duckdb")
     files = list(p.iterdir())
     if any(f.suffix == ".parquet" or (f.is_dir() and any(f.glob("*.parquet"))) for f in files):
         return "parquet", str(p)
     if any(f.suffix == ".csv" for f in files):
         return "csv", str(p)
-    if (p / "warehouse.duckdb").exists():
-        return "duckdb", str(p / "warehouse.duckdb")
     raise SourceError(f"source {source}: folder holds no .duckdb, .parquet or .csv tables")
 
 
@@ -237,12 +246,54 @@ def _check_utf8(path: Path, block: int = 1 << 20) -> None:
                     data = data[:e.start]
                 else:
                     bad_line = line + data[:e.start].count(b"\n")
+                    start = data.rfind(b"\n", 0, e.start) + 1
+                    end = data.find(b"\n", e.start)
+                    row = data[start:end if end >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
                     raise SourceError(
-                        f"{path.stem}: file {path.name} is not UTF-8 (rule 'encoding utf-8'): byte "
-                        f"{data[e.start:e.start + 1]!r} at line {bad_line}; re-save it as UTF-8 "
-                        "(e.g. iconv -f latin1 -t utf-8)") from None
+                        f"{path.stem}.{_csv_column(path, row)}: file {path.name} is not UTF-8 (rule 'encoding utf-8'): "
+                        f"byte {data[e.start:e.start + 1]!r} at line {bad_line}, e.g.\n    {row[:300]}\n"
+                        "re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
             line += data.count(b"\n")
             offset += len(chunk)
+
+
+def _csv_relation(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    """``read_csv`` of ``path`` with the dialect and column types sniffed once, over the whole file.
+
+    Left to ``auto_detect``, DuckDB would sniff the whole file again on every query of
+    the view (several times slower than the read itself).
+    """
+    auto = f"read_csv({_lit(str(path))}, header=true, auto_detect=true, sample_size=-1)"
+    sniff = f"SELECT Prompt FROM sniff_csv({_lit(str(path))}, header=true, sample_size=-1)"
+    prompt = con.execute(sniff).fetchall()[0][0]
+    prompt = str(prompt or "").strip().rstrip(";")
+    return prompt[len("FROM "):] if prompt.startswith("FROM read_csv(") and prompt.endswith(")") else auto
+
+
+def _csv_column(path: Path, row: str) -> str:
+    """Header name of the first field of ``row`` holding an undecodable byte ('*' if unknown)."""
+    with open(path, "rb") as f:
+        header = f.readline().decode("utf-8", errors="replace").strip()
+    names = next(csv.reader([header]), [])
+    fields = next(csv.reader([row]), [])
+    bad = [i for i, v in enumerate(fields) if "\ufffd" in v]
+    return names[bad[0]] if bad and bad[0] < len(names) else "*"
+
+
+def _check_fields(path: Path) -> None:
+    """Raise ``SourceError`` at the first line whose field count differs from the header's."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        for fields in reader:
+            if len(fields) != len(header):
+                raise SourceError(
+                    f"{path.stem}.*: file {path.name} is not a regular CSV (rule 'every line has the header's "
+                    f"{len(header)} fields'): line {reader.line_num} has {len(fields)}, e.g.\n    "
+                    f"{','.join(fields)[:300]}")
+    if len(header) > 1:
+        raise SourceError(f"{path.stem}.*: file {path.name} could not be split into columns "
+                          f"(rule 'comma-separated with a header row'): header {','.join(header)[:300]!r}")
 
 
 def _first_line(e: Exception) -> str:
