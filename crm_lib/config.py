@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -23,8 +24,17 @@ from crm_lib.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PARAMETERS_DIR = PROJECT_ROOT / "parameters"
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+# A team can keep its own parameters and notebooks elsewhere (and tests use this).
+PARAMETERS_DIR = Path(os.environ.get("CRM_PARAMETERS_DIR") or PROJECT_ROOT / "parameters")
+NOTEBOOKS_DIR = Path(os.environ.get("CRM_NOTEBOOKS_DIR") or PROJECT_ROOT / "notebooks")
+
+
+def default_notebooks_dir() -> Path:
+    return Path(os.environ.get("CRM_NOTEBOOKS_DIR") or NOTEBOOKS_DIR)
+
+
+def default_parameters_dir() -> Path:
+    return Path(os.environ.get("CRM_PARAMETERS_DIR") or PARAMETERS_DIR)
 
 
 # --------------------------------------------------------------------------- periods
@@ -130,7 +140,7 @@ class Params(BaseModel):
     @field_validator("notebooks")
     @classmethod
     def _exist(cls, v):
-        missing = [n for n in v if not (NOTEBOOKS_DIR / f"{n}.ipynb").exists()]
+        missing = [n for n in v if not (default_notebooks_dir() / f"{n}.ipynb").exists()]
         if missing:
             raise ValueError(f"no such notebook(s) in notebooks/: {missing}")
         return v
@@ -201,7 +211,7 @@ def resolve(profile: str, overrides: list[str] | None = None, parameters_dir: Pa
     ConfigError
         Naming the file (or ``--set``) and the key of the first problems found.
     """
-    pdir = Path(parameters_dir or PARAMETERS_DIR)
+    pdir = Path(parameters_dir or default_parameters_dir())
     defaults_path = pdir / "defaults.yaml"
     profile_path = pdir / "profiles" / f"{profile}.yaml"
     if not profile_path.exists():

@@ -37,7 +37,7 @@ def cmd_run_due(args) -> int:
     from crm_lib.data.store import open_source
     from crm_lib.reporting.runner import due_periods, reports_root, run_pack
 
-    profiles = args.profiles or sorted(p.stem for p in (config.PARAMETERS_DIR / "profiles").glob("*.yaml"))
+    profiles = args.profiles or sorted(p.stem for p in (config.default_parameters_dir() / "profiles").glob("*.yaml"))
     overrides = list(args.set or [])
     if args.source:
         overrides.append(f"source={args.source}")

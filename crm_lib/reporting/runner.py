@@ -273,7 +273,7 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path) -> li
 
 
 def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path) -> NotebookResult:
-    src = config.NOTEBOOKS_DIR / f"{name}.ipynb"
+    src = config.default_notebooks_dir() / f"{name}.ipynb"
     out = build / f"{name}.ipynb"
     nb_params = {"source": resolved["source"], "period": per.label, "profile": cfg.profile,
                  "params": resolved, "facts_path": str(build / "facts" / f"{name}.json"),
@@ -281,7 +281,7 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
     pfile = build / f".{name}.params.yaml"
     pfile.write_text(yaml.safe_dump(nb_params, sort_keys=False))
     cmd = [sys.executable, "-m", "papermill", str(src), str(out), "-f", str(pfile), "-k", cfg.params.kernel,
-           "--cwd", str(config.NOTEBOOKS_DIR), "--execution-timeout", str(cfg.params.notebook_timeout_s),
+           "--cwd", str(config.default_notebooks_dir()), "--execution-timeout", str(cfg.params.notebook_timeout_s),
            "--no-progress-bar", "--log-level", "WARNING"]
     logger.info("%s: executing", name)
     t0 = time.perf_counter()

@@ -1,0 +1,212 @@
+"""End-to-end: real Papermill runs of real notebooks on the tiny bank, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from filelock import FileLock
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, "-m", "crm_lib.cli"]
+
+
+def _cli(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+def _notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('source = ""\nperiod = ""\nprofile = "quarterly"\nparams = {}\nfacts_path = ""\ndoor_path = ""')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "crm-workbench", "display_name": "CRM", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture(scope="module")
+def pack(tiny_bank, tmp_path_factory):
+    """One quarterly pack built by the CLI (shared by the checks below)."""
+    reports = tmp_path_factory.mktemp("reports")
+    r = _cli("run", "quarterly", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}")
+    return reports, r
+
+
+def test_run_builds_a_complete_pack(pack):
+    reports, r = pack
+    assert r.returncode == 0, r.stderr
+    d = reports / "quarterly" / "2026Q3"
+    for f in ("00_data_overview.ipynb", "00_data_overview.html", "facts.json", "manifest.json", "run.log",
+              "door.json", "parameters.yaml"):
+        assert (d / f).exists(), f
+    assert "2026Q3: ok" in r.stdout and str(d) in r.stdout
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["status"] == "ok" and m["period"] == "2026Q3" and m["data"]["fingerprint"]
+    assert m["notebooks"][0]["status"] == "ok" and m["notebooks"][0]["execute_seconds"] > 0
+    assert m["parameters"]["window_days"] == 365 and m["seed"] == 20261 and m["kernel"] == "crm-workbench"
+    assert m["code_version"].startswith("0.1.0")
+    assert not [p for p in (reports / "quarterly").iterdir() if p.name.startswith(".build")]
+    assert (reports / "index.html").exists()
+
+
+def test_facts_carry_value_unit_uncertainty_n_and_definition(pack, tiny_bank):
+    reports, _ = pack
+    facts = {f["name"]: f for f in json.loads((reports / "quarterly" / "2026Q3" / "facts.json").read_text())}
+    for f in facts.values():
+        assert f["unit"] and f["definition"] and f["notebook"] == "00_data_overview" and f["period"] == "2026Q3"
+        assert f["ci_lower"] is not None or f["p_value"] is not None or f["uncertainty"]
+    churn = facts["churn_rate_period"]
+    assert churn["ci_lower"] <= churn["value"] <= churn["ci_upper"] and churn["n"] > 1000
+    # the pack's count agrees with the warehouse, computed independently here
+    cust = pd.read_parquet(tiny_bank / "parquet" / "customers")
+    end = pd.Timestamp("2026-09-30")
+    active = ((cust["onboard_date"] <= end) & (cust["closed_date"].isna() | (cust["closed_date"] > end))).sum()
+    assert facts["active_customers"]["value"] == active
+
+
+def test_html_hides_code_and_shows_results(pack):
+    reports, _ = pack
+    html = (reports / "quarterly" / "2026Q3" / "00_data_overview.html").read_text()
+    assert "open_context(" not in html and "import " not in html
+    assert "Data overview: 2026Q3" in html and "data:image/png;base64" in html
+    assert "Traceback" not in html
+
+
+def test_no_pii_or_raw_id_reaches_any_output(pack, tiny_bank):
+    reports, _ = pack
+    cust = pd.read_parquet(tiny_bank / "parquet" / "customers")
+    needles = set()
+    for col in ("full_name", "phone", "email", "national_id", "customer_id"):
+        needles |= set(cust[col].astype(str))
+    pattern = re.compile("|".join(re.escape(s) for s in sorted(needles, key=len, reverse=True)))
+    files = [p for p in reports.rglob("*") if p.is_file()]
+    assert len(files) >= 8
+    for p in files:
+        text = p.read_bytes().decode("utf-8", errors="replace")
+        hit = pattern.search(text)
+        assert hit is None, f"{p.name} leaks {hit.group(0)!r}"
+    # the scan itself bites: a raw ID planted in a copy is found
+    assert pattern.search(f"x {cust['customer_id'].iloc[5]} y")
+
+
+def test_existing_pack_is_not_overwritten_without_force_and_kept_aside_with_it(pack, tiny_bank):
+    reports, _ = pack
+    d = reports / "quarterly" / "2026Q3"
+    before = (d / "manifest.json").read_bytes()
+    r = _cli("run", "quarterly", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}")
+    assert r.returncode == 2 and "already exists; use --force" in r.stderr
+    assert (d / "manifest.json").read_bytes() == before
+    r = _cli("run", "quarterly", "--force", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}")
+    assert r.returncode == 0, r.stderr
+    kept = list((reports / "quarterly" / ".archive").glob("2026Q3-*"))
+    assert len(kept) == 1 and (kept[0] / "manifest.json").read_bytes() == before
+    assert (d / "manifest.json").read_bytes() != before
+    r = _cli("list", "--set", f"reports_dir={reports}")
+    assert r.returncode == 0 and re.search(r"quarterly\s+2026Q3\s+ok", r.stdout)
+
+
+def test_bad_parameters_and_bad_data_stop_before_any_notebook(tiny_bank, tmp_path):
+    reports = tmp_path / "reports"
+    r = _cli("run", "quarterly", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}",
+             "--set", "horizons_months=[0]")
+    assert r.returncode == 2 and "horizons_months" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("run", "quarterly", "--period", "2027Q1", "--source", str(tiny_bank / "warehouse.duckdb"),
+             "--set", f"reports_dir={reports}")
+    assert r.returncode == 2 and "has not closed yet" in r.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for p in (tiny_bank / "parquet").iterdir():
+        df = pd.read_parquet(p)
+        if p.name == "surveys":
+            df.loc[0, "csat"] = 9
+        df.to_parquet(bad / f"{p.name}.parquet", index=False)
+    r = _cli("run", "quarterly", "--source", str(bad), "--set", f"reports_dir={reports}")
+    assert r.returncode == 3 and "surveys.csat" in r.stderr and "integer 1-5" in r.stderr
+    assert not reports.exists() or not any(reports.rglob("*.ipynb"))
+
+
+@pytest.fixture
+def custom_notebooks(tmp_path):
+    """A notebooks folder with the real overview, a broken and a slow notebook, and matching profiles."""
+    nbd = tmp_path / "notebooks"
+    nbd.mkdir()
+    shutil.copy(ROOT / "notebooks" / "00_data_overview.ipynb", nbd)
+    _notebook(nbd / "98_broken.ipynb", 'raise RuntimeError("planted failure for the test")')
+    _notebook(nbd / "99_slow.ipynb", "import time\ntime.sleep(120)")
+    pdir = tmp_path / "parameters"
+    shutil.copytree(ROOT / "parameters", pdir)
+    (pdir / "profiles" / "broken.yaml").write_text("period_kind: quarter\nnotebooks: [00_data_overview, 98_broken]\n")
+    (pdir / "profiles" / "slow.yaml").write_text("period_kind: quarter\nnotebooks: [99_slow]\n")
+    (pdir / "profiles" / "fast.yaml").write_text("period_kind: quarter\nnotebooks: [98_broken]\n")
+    return {"CRM_NOTEBOOKS_DIR": str(nbd), "CRM_PARAMETERS_DIR": str(pdir)}
+
+
+def test_a_failed_notebook_keeps_its_error_and_the_others_still_run(tiny_bank, tmp_path, custom_notebooks):
+    reports = tmp_path / "reports"
+    r = _cli("run", "broken", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}",
+             env=custom_notebooks)
+    assert r.returncode == 4, r.stderr
+    d = reports / "broken" / "2026Q3"
+    m = json.loads((d / "manifest.json").read_text())
+    status = {n["name"]: n["status"] for n in m["notebooks"]}
+    assert status == {"00_data_overview": "ok", "98_broken": "failed"} and m["status"] == "failed"
+    assert "planted failure for the test" in (d / "98_broken.html").read_text()
+    assert "This notebook failed" in (d / "98_broken.html").read_text()
+    assert "RuntimeError" in [n for n in m["notebooks"] if n["name"] == "98_broken"][0]["error"]
+    index = (reports / "index.html").read_text()
+    assert "class='failed'>failed<" in index or "<span class='failed'>failed</span>" in index
+
+
+def test_sigkill_mid_notebook_leaves_the_previous_pack_and_no_partial_folder(tiny_bank, tmp_path, custom_notebooks):
+    from crm_lib.reporting.runner import _clean_stale
+
+    reports = tmp_path / "reports"
+    prev = reports / "slow" / "2026Q3"
+    prev.mkdir(parents=True)
+    (prev / "manifest.json").write_text('{"status": "ok", "notebooks": []}')
+    (prev / "00_data_overview.html").write_text("<html>the previous pack</html>")
+    before = {p.name: p.read_bytes() for p in prev.iterdir()}
+    proc = subprocess.Popen([*CLI, "run", "slow", "--force", "--source", str(tiny_bank / "warehouse.duckdb"),
+                             "--set", f"reports_dir={reports}"],
+                            cwd=ROOT, env={**os.environ, **custom_notebooks}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((reports / "slow").glob(".build-*/.99_slow.params.yaml")):
+        time.sleep(0.2)
+    assert list((reports / "slow").glob(".build-*")), "the run never started building"
+    time.sleep(6)  # papermill has started the kernel, which sits in time.sleep(120)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert {p.name: p.read_bytes() for p in prev.iterdir()} == before
+    assert [p.name for p in (reports / "slow").iterdir() if not p.name.startswith(".")] == ["2026Q3"]
+    assert not (reports / "slow" / ".archive").exists()
+    # the dead run's lock is free again (an OS lock dies with its holder) ...
+    with FileLock(str(reports / "slow" / ".2026Q3.lock"), timeout=0):
+        pass
+    # ... and its build folder is recognised as stale and removed by the next run
+    _clean_stale(reports / "slow")
+    assert not list((reports / "slow").glob(".build-*"))
+
+
+def test_a_second_run_of_the_same_pack_is_refused_while_the_first_holds_the_lock(tiny_bank, tmp_path, custom_notebooks):
+    reports = tmp_path / "reports"
+    (reports / "fast").mkdir(parents=True)
+    with FileLock(str(reports / "fast" / ".2026Q3.lock"), timeout=0):
+        (reports / "fast" / ".2026Q3.lock.json").write_text('{"pid": 4242, "started": "now"}')
+        r = _cli("run", "fast", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}",
+                 env=custom_notebooks)
+    assert r.returncode == 5 and "is being built" in r.stderr and "4242" in r.stderr
+    assert not (reports / "fast" / "2026Q3").exists()
