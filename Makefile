@@ -30,8 +30,9 @@ $(DATA)/warehouse.duckdb: | $(STAMP)
 
 demo-data: $(DATA)/warehouse.duckdb
 
+# The last closed period's pack (built once; FORCE=1 rebuilds it, keeping the old one aside).
 report: $(STAMP) $(DATA)/warehouse.duckdb
-	$(BIN)/crm-workbench run $(PROFILE) --source $(DATA)/warehouse.duckdb
+	$(BIN)/crm-workbench run $(PROFILE) --source $(DATA)/warehouse.duckdb $(if $(FORCE),--force,--if-missing)
 
 # Debian's chromium for the real-browser tests (installed once, when missing).
 browser:

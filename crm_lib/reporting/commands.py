@@ -26,6 +26,14 @@ def cmd_run(args) -> int:
     overrides = list(args.set or [])
     if args.source:
         overrides.append(f"source={args.source}")
+    if args.if_missing and not args.force:
+        from crm_lib.reporting.runner import existing_pack
+
+        found = existing_pack(args.profile, args.period, overrides)
+        if found:
+            print(f"{found} already built (use --force to rebuild; the old pack is kept aside)")
+            print(f"open {found.parent.parent / 'index.html'}")
+            return 0
     r = run_pack(args.profile, args.period, overrides, force=args.force)
     _print_result(r)
     index = r.path.parent.parent / "index.html"
@@ -87,6 +95,7 @@ def add_commands(sub) -> None:
     r.add_argument("--source", help="warehouse source (overrides the parameters' source)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
     r.add_argument("--force", action="store_true", help="rebuild an existing pack; the old one is kept aside")
+    r.add_argument("--if-missing", action="store_true", help="exit 0 without building when the pack already exists")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("run-due", help="build every closed period that has no pack yet (cron-friendly)")

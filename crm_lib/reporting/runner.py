@@ -315,6 +315,17 @@ def _papermill_error(stderr: str) -> str:
     return (lines[-1] if lines else "notebook failed")[:300]
 
 
+def existing_pack(profile: str, period: str | None, overrides: list[str] | None = None) -> Path | None:
+    """The published pack folder of ``profile``/``period`` (default: last closed), if it exists."""
+    from crm_lib.data.store import open_source
+
+    cfg = config.resolve(profile, overrides)
+    with open_source(_abs(cfg.params.source), mapping=_abs(cfg.params.mapping)) as wh:
+        per = config.resolve_period(period, cfg.params.period_kind, wh.data_end().date())
+    path = reports_root(cfg) / profile / per.label
+    return path if path.exists() else None
+
+
 def due_periods(kind: str, since, data_end) -> list[Period]:
     """Closed periods of ``kind`` ending on or after ``since`` and on or before ``data_end``."""
     last = Period.last_closed(kind, data_end)
