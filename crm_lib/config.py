@@ -117,6 +117,8 @@ class Params(BaseModel):
     min_n: int = Field(30, ge=1)
     alpha: float = Field(0.05, gt=0, lt=0.5)
     schedule: Schedule
+    planned_uplift: dict[str, float] = {}
+    history_periods: int = Field(8, ge=2, le=40)
     period_kind: Literal["month", "quarter", "year"]
     notebooks: list[str] = Field(min_length=1)
 
@@ -153,6 +155,7 @@ class RunConfig:
     sources: dict[str, str]          # top-level key -> where its value came from
     targets: dict
     actions: list
+    alerts: list
 
     def as_dict(self) -> dict:
         return self.params.model_dump(mode="json")
@@ -227,7 +230,8 @@ def resolve(profile: str, overrides: list[str] | None = None, parameters_dir: Pa
         raise ConfigError(_explain(e, sources)) from None
     targets = load_targets(pdir / "targets.yaml")
     actions = load_actions(pdir / "actions.yaml")
-    return RunConfig(profile, params, sources, targets, actions)
+    alerts = load_alerts(pdir / "alerts.yaml")
+    return RunConfig(profile, params, sources, targets, actions, alerts)
 
 
 def _explain(e: ValidationError, sources: dict) -> str:
@@ -282,6 +286,8 @@ def load_actions(path: Path) -> list:
     for i, a in enumerate(data.get("actions") or []):
         where = f"{path}: actions[{i}]"
         need = {"id", "name", "owner", "start_date", "kpi", "expected_effect"}
+        if isinstance(a, dict) and a.get("effect_scale", "absolute") not in ("absolute", "relative"):
+            raise ConfigError(f"{where}.effect_scale: must be 'absolute' or 'relative', got {a['effect_scale']!r}")
         if not isinstance(a, dict) or need - set(a):
             raise ConfigError(f"{where}: missing key(s) {sorted(need - set(a or {}))}")
         if a["kpi"] not in kpis.REGISTRY:
@@ -291,6 +297,32 @@ def load_actions(path: Path) -> list:
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{where}: {e}") from None
         out.append(a)
+    return out
+
+
+ALERT_WHEN = ("above", "below", "below_target", "above_target")
+
+
+def load_alerts(path: Path) -> list:
+    """KPI alert rules: ``{kpi, when: above|below|below_target|above_target, value, periods}``."""
+    data = _read_yaml(path) if path.exists() else {}
+    out = []
+    for i, r in enumerate(data.get("alerts") or []):
+        where = f"{path}: alerts[{i}]"
+        if not isinstance(r, dict) or "kpi" not in r or "when" not in r:
+            raise ConfigError(f"{where}: each rule needs 'kpi' and 'when'")
+        extra = set(r) - {"kpi", "when", "value", "periods"}
+        if extra:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(extra)}")
+        if r["kpi"] not in kpis.REGISTRY:
+            raise ConfigError(f"{where}.kpi: unknown KPI {r['kpi']!r}")
+        if r["when"] not in ALERT_WHEN:
+            raise ConfigError(f"{where}.when: {r['when']!r} is not one of {', '.join(ALERT_WHEN)}")
+        if r["when"] in ("above", "below") and not isinstance(r.get("value"), (int, float)):
+            raise ConfigError(f"{where}.value: a number is required for when={r['when']}")
+        if int(r.get("periods", 1)) < 1:
+            raise ConfigError(f"{where}.periods: must be >= 1")
+        out.append(r)
     return out
 
 

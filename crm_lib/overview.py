@@ -9,6 +9,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from crm_lib.config import Period
@@ -71,6 +72,55 @@ def base_movement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.Seri
                       "net_growth_rate": growth})
 
 
+def engagement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.DataFrame:
+    """Cross-sell ratio, digital share of transactions and acquisition cost for ``period``.
+
+    Returns
+    -------
+    DataFrame indexed by ``kpi`` (cross_sell_ratio, digital_share, cac) with ``value``,
+    ``ci_lower``, ``ci_upper``, ``n`` and ``method``.
+
+    Notes
+    -----
+    The digital share is a ratio estimator over customers (transactions cluster within a
+    customer), with the linearised standard error of Cochran (1977), *Sampling Techniques*, 6.9.
+    """
+    s, e = period.start, period.end
+    z = stats.norm.ppf(1 - alpha / 2)
+    rows = []
+    prod = wh.sql(f"""
+        SELECT count(a.account_id) AS n FROM customers c LEFT JOIN accounts a
+          ON a.customer_id = c.customer_id AND a.open_date <= DATE '{e}' AND (a.close_date IS NULL OR a.close_date > DATE '{e}')
+        WHERE c.onboard_date <= DATE '{e}' AND (c.closed_date IS NULL OR c.closed_date > DATE '{e}')
+        GROUP BY c.customer_id""")["n"]
+    rows.append(_mean_row("cross_sell_ratio", prod, alpha, "t interval over customers"))
+    tx = wh.sql(f"""
+        SELECT sum(CASE WHEN channel IN ('mobile', 'online') THEN 1 ELSE 0 END) AS d, count(*) AS n
+        FROM transactions WHERE ts >= TIMESTAMP '{s} 00:00:00' AND ts < TIMESTAMP '{e} 00:00:00' + INTERVAL 1 DAY
+        GROUP BY customer_id""")
+    m = len(tx)
+    if m > 1:
+        d, n = tx["d"].to_numpy(float), tx["n"].to_numpy(float)
+        r = d.sum() / n.sum()
+        se = np.sqrt(((d - r * n) ** 2).sum() / (m * (m - 1))) / n.mean()
+        rows.append({"kpi": "digital_share", "value": r, "ci_lower": r - z * se, "ci_upper": r + z * se, "n": int(n.sum()),
+                     "method": f"ratio estimator over {m:,} customers, clustered SE"})
+    cost = wh.sql(f"""SELECT acquisition_cost FROM customers WHERE onboard_date >= DATE '{s}'
+                      AND onboard_date <= DATE '{e}' AND acquisition_cost IS NOT NULL""")["acquisition_cost"]
+    rows.append(_mean_row("cac", cost, alpha, "t interval over new customers"))
+    return pd.DataFrame(rows).set_index("kpi")
+
+
+def _mean_row(name: str, x: pd.Series, alpha: float, method: str) -> dict:
+    x = x.astype(float)
+    if len(x) < 2:
+        return {"kpi": name, "value": x.mean() if len(x) else np.nan, "ci_lower": np.nan, "ci_upper": np.nan,
+                "n": len(x), "method": "too few observations for an interval"}
+    half = stats.t.ppf(1 - alpha / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return {"kpi": name, "value": x.mean(), "ci_lower": x.mean() - half, "ci_upper": x.mean() + half,
+            "n": len(x), "method": method}
+
+
 def customers_by_tier(wh: Warehouse, period: Period, params: dict) -> pd.DataFrame:
     """Active customers and AUM by customer type and value tier at the period end.
 
@@ -116,8 +166,16 @@ def monthly_active(wh: Warehouse, start, end) -> pd.DataFrame:
     return df
 
 
-def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: float = 0.05) -> None:
+def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: float = 0.05,
+                 engaged: pd.DataFrame | None = None) -> None:
     """Record the overview's headline facts (see ``crm_lib.kpis`` for definitions)."""
+    from crm_lib import kpis
+
+    for name, r in (engaged if engaged is not None else pd.DataFrame()).iterrows():
+        k = kpis.get(name)
+        ci = (r["ci_lower"], r["ci_upper"]) if not pd.isna(r["ci_lower"]) else None
+        facts.record(name, r["value"], k.unit, k.definition, n=int(r["n"]), ci=ci, ci_level=1 - alpha,
+                     uncertainty=r["method"], headline=name in ("cross_sell_ratio", "digital_share"))
     census = "census count: no sampling error"
     facts.record("active_customers", int(mv["active_end"]), "customers",
                  "customers with an open relationship on the last day of the period",

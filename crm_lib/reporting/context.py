@@ -34,6 +34,8 @@ class NotebookContext:
     wh: Warehouse
     facts: FactBook
     door: dict
+    facts_dir: Path | None = None      # this run's facts so far (None when interactive)
+    reports_dir: Path | None = None    # published packs, for earlier periods
 
     def record(self, *args, **kwargs):
         """Record a fact (see ``FactBook.record``)."""
@@ -89,7 +91,10 @@ def open_context(notebook: str, source: str = "", period: str = "", profile: str
     p = config.resolve_period(period or None, params["period_kind"], wh.data_end().date())
     facts = FactBook(notebook, p.label, facts_path or None)
     logger.info("%s: period %s, source %s", notebook, p.label, src)
-    return NotebookContext(notebook, profile, p, params, wh, facts, door)
+    rdir = Path(params.get("reports_dir", "reports"))
+    rdir = rdir if rdir.is_absolute() else config.PROJECT_ROOT / rdir
+    return NotebookContext(notebook, profile, p, params, wh, facts, door,
+                           Path(facts_path).parent if facts_path else None, rdir)
 
 
 def door_summary(report) -> dict:

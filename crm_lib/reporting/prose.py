@@ -77,3 +77,47 @@ def tiers(t: pd.DataFrame) -> str:
     if len(corp):
         s += f"Corporates are {pct(corp['share'].sum())} of customers and {pct(corp['aum_share'].sum())} of AUM."
     return s
+
+
+# --------------------------------------------------------------------------- effectiveness review
+
+STATUS_COLOURS = {"met": "#d5f5e3", "near": "#fcf3cf", "missed": "#fadbd8", "no target": "#f2f3f4"}
+
+
+def _by_unit(value, unit) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if unit == "proportion":
+        return f"{100 * value:.2f}%"
+    if unit == "currency":
+        return money(value)
+    if unit in ("customers", "problems", "KPIs", "alerts"):
+        return f"{value:,.0f}"
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.1f}"
+
+
+def scorecard_table(card: pd.DataFrame):
+    """The scorecard as a styled table: values in their units, CI, status colours, significance marks."""
+    rows = []
+    for name, r in card.iterrows():
+        u = r["unit"]
+        ci = f"{_by_unit(r['ci_lower'], u)} – {_by_unit(r['ci_upper'], u)}" if not pd.isna(r["ci_lower"]) else "census"
+
+        def chg(tag):
+            if pd.isna(r[f"change_{tag}"]):
+                return "no history"
+            c = r[f"change_{tag}"]
+            s = (f"{100 * c:+.2f} pp" if u == "proportion" else ("+" if c >= 0 else "−") + _by_unit(abs(c), u))
+            p = r[f"p_{tag}"]
+            return s + ("" if pd.isna(p) else f" (p={p:.2g}{' *' if r[f'sig_{tag}'] else ''})")
+
+        rows.append({"KPI": name.replace("_", " "), "value": _by_unit(r["value"], u), "95% CI": ci,
+                     "n": "" if pd.isna(r["n"]) else f"{int(r['n']):,}",
+                     "target": _by_unit(r["target"], u), "status": r["status"],
+                     "vs previous": chg("prev"), "vs year ago": chg("yoy"),
+                     "better": r["better"]})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    return (df.style.hide(axis="index")
+            .map(lambda v: f"background-color: {STATUS_COLOURS.get(v, '')}", subset=["status"]))

@@ -268,8 +268,15 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path) -> li
                     f": {r.error}" if r.error else "")
         return r
 
-    with ThreadPoolExecutor(max_workers=min(cfg.params.parallel, total)) as pool:
-        return list(pool.map(one, names))
+    # Review notebooks (90-99) read the others' facts, so they run after them.
+    first = [n for n in names if not n.startswith("9")]
+    last = [n for n in names if n.startswith("9")]
+    results = {}
+    for batch in (first, last):
+        if batch:
+            with ThreadPoolExecutor(max_workers=min(cfg.params.parallel, len(batch))) as pool:
+                results.update(zip(batch, pool.map(one, batch)))
+    return [results[n] for n in names]
 
 
 def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path) -> NotebookResult:
