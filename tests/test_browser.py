@@ -21,11 +21,17 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 @pytest.fixture(scope="module")
 def reports(tiny_bank, tmp_path_factory):
+    """Two quarters of a pack with the overview and the effectiveness review."""
     out = tmp_path_factory.mktemp("browser_reports")
+    pdir = out.parent / "browser_parameters"
+    shutil.copytree(ROOT / "parameters", pdir)
+    (pdir / "profiles" / "quarterly.yaml").write_text(
+        "period_kind: quarter\nnotebooks: [00_data_overview, 90_effectiveness_review]\n")
     for period in ("2026Q2", "2026Q3"):
         r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--period", period,
                             "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={out}"],
-                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+                           capture_output=True, text=True, cwd=ROOT, timeout=600,
+                           env={**os.environ, "CRM_PARAMETERS_DIR": str(pdir)})
         assert r.returncode == 0, r.stderr
     return out
 
@@ -62,6 +68,10 @@ def test_index_and_report_render_in_chromium(reports, tmp_path):
             assert "Data overview: 2026Q3" in page.content()
             _check_page(browser.new_page(), (reports / "quarterly" / "2026Q3" / "00_data_overview.html").as_uri(),
                         tmp_path, "overview")
+            review = browser.new_page()
+            _check_page(review, (reports / "quarterly" / "2026Q3" / "90_effectiveness_review.html").as_uri(),
+                        tmp_path, "review")
+            assert "Executive summary, 2026Q3" in review.content()
         finally:
             browser.close()
     assert (tmp_path / "index.png").stat().st_size > 10_000

@@ -66,7 +66,7 @@ def test_facts_carry_value_unit_uncertainty_n_and_definition(pack, tiny_bank):
     reports, _ = pack
     facts = {f["name"]: f for f in json.loads((reports / "quarterly" / "2026Q3" / "facts.json").read_text())}
     for f in facts.values():
-        assert f["unit"] and f["definition"] and f["notebook"] == "00_data_overview" and f["period"] == "2026Q3"
+        assert f["unit"] and f["definition"] and f["notebook"] and f["period"] == "2026Q3"
         assert f["ci_lower"] is not None or f["p_value"] is not None or f["uncertainty"]
     churn = facts["churn_rate_period"]
     assert churn["ci_lower"] <= churn["value"] <= churn["ci_upper"] and churn["n"] > 1000
@@ -102,20 +102,24 @@ def test_no_pii_or_raw_id_reaches_any_output(pack, tiny_bank):
     assert pattern.search(f"x {cust['customer_id'].iloc[5]} y")
 
 
-def test_existing_pack_is_not_overwritten_without_force_and_kept_aside_with_it(pack, tiny_bank):
-    reports, _ = pack
-    d = reports / "quarterly" / "2026Q3"
+def test_existing_pack_is_not_overwritten_without_force_and_kept_aside_with_it(tiny_bank, tmp_path, lean):
+    reports = tmp_path / "reports"
+    args = ["run", "overview", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}"]
+    assert _cli(*args, env=lean).returncode == 0
+    d = reports / "overview" / "2026Q3"
     before = (d / "manifest.json").read_bytes()
-    r = _cli("run", "quarterly", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}")
+    r = _cli(*args, env=lean)
     assert r.returncode == 2 and "already exists; use --force" in r.stderr
     assert (d / "manifest.json").read_bytes() == before
-    r = _cli("run", "quarterly", "--force", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}")
+    r = _cli(*args, "--force", env=lean)
     assert r.returncode == 0, r.stderr
-    kept = list((reports / "quarterly" / ".archive").glob("2026Q3-*"))
+    kept = list((reports / "overview" / ".archive").glob("2026Q3-*"))
     assert len(kept) == 1 and (kept[0] / "manifest.json").read_bytes() == before
     assert (d / "manifest.json").read_bytes() != before
-    r = _cli("list", "--set", f"reports_dir={reports}")
-    assert r.returncode == 0 and re.search(r"quarterly\s+2026Q3\s+ok", r.stdout)
+    r = _cli("list", "--set", f"reports_dir={reports}", env=lean)
+    assert r.returncode == 0 and re.search(r"overview\s+2026Q3\s+ok", r.stdout)
+    r = _cli(*args, "--if-missing", env=lean)
+    assert r.returncode == 0 and "already built" in r.stdout
 
 
 def test_bad_parameters_and_bad_data_stop_before_any_notebook(tiny_bank, tmp_path):
@@ -136,6 +140,15 @@ def test_bad_parameters_and_bad_data_stop_before_any_notebook(tiny_bank, tmp_pat
     r = _cli("run", "quarterly", "--source", str(bad), "--set", f"reports_dir={reports}")
     assert r.returncode == 3 and "surveys.csat" in r.stderr and "integer 1-5" in r.stderr
     assert not reports.exists() or not any(reports.rglob("*.ipynb"))
+
+
+@pytest.fixture
+def lean(tmp_path):
+    """Parameters with a one-notebook profile ('overview'), for tests that build many packs."""
+    pdir = tmp_path / "lean_parameters"
+    shutil.copytree(ROOT / "parameters", pdir)
+    (pdir / "profiles" / "overview.yaml").write_text("period_kind: quarter\nnotebooks: [00_data_overview]\n")
+    return {"CRM_PARAMETERS_DIR": str(pdir)}
 
 
 @pytest.fixture
