@@ -119,6 +119,10 @@ class Params(BaseModel):
     schedule: Schedule
     planned_uplift: dict[str, float] = {}
     history_periods: int = Field(8, ge=2, le=40)
+    sla_days: dict[Literal["low", "medium", "high"], float] = {"low": 5, "medium": 15, "high": 30}
+    satisfaction_weights: dict[str, float] | None = None
+    trend_periods: int | None = Field(None, ge=2, le=120)
+    n_boot: int = Field(400, ge=50, le=10_000)
     period_kind: Literal["month", "quarter", "year"]
     notebooks: list[str] = Field(min_length=1)
 
@@ -128,6 +132,25 @@ class Params(BaseModel):
         bad = [h for h in v if h <= 0]
         if bad or not v:
             raise ValueError(f"every horizon must be > 0 months, got {v}")
+        return v
+
+    @field_validator("sla_days")
+    @classmethod
+    def _sla_positive(cls, v):
+        bad = {k: d for k, d in v.items() if d <= 0}
+        if bad:
+            raise ValueError(f"SLA days must be > 0, got {bad}")
+        return v
+
+    @field_validator("satisfaction_weights")
+    @classmethod
+    def _weights(cls, v):
+        if v is not None:
+            if any(w < 0 for w in v.values()) or abs(sum(v.values()) - 1) > 1e-6:
+                raise ValueError(f"weights must be >= 0 and sum to 1, got {v}")
+            bad = [k for k in v if not k.startswith("attr_")]
+            if bad:
+                raise ValueError(f"weights are for survey attribute columns attr_*, got {bad}")
         return v
 
     @field_validator("tiers")

@@ -207,7 +207,13 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
         (build / "door.json").write_text(json.dumps(door, indent=2, default=str))
         resolved = {**cfg.as_dict(), "source": source, "mapping": mapping}
         (build / "parameters.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-        results = _execute_all(cfg, per, resolved, build)
+        # Resolve the pseudonymisation key once (a missing key warns here, in run.log, not in
+        # every reviewer page) and hand it to the kernels through their environment.
+        from crm_lib.data.privacy import KEY_ENV, pseudonym_key
+
+        key_source = "environment" if os.environ.get(KEY_ENV) else "per-install key file (CRM_PSEUDONYM_KEY unset)"
+        key = pseudonym_key()
+        results = _execute_all(cfg, per, resolved, build, key)
         facts = []
         for r in results:
             facts.extend(load_facts(build / "facts" / f"{r.name}.json"))
@@ -220,7 +226,7 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
             "parameters": resolved, "parameter_sources": cfg.sources,
             "data": {"source": source, "fingerprint": fingerprint, "rows": door["rows"]},
             "code_version": _code_version(), "python": sys.version.split()[0], "kernel": params.kernel,
-            "seed": params.seed, "host_cores": os.cpu_count(),
+            "seed": params.seed, "host_cores": os.cpu_count(), "pseudonym_key": key_source,
             "notebooks": [r.__dict__ for r in results],
         }
         (build / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -256,13 +262,13 @@ def _publish(build: Path, final: Path, force: bool) -> Path | None:
     return archived
 
 
-def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path) -> list[NotebookResult]:
+def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> list[NotebookResult]:
     names = cfg.params.notebooks
     total = len(names)
     done = []
 
     def one(name: str) -> NotebookResult:
-        r = _execute(name, cfg, per, resolved, build)
+        r = _execute(name, cfg, per, resolved, build, key)
         done.append(r)
         logger.info("[%d/%d] %s %s in %.1fs%s", len(done), total, name, r.status, r.seconds,
                     f": {r.error}" if r.error else "")
@@ -279,7 +285,7 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path) -> li
     return [results[n] for n in names]
 
 
-def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path) -> NotebookResult:
+def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> NotebookResult:
     src = config.default_notebooks_dir() / f"{name}.ipynb"
     out = build / f"{name}.ipynb"
     nb_params = {"source": resolved["source"], "period": per.label, "profile": cfg.profile,
@@ -292,7 +298,9 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
            "--no-progress-bar", "--log-level", "WARNING"]
     logger.info("%s: executing", name)
     t0 = time.perf_counter()
-    env = {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed)}
+    from crm_lib.data.privacy import KEY_ENV
+
+    env = {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed), KEY_ENV: key}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     t_exec = time.perf_counter() - t0
     pfile.unlink(missing_ok=True)
