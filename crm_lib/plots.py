@@ -449,7 +449,11 @@ def hazard_ratio_forest(summary: pd.DataFrame, title: str = "Hazard ratios of ch
         ax.set_yticklabels(labels, fontsize=8)
         ax.set_xlabel("hazard ratio (log scale): > 1 churns sooner, < 1 stays longer")
         lo, hi = ax.get_xlim()
-        ticks = [v for v in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20) if lo <= v <= hi]
+        ticks = [v for v in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 10, 20)
+                 if lo <= v <= hi]
+        if len(ticks) > 8:                               # every other tick, keeping 1
+            k = ticks.index(1) if 1 in ticks else 0
+            ticks = [v for i, v in enumerate(ticks) if (i - k) % 2 == 0]
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())

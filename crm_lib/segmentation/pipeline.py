@@ -1,0 +1,297 @@
+"""Segmentation end to end: one call per feature table, one call per reporting period.
+
+``segment_customers`` is the whole segmentation of one feature table (the call the
+1M-customer benchmark times); ``analyse_period`` adds the previous period and a year
+ago for migration and stable cluster labels, and is what the notebook calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from crm_lib.features import feature_table
+from crm_lib.segmentation import settings as S
+from crm_lib.segmentation.clusters import cluster_customers
+from crm_lib.segmentation.lifecycle import lifecycle_stages, lifecycle_summary
+from crm_lib.segmentation.migration import migration_pairs, migration_rates, transition_matrix
+from crm_lib.segmentation.profiles import cluster_descriptions, penetration, profile, standardised_means
+from crm_lib.segmentation.rfm import rfm_grid, rfm_scores, rfm_summary
+from crm_lib.segmentation.tiers import balance_policy, tier_order, tier_summary, value_tiers
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentationResult:
+    """Everything ``segment_customers`` computed for one as-of date.
+
+    ``customers`` has one row per active customer: ``customer_id``, ``customer_type``,
+    ``aum_avg``, ``rule_tier``, ``tier``, ``tier_rank``, ``overridden``, ``r_score``,
+    ``f_score``, ``m_score``, ``rfm_segment``, ``cluster``, ``cluster_name``, ``stage``.
+    """
+
+    as_of: pd.Timestamp
+    customers: pd.DataFrame
+    tiers: pd.DataFrame
+    rfm: pd.DataFrame
+    clusters: pd.DataFrame
+    models: dict
+    lifecycle: pd.DataFrame
+    timings: dict = field(default_factory=dict)
+
+
+def segment_customers(features_df: pd.DataFrame, params: dict, settings: dict | None = None,
+                      reference: dict | None = None, overrides=None, as_of=None) -> SegmentationResult:
+    """Value tiers, RFM, behavioural clusters and lifecycle stages of one feature table.
+
+    Parameters
+    ----------
+    features_df : DataFrame
+        ``crm_lib.features.feature_table`` output (identifiers pseudonymised).
+    params : dict
+        Run parameters: ``tiers`` (thresholds), ``seed``.
+    settings : dict, optional
+        ``load_settings()``; default the project's ``parameters/segmentation.yaml``.
+    reference : dict, optional
+        ``{customer_type: fitted CustomerClusters}`` of the last period (stable labels).
+    overrides : DataFrame or path, optional
+        Tier overrides; default the settings' ``overrides_file``.
+    as_of : date-like, optional
+        The feature table's date (for override expiry and lifecycle); default derived.
+
+    Returns
+    -------
+    SegmentationResult
+        With ``timings`` in seconds per step. Clustering uses ``MiniBatchKMeans`` above
+        ``clusters.minibatch_threshold`` customers and selects k on a sample of
+        ``clusters.selection_sample``, so time grows about linearly with customers.
+    """
+    s = settings or S.load_settings()
+    seed = int(params.get("seed", 0))
+    thresholds = params["tiers"]
+    if as_of is None and len(features_df):
+        as_of = (pd.to_datetime(features_df["onboard_date"])
+                 + pd.to_timedelta(features_df["tenure_days"], unit="D")).max()
+    as_of = pd.Timestamp(as_of) if as_of is not None else None
+    t = {}
+    t0 = time.perf_counter()
+    ov = overrides if overrides is not None else S.load_overrides(s["overrides_file"])
+    tiers = value_tiers(features_df, thresholds, ov, as_of=as_of, no_balance=s["no_balance"])
+    t["tiers"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cells = S.load_rfm_map(s["rfm"]["segments_file"], bins=int(s["rfm"]["bins"]))
+    rfm = rfm_scores(features_df, bins=int(s["rfm"]["bins"]), segment_map=cells, by=s["rfm"]["by"])
+    t["rfm"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    active = features_df.loc[features_df["is_active"].fillna(False).astype(bool)]
+    clusters, models = cluster_customers(balance_policy(active, s["no_balance"]), s["clusters"], reference,
+                                         random_state=seed)
+    t["clusters"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    stages = lifecycle_stages(features_df, s["lifecycle"], as_of=as_of)
+    t["lifecycle"] = time.perf_counter() - t0
+    cust = tiers.merge(rfm[["customer_id", "r_score", "f_score", "m_score", "segment"]]
+                       .rename(columns={"segment": "rfm_segment"}), on="customer_id", how="left")
+    cust = cust.merge(clusters[["customer_id", "cluster", "cluster_name"]], on="customer_id", how="left")
+    cust = cust.merge(stages[["customer_id", "stage"]], on="customer_id", how="left")
+    logger.info("segmentation of %d active customers: %s", len(cust), {k: round(v, 2) for k, v in t.items()})
+    return SegmentationResult(as_of, cust, tiers, rfm, clusters, models, stages, t)
+
+
+@dataclass
+class PeriodSegmentation:
+    """The notebook's results for one period (see ``analyse_period``)."""
+
+    period: object
+    dates: dict
+    features: pd.DataFrame
+    current: SegmentationResult
+    previous: SegmentationResult | None
+    tier_summary: pd.DataFrame
+    rfm_summary: pd.DataFrame
+    rfm_grids: dict
+    cluster_selection: dict
+    cluster_profiles: dict
+    cluster_zmeans: dict
+    cluster_penetration: dict
+    lifecycle_summary: pd.DataFrame
+    tier_pairs: pd.DataFrame | None
+    tier_matrices: dict
+    tier_rates: pd.DataFrame | None
+    tier_rates_yoy: pd.DataFrame | None
+    lifecycle_matrix: pd.DataFrame | None
+    tier_closure: pd.DataFrame | None
+    tier_profiles: pd.DataFrame
+    cluster_closure: dict
+    order: dict
+    alpha: float
+    n_boot: int
+
+
+def analyse_period(wh, period, params: dict, settings: dict | None = None,
+                   key: str | None = None) -> PeriodSegmentation:
+    """Segment the customers at the end of ``period`` and compare with the previous period and a year ago.
+
+    Feature tables are built in the warehouse at the period end, the previous period's
+    end and a year before the period end (one query each). The previous period is
+    segmented too: its clusters are the reference that keeps this period's labels.
+
+    Parameters
+    ----------
+    wh : Warehouse
+    period : crm_lib.config.Period
+    params : dict
+        Run parameters (``tiers``, ``window_days``, ``aum_months``, ``alpha``, ``seed``).
+    settings : dict, optional
+        ``load_settings()``.
+    key : str, optional
+        Pseudonymisation key (default from the environment).
+    """
+    s = settings or S.load_settings()
+    alpha = float(params.get("alpha", 0.05))
+    seed = int(params.get("seed", 0))
+    n_boot = int(s["migration"]["n_bootstrap"])
+    kw = {"window_days": int(params.get("window_days", 365)), "aum_months": int(params.get("aum_months", 3)),
+          "tier_thresholds": params["tiers"], "key": key}
+    dates = {"current": pd.Timestamp(period.end), "previous": pd.Timestamp(period.previous().end),
+             "year_ago": pd.Timestamp(period.year_ago().end)}
+    f_now = feature_table(wh, dates["current"].date(), **kw)
+    f_prev = feature_table(wh, dates["previous"].date(), **kw)
+    prev = None
+    if _has_history(f_prev):
+        prev = segment_customers(f_prev, params, s, as_of=dates["previous"])
+    else:
+        logger.warning("no balances at the previous period end %s: migration and label matching skipped",
+                       dates["previous"].date())
+    cur = segment_customers(f_now, params, s, reference=prev.models if prev else None, as_of=dates["current"])
+    order = tier_order(params["tiers"])
+    tiers_sum = tier_summary(cur.tiers, params["tiers"])
+    cells = S.load_rfm_map(s["rfm"]["segments_file"], bins=int(s["rfm"]["bins"]))
+    grids = {ct: rfm_grid(cur.rfm, ct) for ct in order if (cur.rfm["customer_type"] == ct).any()}
+    sel, profs, zm, pen = {}, {}, {}, {}
+    for ct, m in cur.models.items():
+        sel[ct] = m.selection_
+        seg = cur.clusters[cur.clusters["customer_type"] == ct]
+        p = profile(f_now, seg, "cluster").join(cluster_descriptions(m, f_now)[["name", "description"]])
+        profs[ct] = p
+        zm[ct] = standardised_means(f_now, seg, "cluster")
+        pen[ct] = penetration(f_now, seg, "cluster")
+    pairs = matrices = rates = rates_yoy = life_m = closure = None
+    matrices = {}
+    if prev is not None:
+        pairs = migration_pairs(prev.tiers, cur.tiers)
+        for ct in order:
+            pc = pairs[pairs["customer_type"] == ct]
+            if len(pc):
+                matrices[ct] = transition_matrix(pc, order[ct], alpha, n_boot, seed)
+        rates = migration_rates(pairs, alpha, n_boot, seed)
+        closure = pd.concat([m[m["to_state"] == "closed"].assign(customer_type=ct) for ct, m in matrices.items()],
+                            ignore_index=True) if matrices else None
+        was_closed = prev.lifecycle.loc[prev.lifecycle["stage"] == "closed", "customer_id"]
+        life_m = transition_matrix(   # closures before the previous date are not this period's movement
+            migration_pairs(prev.lifecycle[prev.lifecycle["stage"] != "closed"],
+                            cur.lifecycle[~cur.lifecycle["customer_id"].isin(was_closed)], state="stage",
+                            rank=None, value=None),
+            [st for st in ("onboarding", "growing", "mature", "at_risk", "dormant")], alpha, n_boot, seed)
+    cluster_closure = {}
+    if prev is not None:   # churn so far of each cluster: its customers at the previous end who have closed
+        for ct in cur.models:
+            a = prev.clusters[prev.clusters["customer_type"] == ct]
+            b = cur.clusters[cur.clusters["customer_type"] == ct]
+            if len(a):
+                states = sorted(set(a["cluster"]) | set(b["cluster"]), key=lambda c: (len(c), c))
+                m = transition_matrix(migration_pairs(a, b, state="cluster", rank=None, value=None), states, alpha,
+                                      n_boot, seed, include_new=False)
+                cluster_closure[ct] = m[m["to_state"] == "closed"].set_index("from_state")
+    tier_prof = profile(f_now, cur.tiers, "tier")
+    tier_prof = tier_prof.reindex([t for ct in order for t in order[ct] if t in tier_prof.index])
+    if dates["year_ago"] != dates["previous"]:
+        f_year = feature_table(wh, dates["year_ago"].date(), **kw)
+        if _has_history(f_year):
+            ov = S.load_overrides(s["overrides_file"])
+            t_year = value_tiers(f_year, params["tiers"], ov, as_of=dates["year_ago"], no_balance=s["no_balance"])
+            rates_yoy = migration_rates(migration_pairs(t_year, cur.tiers), alpha, n_boot, seed)
+    elif rates is not None:
+        rates_yoy = rates
+    return PeriodSegmentation(
+        period=period, dates=dates, features=f_now, current=cur, previous=prev, tier_summary=tiers_sum,
+        rfm_summary=rfm_summary(cur.rfm, cells), rfm_grids=grids, cluster_selection=sel, cluster_profiles=profs,
+        cluster_zmeans=zm, cluster_penetration=pen, lifecycle_summary=lifecycle_summary(cur.lifecycle, f_now),
+        tier_pairs=pairs, tier_matrices=matrices, tier_rates=rates, tier_rates_yoy=rates_yoy,
+        lifecycle_matrix=life_m, tier_closure=closure, tier_profiles=tier_prof, cluster_closure=cluster_closure,
+        order=order, alpha=alpha, n_boot=n_boot)
+
+
+def _has_history(f: pd.DataFrame) -> bool:
+    """Whether a feature table has active customers with balances (the data may start later)."""
+    act = f["is_active"].fillna(False).astype(bool)
+    return bool(act.any() and f.loc[act, "aum_avg"].notna().any())
+
+
+def record_facts(facts, res: PeriodSegmentation) -> None:
+    """Record the segmentation's facts (names, units and definitions for ``crm_lib.kpis``)."""
+    census = "census count: no sampling error"
+    level = 1 - res.alpha
+    ts = res.tier_summary
+    top_ind = res.order.get("individual", [None])[-1]
+    for r in ts.itertuples():
+        facts.record(f"tier_customers_{r.tier}", int(r.customers), "customers",
+                     f"active {r.customer_type} customers in value tier {r.tier} at the period end "
+                     "(AUM rule, then relationship-manager overrides)", n=int(r.customers), uncertainty=census,
+                     tier=r.tier)
+        facts.record(f"tier_aum_{r.tier}", float(r.aum), "currency",
+                     f"average AUM (deposits + investments) of active {r.customer_type} customers in tier {r.tier}",
+                     n=int(r.customers), uncertainty="census total: no sampling error", tier=r.tier)
+        facts.record(f"tier_aum_share_{r.tier}", float(r.aum_share), "proportion",
+                     f"share of all active customers' AUM held by tier {r.tier}", n=int(ts["customers"].sum()),
+                     uncertainty="census ratio: no sampling error", headline=r.tier == top_ind, tier=r.tier)
+    facts.record("tier_overrides", int(ts["overridden"].sum()), "customers",
+                 "active customers whose tier is set by a relationship-manager override", n=int(ts["customers"].sum()),
+                 uncertainty=census)
+    for ct, m in res.current.models.items():
+        st = m.stability_
+        facts.record(f"cluster_count_{ct}", int(m.k_), "clusters",
+                     f"behavioural clusters of {ct} customers: the admissible k (bootstrap ARI lower bound >= "
+                     f"{m.min_stability}, silhouette >= {m.min_silhouette}) with the lowest ICL, k in "
+                     f"{list(m.selection_['k'])}", n=int(m.n_),
+                     uncertainty=f"selected by rule; stability at k: mean bootstrap ARI {st['mean']:.3f} "
+                                 f"(95% interval {st['ci_lower']:.3f}-{st['ci_upper']:.3f}, "
+                                 f"{st['n_bootstrap']} resamples of {st['n_sample']:,})",
+                     headline=ct == "individual", customer_type=ct)
+        facts.record(f"cluster_stability_{ct}", float(st["mean"]), "ARI",
+                     f"mean adjusted Rand index between the {ct} clustering and refits on bootstrap resamples "
+                     "(1 = identical partitions, 0 = chance agreement)", n=int(st["n_sample"]),
+                     ci=(float(st["ci_lower"]), float(st["ci_upper"])), ci_level=0.95,
+                     uncertainty=f"percentile interval over {st['n_bootstrap']} bootstrap resamples",
+                     headline=ct == "individual", customer_type=ct)
+    boot = f"percentile bootstrap over customers ({res.n_boot:,} multinomial draws)"
+    for suffix, rates, span in (("", res.tier_rates, "the previous period's end"),
+                                ("_yoy", res.tier_rates_yoy, "a year before")):
+        if rates is None or "all" not in rates.index:
+            continue
+        r = rates.loc["all"]
+        n = int(r["n_start"])
+        for name, col, words in (("uptier_rate", "up_rate", "moved to a higher value tier"),
+                                 ("downtier_rate", "down_rate", "moved to a lower value tier"),
+                                 ("net_uptier_rate", "net_up_rate", "(moved up - moved down)")):
+            facts.record(f"{name}{suffix}", float(r[col]), "proportion",
+                         f"customers active at {span} who {words} by the period end / customers active at {span}",
+                         n=n, ci=(float(r[f"{col}_lower"]), float(r[f"{col}_upper"])), ci_level=level,
+                         uncertainty=boot, headline=(suffix == "" and name != "net_uptier_rate"))
+        if suffix == "":
+            facts.record("aum_moved_up", float(r["aum_moved_up"]), "currency",
+                         "period-end average AUM of customers who moved to a higher tier during the period",
+                         n=int(r["up"]), uncertainty="census total: no sampling error")
+            facts.record("aum_moved_down", float(r["aum_moved_down"]), "currency",
+                         "period-end average AUM of customers who moved to a lower tier during the period",
+                         n=int(r["down"]), uncertainty="census total: no sampling error")
+    ls = res.lifecycle_summary
+    n_life = int(ls.loc[ls.index != "closed", "customers"].sum())
+    for stage in ("at_risk", "dormant"):
+        facts.record(f"lifecycle_{stage}_customers", int(ls.loc[stage, "customers"]), "customers",
+                     f"active customers in lifecycle stage {stage} at the period end (rules in "
+                     "parameters/segmentation.yaml)", n=n_life, uncertainty=census)
