@@ -118,7 +118,9 @@ def test_campaign_uplift_intervals_cover_the_planted_uplifts(small_wh, truth):
 
 
 def test_mde_is_the_uplift_detectable_with_80_percent_power():
-    mde = ev._mde(0.05, 4000, 1000, 0.05, 0.8)
+    from crm_lib.evaluation.campaigns import _mde
+
+    mde = _mde(0.05, 4000, 1000, 0.05, 0.8)
     h = proportion_effectsize(0.05 + mde, 0.05)
     assert NormalIndPower().power(h, nobs1=4000, alpha=0.05, ratio=0.25) == pytest.approx(0.8, abs=1e-4)  # solve_power's root-finding tolerance
 
