@@ -123,6 +123,7 @@ class Params(BaseModel):
     satisfaction_weights: dict[str, float] | None = None
     trend_periods: int | None = Field(None, ge=2, le=120)
     n_boot: int = Field(400, ge=50, le=10_000)
+    churn: dict[str, Any] = {}          # checked in depth by crm_lib.churn.settings (ChurnSettings)
     period_kind: Literal["month", "quarter", "year"]
     notebooks: list[str] = Field(min_length=1)
 
@@ -151,6 +152,19 @@ class Params(BaseModel):
             bad = [k for k in v if not k.startswith("attr_")]
             if bad:
                 raise ValueError(f"weights are for survey attribute columns attr_*, got {bad}")
+        return v
+
+    @field_validator("churn")
+    @classmethod
+    def _churn(cls, v):
+        from crm_lib.churn.settings import ChurnSettings
+
+        try:
+            ChurnSettings.from_params({"churn": v}).check()
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        except TypeError as e:
+            raise ValueError(f"unknown churn setting ({e})") from None
         return v
 
     @field_validator("tiers")
@@ -269,7 +283,9 @@ def _explain(e: ValidationError, sources: dict) -> str:
             msg = "unknown key (check the spelling against parameters/defaults.yaml)"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        lines.append(f"{origin}: {key}: {msg}" + (f" (got {err['input']!r})" if err["type"] not in ("missing", "extra_forbidden") else ""))
+        got = repr(err.get("input"))
+        show = err["type"] not in ("missing", "extra_forbidden") and len(got) <= 80
+        lines.append(f"{origin}: {key}: {msg}" + (f" (got {got})" if show else ""))
     return "invalid parameters:\n  " + "\n  ".join(lines)
 
 

@@ -1,0 +1,185 @@
+"""Model covariates built from the feature table, each with its words for reasons and plots.
+
+A covariate name is either one of ``REGISTRY`` (derived from feature-table columns by a
+documented rule, missing values filled by that rule) or any numeric column already in the
+frame (used as is; missing values are an error).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from crm_lib.errors import DataContractError
+
+logger = logging.getLogger(__name__)
+
+
+def _money(x: float) -> str:
+    for unit, div in (("bn", 1e9), ("m", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:,.1f}{unit}"
+    return f"{x:,.0f}"
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """One derived covariate.
+
+    ``compute(frame, window_days)`` returns the model value; ``unit`` is the step one hazard
+    ratio refers to; ``shown`` names the frame column a reviewer reads (e.g. AUM for
+    ``log_aum``) and ``fmt`` formats it. Missing values are filled by each rule: no
+    complaints/products/transactions -> 0; no transactions -> digital share 0 and recency =
+    tenure; no balance -> AUM 0; no AUM 3 months earlier -> change 0.
+    """
+
+    name: str
+    label: str
+    unit: str
+    needs: tuple
+    compute: Callable
+    shown: str
+    fmt: Callable = lambda v: f"{v:,.0f}"  # noqa: E731
+    binary: bool = False
+    phrase: str = ""          # short reason words; {v} the customer's value, {ref} the typical value, {w} window
+
+
+def _col(c, fill=0.0):
+    return lambda f, w: pd.to_numeric(f[c], errors="coerce").astype(float).fillna(fill)
+
+
+def _age(lo, hi):
+    def f(fr, w):
+        age = pd.to_numeric(fr["age"], errors="coerce")
+        ind = fr["customer_type"].eq("individual")
+        return (ind & (age >= lo) & (age < hi)).astype(float)
+    return f
+
+
+def _recency(f, w):
+    r = pd.to_numeric(f["recency_days"], errors="coerce").astype(float)
+    # never transacted: days since onboarding (the longest silence possible)
+    return np.log1p(r.fillna(pd.to_numeric(f["tenure_days"], errors="coerce").astype(float)).clip(lower=0))
+
+
+_REG = [
+    Covariate("complaints_window", "complaints in the last {w} days", "1 complaint", ("complaints_window",),
+              _col("complaints_window"), "complaints_window", phrase="{v} complaints in {w} days (typical {ref})"),
+    Covariate("complaints_90d", "complaints in the last 90 days", "1 complaint", ("complaints_90d",),
+              _col("complaints_90d"), "complaints_90d", phrase="{v} complaints in 90 days (typical {ref})"),
+    Covariate("open_complaints", "unresolved complaints", "1 complaint", ("open_complaints",),
+              _col("open_complaints"), "open_complaints", phrase="{v} unresolved complaints (typical {ref})"),
+    Covariate("n_products", "products held", "1 product", ("n_products",), _col("n_products"), "n_products",
+              phrase="{v} products (typical {ref})"),
+    Covariate("digital_share", "share of transactions in digital channels", "all vs none (0-1)", ("digital_share",),
+              _col("digital_share"), "digital_share", lambda v: f"{100 * v:.0f}%",
+              phrase="{v} of transactions digital (typical {ref})"),
+    Covariate("age_under_30", "aged under 30", "yes vs 30-64", ("age", "customer_type"), _age(0, 30), "age_under_30",
+              binary=True),
+    Covariate("age_65_plus", "aged 65 or over", "yes vs 30-64", ("age", "customer_type"), _age(65, 200), "age_65_plus",
+              binary=True),
+    Covariate("corporate", "corporate customer", "yes vs individual 30-64", ("customer_type",),
+              lambda f, w: f["customer_type"].eq("corporate").astype(float), "corporate", binary=True),
+    Covariate("log_aum", "assets with the bank", "x2.7 the value", ("aum_avg",),
+              lambda f, w: np.log1p(pd.to_numeric(f["aum_avg"], errors="coerce").astype(float).fillna(0).clip(lower=0)),
+              "aum_avg", _money, phrase="assets {v} (typical {ref})"),
+    Covariate("aum_change_3m", "change in assets over 3 months", "+10 points of change",
+              ("aum_change_3m",),
+              lambda f, w: 10 * pd.to_numeric(f["aum_change_3m"], errors="coerce").astype(float).fillna(0).clip(-1, 1),
+              "aum_change_3m", lambda v: f"{100 * v:+.0f}%", phrase="assets {v} in 3 months (typical {ref})"),
+    Covariate("log_recency", "days since the last transaction", "x2.7 the value", ("recency_days", "tenure_days"),
+              _recency, "recency_days", phrase="{v} days since last transaction (typical {ref})"),
+    Covariate("log_frequency", "transactions in the last {w} days", "x2.7 the value", ("frequency",),
+              lambda f, w: np.log1p(pd.to_numeric(f["frequency"], errors="coerce").astype(float).fillna(0)),
+              "frequency", phrase="{v} transactions in {w} days (typical {ref})"),
+    Covariate("products_closed_90d", "products closed in the last 90 days", "1 product", ("products_closed_90d",),
+              _col("products_closed_90d"), "products_closed_90d", phrase="{v} products closed in 90 days"),
+    Covariate("treated_before", "treated by an earlier retention campaign", "yes vs no", ("treated_before",),
+              _col("treated_before"), "treated_before", binary=True),
+]
+REGISTRY: dict[str, Covariate] = {c.name: c for c in _REG}
+
+#: Covariates that explain churn from who the customer is (cohort model, 20_churn).
+EXPLANATORY = ("complaints_window", "n_products", "digital_share", "age_under_30", "age_65_plus", "corporate",
+               "log_aum")
+#: Covariates of current behaviour for dynamic prediction (landmark model, early warning).
+DYNAMIC = EXPLANATORY + ("aum_change_3m", "log_recency", "log_frequency", "complaints_90d", "products_closed_90d",
+                         "treated_before")
+
+
+def label(name: str, window_days: int = 365) -> str:
+    """Words for covariate ``name``."""
+    c = REGISTRY.get(name)
+    return c.label.format(w=window_days) if c else name.replace("_", " ")
+
+
+def unit(name: str) -> str:
+    """What one unit of covariate ``name`` is (the step a hazard ratio refers to)."""
+    c = REGISTRY.get(name)
+    return c.unit if c else "1 unit"
+
+
+def design_matrix(frame: pd.DataFrame, covariates, window_days: int = 365, table: str = "frame") -> pd.DataFrame:
+    """The numeric model matrix of ``covariates`` for each row of ``frame``.
+
+    Returns
+    -------
+    DataFrame
+        One float column per covariate, index of ``frame``.
+
+    Raises
+    ------
+    DataContractError
+        A needed column is missing, or a plain (non-registry) covariate is non-numeric or
+        has missing values (with up to 3 example rows).
+    """
+    out = {}
+    for name in covariates:
+        spec = REGISTRY.get(name)
+        if spec is not None and set(spec.needs) <= set(frame.columns):
+            out[name] = np.asarray(spec.compute(frame, window_days), dtype=float)
+            continue
+        if spec is not None and name not in frame.columns:
+            missing = [c for c in spec.needs if c not in frame.columns]
+            raise DataContractError(f"{table}.{missing[0]}: column missing (rule 'covariate {name} needs "
+                                    f"{', '.join(spec.needs)}'); build the frame with features")
+        if name not in frame.columns:
+            raise DataContractError(f"{table}.{name}: column missing (rule 'every covariate is a frame column or one "
+                                    f"of {', '.join(sorted(REGISTRY))}')")
+        v = frame[name]
+        if v.dtype == bool or str(v.dtype) == "boolean":
+            v = v.astype(float)
+        num = pd.to_numeric(v, errors="coerce")
+        bad = frame.loc[num.isna() | ~np.isfinite(num.astype(float)), [c for c in ("customer_id", name) if c in frame]]
+        if len(bad):
+            raise DataContractError(
+                f"{table}.{name}: {len(bad)} row(s) break rule 'finite number' (impute or drop them first), e.g.\n"
+                f"{bad.head(3).to_string(index=False)}", problems=bad.head(5).to_dict("records"))
+        out[name] = num.astype(float).to_numpy()
+    return pd.DataFrame(out, index=frame.index)
+
+
+def shown_values(frame: pd.DataFrame, name: str, window_days: int = 365) -> pd.Series:
+    """The value a reviewer reads for covariate ``name`` (e.g. AUM rather than log AUM)."""
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return pd.to_numeric(frame[name], errors="coerce")
+    if spec.shown in frame.columns and not spec.binary:
+        return pd.to_numeric(frame[spec.shown], errors="coerce")
+    return spec.compute(frame, window_days)
+
+
+def formatter(name: str) -> Callable:
+    spec = REGISTRY.get(name)
+    return spec.fmt if spec else (lambda v: f"{v:,.3g}")
+
+
+def is_binary(name: str, values: np.ndarray | None = None) -> bool:
+    spec = REGISTRY.get(name)
+    if spec is not None:
+        return spec.binary
+    return values is not None and set(np.unique(values[~np.isnan(values)])) <= {0.0, 1.0}

@@ -1,0 +1,452 @@
+"""Survival frames from the warehouse: who was at risk, from when, until when, and why they left.
+
+Time scale: **tenure in years** since onboarding (365.25 days a year). A customer enters
+the risk set at ``entry`` (their tenure when observation of them starts: at onboarding, or
+later when they were onboarded before the frame's start -- *left truncation*, or *delayed
+entry*) and leaves it at ``duration`` (tenure at churn, at a competing exit, at a censoring
+contact, or at the end of follow-up). A model that ignores ``entry`` over-represents
+long-tenure survivors; every estimator here passes it on.
+
+Three frames, one outcome engine (``_outcomes``: one DuckDB query, identifiers
+pseudonymised in the query, nothing dated after the frame's end is read):
+
+- ``survival_frame``: every customer at risk at some time in ``[start, end]``, with static
+  attributes (type, age band, acquisition channel and cohort, tier at entry) -- for
+  Kaplan-Meier curves, log-rank tests and competing exits.
+- ``cohort_frame``: customers at risk on ``start``, followed to ``end`` (or a horizon), with
+  the feature table *as of* ``start`` -- no covariate is measured after follow-up begins.
+- ``landmark_frame``: cohort frames stacked at several landmark dates (dynamic prediction;
+  a customer appears once per landmark, so fit with cluster-robust errors).
+
+Columns common to all frames (units):
+    customer_id (pseudonym), customer_type, age, age_band, acquisition_channel, region,
+    onboard_date, entry_date, exit_date (dates), entry, duration (years since onboarding),
+    event (1 = churned per the definition, else 0), cause ('censored', the churn cause -- a
+    closure reason or 'dormancy' --, or a competing exit's closure reason),
+    censored_at_contact (bool), treated_before (0/1: treated by a censoring campaign kind on
+    or before ``entry_date``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from crm_lib.churn.settings import ChurnDefinition
+from crm_lib.data.personas import TIER_THRESHOLDS
+from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
+from crm_lib.data.store import Warehouse
+from crm_lib.errors import DataContractError
+from crm_lib.features import feature_table
+
+logger = logging.getLogger(__name__)
+
+YEAR_DAYS = 365.25
+AGE_BANDS = ("under_30", "30_64", "65_plus", "corporate", "unknown")
+
+
+# --------------------------------------------------------------------------- dates
+
+def history_start(wh: Warehouse) -> pd.Timestamp:
+    """First day of the first month with balances: where the data window begins.
+
+    Before it the warehouse holds no balances or transactions, so customers onboarded
+    earlier are observed from this day on (left truncation).
+    """
+    wh._need("balances")
+    v = wh.con.execute("SELECT min(month) FROM balances").fetchall()[0][0]
+    if v is None:
+        raise DataContractError("balances.month: table is empty (rule 'at least one month of balances')")
+    return pd.Timestamp(v).normalize().replace(day=1)
+
+
+def observation_start(wh: Warehouse, window_days: int = 365) -> pd.Timestamp:
+    """The first month-end with a full behaviour window of data before it.
+
+    The earliest date at which every covariate of the feature table is measured over its
+    whole window: the start of the longest leakage-free cohort.
+    """
+    d = history_start(wh) + pd.Timedelta(days=int(window_days))
+    return d + pd.offsets.MonthEnd(0)
+
+
+def add_months(d, months: int) -> pd.Timestamp:
+    """``d`` moved by ``months`` calendar months; a month-end stays a month-end."""
+    d = pd.Timestamp(d).normalize()
+    out = d + pd.DateOffset(months=int(months))
+    return out + pd.offsets.MonthEnd(0) if d.is_month_end else out
+
+
+def years_between(a, b) -> np.ndarray:
+    """(b - a) in years of 365.25 days, element-wise."""
+    return np.asarray((pd.to_datetime(b) - pd.to_datetime(a)) / pd.Timedelta(days=1), dtype=float) / YEAR_DAYS
+
+
+def _d(x) -> str:
+    return pd.Timestamp(x).strftime("%Y-%m-%d")
+
+
+# --------------------------------------------------------------------------- outcomes
+
+def _outcomes_sql(wh: Warehouse, end: pd.Timestamp, definition: ChurnDefinition, key: str,
+                  first_day: pd.Timestamp | None) -> str:
+    cols = wh.columns("customers")
+    nxt = _d(end + pd.Timedelta(days=1))
+    e = _d(end)
+    reason = "closed_reason" if "closed_reason" in cols else "CAST(NULL AS VARCHAR)"
+    opt = {c: (c if c in cols else "CAST(NULL AS VARCHAR)") for c in ("acquisition_channel", "region")}
+    if definition.event_reasons is None or "closed_reason" not in cols:
+        is_event = "TRUE"
+    else:
+        lits = ", ".join("'" + str(r).replace("'", "''") + "'" for r in definition.event_reasons)
+        # a closure with no recorded reason is a customer lost: it counts as churn
+        is_event = f"(closed_reason IS NULL OR closed_reason IN ({lits}))"
+    kinds = [k for k in definition.censor_treated_kinds or ()]
+    if kinds and wh.has("campaigns") and wh.has("campaign_contacts"):
+        klits = ", ".join("'" + str(k).replace("'", "''") + "'" for k in kinds)
+        treat = f"""tr AS (
+  SELECT cc.customer_id, MIN(CAST(cc.contacted_at AS DATE)) AS treated_at
+  FROM campaign_contacts cc JOIN campaigns k ON k.campaign_id = cc.campaign_id
+  WHERE k.kind IN ({klits}) AND cc."group" = 'treatment' AND cc.contacted_at < TIMESTAMP '{nxt} 00:00:00'
+  GROUP BY 1)"""
+    else:
+        treat = "tr AS (SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS DATE) AS treated_at WHERE FALSE)"
+    if definition.kind == "dormancy":
+        n = int(definition.dormant_days)
+        first_check = _d((first_day or pd.Timestamp("1900-01-01")) + pd.Timedelta(days=n))
+        dorm = f"""bal AS (
+  SELECT customer_id, CAST(month AS DATE) AS month, deposits + investments AS aum FROM balances
+  WHERE month <= DATE '{e}' AND month >= DATE '{first_check}'),
+tx AS (SELECT customer_id, ts FROM transactions WHERE ts < TIMESTAMP '{nxt} 00:00:00'),
+j AS (
+  SELECT b.customer_id, b.month, b.aum, t.ts AS last_ts
+  FROM bal b ASOF LEFT JOIN tx t ON b.customer_id = t.customer_id AND b.month + INTERVAL 1 DAY > t.ts),
+dorm AS (
+  SELECT j.customer_id, MIN(j.month) AS dormant_at FROM j JOIN customers c0 ON c0.customer_id = j.customer_id
+  WHERE j.aum < {float(definition.aum_floor)}
+    AND (j.last_ts IS NULL OR j.last_ts < j.month + INTERVAL 1 DAY - INTERVAL {n} DAY)
+    AND CAST(c0.onboard_date AS DATE) <= j.month - INTERVAL {n} DAY
+  GROUP BY 1)"""
+    else:
+        dorm = "dorm AS (SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS DATE) AS dormant_at WHERE FALSE)"
+    pid = pseudonym_sql("c.customer_id", key)
+    return f"""
+WITH c AS (
+  SELECT customer_id, customer_type, age, {opt['acquisition_channel']} AS acquisition_channel,
+    {opt['region']} AS region, CAST(onboard_date AS DATE) AS onboard_date,
+    CASE WHEN closed_date <= DATE '{e}' THEN CAST(closed_date AS DATE) END AS closed_date,
+    CASE WHEN closed_date <= DATE '{e}' THEN {reason} END AS closed_reason,
+    CASE WHEN closed_date <= DATE '{e}' THEN {is_event} END AS closure_is_event
+  FROM customers WHERE onboard_date <= DATE '{e}'
+),
+{treat},
+{dorm}
+SELECT {pid} AS customer_id, c.customer_type, c.age, c.acquisition_channel, c.region, c.onboard_date,
+  c.closed_date, c.closed_reason, c.closure_is_event, tr.treated_at, dorm.dormant_at
+FROM c LEFT JOIN tr ON tr.customer_id = c.customer_id LEFT JOIN dorm ON dorm.customer_id = c.customer_id
+"""
+
+
+def _outcomes(wh: Warehouse, end, definition: ChurnDefinition, key: str | None) -> pd.DataFrame:
+    """Per customer onboarded by ``end``: churn date and cause, competing exit, censoring contact.
+
+    Nothing dated after ``end`` is read. Raises ``DataContractError`` for a closure dated
+    before onboarding (a negative duration).
+    """
+    wh._need("customers")
+    definition = (definition or ChurnDefinition()).check()
+    end = pd.Timestamp(end).normalize()
+    first = history_start(wh) if (definition.kind == "dormancy") else None
+    if definition.kind == "dormancy":
+        wh._need("transactions")
+    o = wh.sql(_outcomes_sql(wh, end, definition, key or pseudonym_key(), first))
+    for c in ("onboard_date", "closed_date", "treated_at", "dormant_at"):
+        o[c] = pd.to_datetime(o[c])
+    bad = o[o["closed_date"] < o["onboard_date"]]
+    if len(bad):
+        raise DataContractError(
+            f"customers.closed_date: {len(bad)} customer(s) break rule 'closed_date >= onboard_date' (a negative "
+            "duration); fix the source, e.g.\n"
+            f"{bad[['customer_id', 'onboard_date', 'closed_date']].head(3).to_string(index=False)}",
+            problems=bad[["customer_id", "onboard_date", "closed_date"]].head(5).astype(str).to_dict("records"))
+    ev = o["closure_is_event"].fillna(False).astype(bool)
+    churn = o["closed_date"].where(ev)
+    cause = o["closed_reason"].where(ev).fillna("closure")
+    if definition.kind == "dormancy":
+        dorm_first = o["dormant_at"].notna() & ~(churn <= o["dormant_at"])
+        churn = churn.where(~dorm_first, o["dormant_at"])
+        cause = cause.where(~dorm_first, "dormancy")
+    o["churn_date"] = churn
+    o["churn_cause"] = cause.where(churn.notna())
+    o["other_date"] = o["closed_date"].where(~ev & o["closed_date"].notna())
+    o["other_cause"] = o["closed_reason"].where(o["other_date"].notna()).fillna("other")
+    o.loc[o["other_date"].isna(), "other_cause"] = None
+    o["age_band"] = _age_band(o)
+    return o.drop(columns=["closure_is_event"])
+
+
+def _age_band(o: pd.DataFrame) -> pd.Series:
+    age = pd.to_numeric(o["age"], errors="coerce").astype(float)
+    band = np.select([o["customer_type"].eq("corporate").to_numpy(), (age < 30).to_numpy(), (age >= 65).to_numpy(),
+                      age.notna().to_numpy()],
+                     ["corporate", "under_30", "65_plus", "30_64"], "unknown")
+    return pd.Series(band, index=o.index)
+
+
+def _spells(o: pd.DataFrame, start, stop: pd.Timestamp, censor_contacts: bool = True) -> pd.DataFrame:
+    """Entry, exit, event and cause of each customer followed from ``max(onboarding, start)`` to ``stop``.
+
+    ``start`` is a date or a Series of dates aligned with ``o`` (one start per customer).
+    """
+    f = o.copy()
+    f["entry_date"] = f["onboard_date"].where(f["onboard_date"] > start, start)
+    treated = f["treated_at"]
+    f["treated_before"] = (treated.notna() & (treated <= f["entry_date"])).astype(int)
+    contact = treated.where(censor_contacts & treated.notna() & (treated > f["entry_date"]))
+    cands = pd.DataFrame({"churn": f["churn_date"], "other": f["other_date"], "contact": contact,
+                          "end": pd.Series(stop, index=f.index)})
+    first = cands.min(axis=1)
+    # ties: a churn on the contact day is a churn (the campaign came too late to act);
+    # a contact strictly before the exit censors it
+    is_churn = f["churn_date"].notna() & (f["churn_date"] <= first) & ~(contact < f["churn_date"])
+    is_other = ~is_churn & f["other_date"].notna() & (f["other_date"] <= first) & ~(contact < f["other_date"])
+    f["exit_date"] = first
+    f["event"] = is_churn.astype(int)
+    f["cause"] = np.where(is_churn, f["churn_cause"], np.where(is_other, f["other_cause"], "censored"))
+    f["censored_at_contact"] = contact.notna() & (contact <= first) & ~is_churn & ~is_other
+    f["entry"] = years_between(f["onboard_date"], f["entry_date"])
+    f["duration"] = years_between(f["onboard_date"], f["exit_date"])
+    return f[f["exit_date"] > f["entry_date"]]
+
+
+_OUT = ["customer_id", "customer_type", "age", "age_band", "acquisition_channel", "region", "onboard_date",
+        "entry_date", "exit_date", "entry", "duration", "event", "cause", "censored_at_contact", "treated_before"]
+
+
+def survival_frame(wh: Warehouse, end, start=None, definition: ChurnDefinition | None = None,
+                   key: str | None = None, tiers: dict | None = None) -> pd.DataFrame:
+    """One row per customer at risk at some time in ``[start, end]``, with static attributes.
+
+    Parameters
+    ----------
+    wh : Warehouse
+    end : date-like
+        End of follow-up (the as-of date); nothing dated later is read.
+    start : date-like, optional
+        Start of observation; default ``history_start(wh)``. Customers onboarded earlier
+        enter at their tenure on ``start`` (left truncation).
+    definition : ChurnDefinition, optional
+        What counts as churn (default: voluntary closure).
+    key : str, optional
+        Pseudonymisation key (default from the environment).
+    tiers : dict, optional
+        Tier thresholds (``{customer_type: {tier: lower AUM bound}}``) for ``tier_at_entry``.
+
+    Returns
+    -------
+    DataFrame
+        The common columns (module docstring) plus ``cohort`` (onboarding year; ``before
+        <year>`` for customers onboarded before ``start``), ``tier_at_entry`` (value tier by
+        deposits + investments at the first month-end on or after ``entry_date``; 'unknown'
+        when the customer left before one) and ``tier_entry`` (tenure at that month-end, years;
+        analyse by tier with ``from_tier_date``, which starts follow-up there).
+
+    Raises
+    ------
+    DataContractError
+        Missing tables, closures before onboarding, or no customer at risk.
+    """
+    end = pd.Timestamp(end).normalize()
+    start = history_start(wh) if start is None else pd.Timestamp(start).normalize()
+    if start >= end:
+        raise ValueError(f"survival_frame: start {start.date()} must be before end {end.date()}")
+    definition = definition or ChurnDefinition()
+    key = key or pseudonym_key()
+    o = _outcomes(wh, end, definition, key)
+    f = _spells(o, start, end, censor_contacts=bool(definition.censor_treated_kinds))
+    if f.empty:
+        raise DataContractError(f"customers: no customer at risk between {start.date()} and {end.date()} "
+                                "(rule 'at least one customer onboarded by the end and not gone before the start')")
+    yr = f["onboard_date"].dt.year.astype(str)
+    f["cohort"] = yr.where(f["onboard_date"] >= start, f"before {start.year}")
+    tier, month = _tier_at_entry(wh, f, start, end, key, tiers)
+    measured = month.notna() & (month < f["exit_date"])
+    f["tier_at_entry"] = np.where(measured, tier, "unknown")
+    f["tier_entry"] = np.where(measured, years_between(f["onboard_date"], month), np.nan)
+    logger.info("survival frame %s..%s: %d customers, %d churn events", start.date(), end.date(), len(f),
+                int(f["event"].sum()))
+    return f[_OUT + ["cohort", "tier_at_entry", "tier_entry"]].reset_index(drop=True)
+
+
+def from_tier_date(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame followed from the day each customer's tier was measured (for analyses by tier).
+
+    The tier at entry is read at the first month-end on or after entry, so grouping customers
+    by it and following them from entry would condition on surviving to that month-end (those
+    who leave earlier have no tier). Here ``entry`` moves to ``tier_entry`` and customers
+    without a measured tier are left out: the groups use nothing from after follow-up starts.
+    """
+    f = frame[frame["tier_entry"].notna()].copy()
+    f["entry"] = np.maximum(f["entry"].to_numpy(), f["tier_entry"].to_numpy())
+    return f[f["duration"] > f["entry"]]
+
+
+def _tier_at_entry(wh, f, start, end, key, tiers) -> tuple[np.ndarray, pd.Series]:
+    """Tier and date of the first month-end balance on or after each customer's entry."""
+    if not wh.has("balances"):
+        return np.full(len(f), "unknown", dtype=object), pd.Series(pd.NaT, index=f.index)
+    thresholds = tiers or TIER_THRESHOLDS
+    cases = []
+    for ctype, t in thresholds.items():
+        for name, lo in sorted(t.items(), key=lambda kv: -kv[1]):
+            cases.append(f"WHEN c.customer_type = '{ctype}' AND b.aum >= {float(lo)} THEN '{name}'")
+    pid = pseudonym_sql("c.customer_id", key)
+    q = f"""
+    WITH b0 AS (
+      SELECT b.customer_id, arg_min(b.deposits + b.investments, b.month) AS aum, min(b.month) AS month
+      FROM balances b JOIN customers c ON c.customer_id = b.customer_id
+      WHERE b.month >= greatest(CAST(c.onboard_date AS DATE), DATE '{_d(start)}') AND b.month <= DATE '{_d(end)}'
+      GROUP BY 1)
+    SELECT {pid} AS customer_id, CASE {' '.join(cases)} ELSE 'unknown' END AS tier, CAST(b.month AS DATE) AS month
+    FROM b0 b JOIN customers c ON c.customer_id = b.customer_id"""
+    t = wh.sql(q).set_index("customer_id")
+    tier = f["customer_id"].map(t["tier"]).fillna("unknown").to_numpy()
+    month = pd.to_datetime(f["customer_id"].map(t["month"]))
+    return tier, month
+
+
+def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str) -> pd.DataFrame:
+    """Product changes in the 90 days up to ``as_of`` (accounts opened / closed), per pseudonym."""
+    if not wh.has("accounts"):
+        return pd.DataFrame(columns=["customer_id", "products_closed_90d", "products_opened_90d"])
+    d, d90 = _d(as_of), _d(as_of - pd.Timedelta(days=89))
+    pid = pseudonym_sql("customer_id", key)
+    return wh.sql(f"""
+      SELECT {pid} AS customer_id,
+        SUM(CASE WHEN close_date >= DATE '{d90}' AND close_date <= DATE '{d}' THEN 1 ELSE 0 END) AS products_closed_90d,
+        SUM(CASE WHEN open_date >= DATE '{d90}' AND open_date <= DATE '{d}' THEN 1 ELSE 0 END) AS products_opened_90d
+      FROM accounts WHERE open_date <= DATE '{d}' GROUP BY customer_id""")
+
+
+def _with_features(wh, f, as_of, key, window_days, aum_months, tiers) -> pd.DataFrame:
+    feats = feature_table(wh, as_of, window_days=window_days, aum_months=aum_months, tier_thresholds=tiers, key=key)
+    feats = feats.drop(columns=[c for c in ("customer_type", "age", "acquisition_channel", "region", "onboard_date",
+                                            "closed_date") if c in feats.columns])
+    out = f.merge(feats, on="customer_id", how="left", validate="one_to_one")
+    extra = _extra_features(wh, as_of, key)
+    out = out.merge(extra, on="customer_id", how="left", validate="one_to_one")
+    for c in ("products_closed_90d", "products_opened_90d"):
+        out[c] = out[c].fillna(0).astype("int64")
+    return out
+
+
+def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = None,
+                 definition: ChurnDefinition | None = None, key: str | None = None, window_days: int = 365,
+                 aum_months: int = 3, tiers: dict | None = None, features: bool = True) -> pd.DataFrame:
+    """Customers at risk on ``start``, followed to ``end`` or ``start + horizon_months``, with features as of ``start``.
+
+    Parameters
+    ----------
+    start : date-like
+        The observation start (cohort date). Every covariate is measured as of this day.
+    end : date-like, optional
+        End of follow-up; default ``start + horizon_months``. With both, the earlier wins.
+    horizon_months : int, optional
+        Follow-up length (administrative censoring at ``start + horizon_months``).
+    definition, key, window_days, aum_months, tiers
+        As in ``survival_frame`` and ``crm_lib.features.feature_table``.
+    features : bool
+        Merge the feature table as of ``start`` (and product changes over the 90 days to it).
+
+    Returns
+    -------
+    DataFrame
+        The common columns; ``entry`` is the tenure on ``start``; ``time_since_start``
+        (years) = ``duration - entry``; then the feature-table columns as of ``start``
+        and ``products_closed_90d``, ``products_opened_90d``.
+    """
+    start = pd.Timestamp(start).normalize()
+    if end is None and horizon_months is None:
+        raise ValueError("cohort_frame: give end, horizon_months or both")
+    stop = pd.Timestamp(end).normalize() if end is not None else add_months(start, horizon_months)
+    if horizon_months is not None:
+        stop = min(stop, add_months(start, horizon_months))
+    if stop <= start:
+        raise ValueError(f"cohort_frame: follow-up end {stop.date()} must be after start {start.date()}")
+    definition = definition or ChurnDefinition()
+    key = key or pseudonym_key()
+    o = _outcomes(wh, stop, definition, key)
+    o = o[o["onboard_date"] <= start]
+    f = _spells(o, start, stop, censor_contacts=bool(definition.censor_treated_kinds))
+    if f.empty:
+        raise DataContractError(f"customers: no customer at risk on {start.date()} (rule 'at least one customer "
+                                "onboarded by the cohort date and not yet gone')")
+    f = f[_OUT].reset_index(drop=True)
+    f["time_since_start"] = f["duration"] - f["entry"]
+    if features:
+        f = _with_features(wh, f, start, key, window_days, aum_months, tiers)
+    logger.info("cohort frame %s..%s: %d customers, %d churn events", start.date(), stop.date(), len(f),
+                int(f["event"].sum()))
+    return f
+
+
+def snapshot(wh: Warehouse, as_of, definition: ChurnDefinition | None = None, key: str | None = None,
+             window_days: int = 365, aum_months: int = 3, tiers: dict | None = None) -> pd.DataFrame:
+    """Customers still at risk on ``as_of`` (not churned, not exited) with features as of that day: the scoring frame.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``customer_type``, ``age``, ``age_band``, ``acquisition_channel``,
+        ``region``, ``onboard_date``, ``entry`` (tenure on ``as_of``, years), ``treated_before``,
+        then the feature-table columns and the product changes (no outcome columns).
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    definition = definition or ChurnDefinition()
+    key = key or pseudonym_key()
+    o = _outcomes(wh, as_of, definition, key)
+    gone = (o["churn_date"] <= as_of) | (o["other_date"] <= as_of)
+    o = o[(o["onboard_date"] < as_of) & ~gone].copy()
+    o["entry"] = years_between(o["onboard_date"], pd.Series(as_of, index=o.index))
+    o["treated_before"] = (o["treated_at"].notna() & (o["treated_at"] <= as_of)).astype(int)
+    cols = ["customer_id", "customer_type", "age", "age_band", "acquisition_channel", "region", "onboard_date",
+            "entry", "treated_before"]
+    return _with_features(wh, o[cols].reset_index(drop=True), as_of, key, window_days, aum_months, tiers)
+
+
+def landmark_dates(last, every_months: int = 3, n: int = 4) -> list[pd.Timestamp]:
+    """``n`` landmark dates ``every_months`` apart, the latest on ``last``, oldest first."""
+    return [add_months(last, -every_months * k) for k in range(int(n) - 1, -1, -1)]
+
+
+def landmark_frame(wh: Warehouse, landmarks, horizon_months: int, definition: ChurnDefinition | None = None,
+                   key: str | None = None, window_days: int = 365, aum_months: int = 3,
+                   tiers: dict | None = None) -> pd.DataFrame:
+    """Cohort frames at each landmark date, each followed for ``horizon_months``, stacked.
+
+    Covariates are as they stood at each landmark (current AUM and its change, recency,
+    recent complaints, product changes), so a model fitted on this frame predicts from
+    current behaviour (van Houwelingen 2007). A customer appears once per landmark at which
+    they were at risk: fit with cluster-robust errors on ``customer_id``.
+
+    Returns
+    -------
+    DataFrame
+        ``cohort_frame`` columns plus ``landmark`` (date).
+
+    References
+    ----------
+    van Houwelingen, H.C. (2007). Dynamic prediction by landmarking in event history
+    analysis. *Scandinavian Journal of Statistics* 34(1), 70-85. doi:10.1111/j.1467-9469.2006.00529.x
+    """
+    parts = []
+    for lm in landmarks:
+        f = cohort_frame(wh, lm, horizon_months=horizon_months, definition=definition, key=key,
+                         window_days=window_days, aum_months=aum_months, tiers=tiers)
+        f.insert(1, "landmark", pd.Timestamp(lm))
+        parts.append(f)
+    out = pd.concat(parts, ignore_index=True)
+    logger.info("landmark frame: %d landmarks, %d rows, %d customers", len(parts), len(out), out["customer_id"].nunique())
+    return out

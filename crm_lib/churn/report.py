@@ -1,0 +1,494 @@
+"""Words, display tables and facts for the churn notebooks (``20_churn``, ``21_early_warning``).
+
+Every sentence states its numbers with their interval (or p-value), n and definition;
+display tables are rounded, with intervals as text, so nothing shows in scientific notation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crm_lib.reporting.prose import money, n, pct, pct_ci
+
+logger = logging.getLogger(__name__)
+
+
+def fmt_p(p) -> str:
+    """A p-value as text: ``<0.001`` below a thousandth."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def ratio_ci(v, lo, hi, digits: int = 2) -> str:
+    """``1.81 (1.73-1.90)``."""
+    return f"{v:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+
+
+def _years(v) -> str:
+    return "not reached" if not np.isfinite(v) else f"{v:.1f}"
+
+
+def _d(x) -> str:
+    return pd.Timestamp(x).strftime("%d %b %Y")
+
+
+# --------------------------------------------------------------------------- 20_churn
+
+def definition_md(settings) -> str:
+    return (f"{settings.definition.describe()} Time is **tenure** (years since onboarding). Customers onboarded "
+            "before the data window are counted only from the day the window opens (*left truncation*): every "
+            "estimate below uses their delayed entry, so long-tenure survivors are not over-represented.")
+
+
+def frame_md(frame: pd.DataFrame, start, end) -> str:
+    trunc = int((frame["entry"] > 0).sum())
+    comp = frame.loc[(frame["event"] == 0) & (frame["cause"] != "censored"), "cause"].value_counts()
+    comp_txt = ", ".join(f"{n(v)} {k.replace('_', ' ')}" for k, v in comp.items()) or "none"
+    return (f"**{n(len(frame))}** customers were at risk at some time between {_d(start)} and {_d(end)}; "
+            f"**{n(frame['event'].sum())}** churned. {n(trunc)} were onboarded before the window and enter late; "
+            f"{n(frame['censored_at_contact'].sum())} were censored when a retention campaign treated them; competing "
+            f"exits (censored for churn, analysed below): {comp_txt}.")
+
+
+def headline_md(pc: pd.Series, ret: pd.DataFrame, val, camp: pd.Series | None, period, alpha: float = 0.05) -> str:
+    lvl = 1 - alpha
+    r = ret.iloc[0]
+    lines = [
+        f"- **Churn in {period.label}:** of {n(pc['at_risk_start'])} customers at risk on {_d(period.start)}, "
+        f"{n(pc['churned_of_start'])} churned by {_d(period.end)}: "
+        f"**{pct_ci(pc['churn_rate'], pc['churn_rate_lower'], pc['churn_rate_upper'], lvl, 2)}** (Wilson). "
+        f"Counting newcomers too, {n(pc['churned'])} churns in {pc['customer_years']:,.0f} customer-years: "
+        f"{pct(pc['hazard_per_year'], 1)} a year ({lvl:.0%} CI {pct(pc['hazard_lower'], 1)}-{pct(pc['hazard_upper'], 1)}, "
+        "exact Poisson).",
+    ]
+    ms = [c[len("retention_"):-1] for c in ret.columns if c.startswith("retention_") and c.endswith("m")]
+    parts = [f"**{pct_ci(r[f'retention_{m}m'], r[f'retention_{m}m_lower'], r[f'retention_{m}m_upper'], lvl)}** after "
+             f"{m} months" for m in ms]
+    med = ("not reached: more than half of customers are still with the bank at the longest tenure observed"
+           if not np.isfinite(r["median_years"]) else
+           f"**{r['median_years']:.1f} years** ({lvl:.0%} CI {_years(r['median_lower'])}-{_years(r['median_upper'])})")
+    lines.append(f"- **Retention since onboarding:** {' and '.join(parts)} (Kaplan-Meier with delayed entry, "
+                 f"n = {n(r['n'])}, {n(r['events'])} churns). Median tenure: {med}.")
+    if val is not None:
+        c = val.metrics.set_index(["metric", "horizon_months", "model"])
+        H = val.horizons_months[-1]
+        cm, cb = c.loc[("c_index", H, "cox")], c.loc[("c_index", H, "baseline")]
+        im, ib = c.loc[("ibs", H, "cox")], c.loc[("ibs", H, "baseline")]
+        lines.append(
+            f"- **Who will churn:** on customers at risk on {_d(val.test_start)} (n = {n(val.n_test)}, "
+            f"{n(val.test_events)} churns in the next {H} months, not used for fitting), the dynamic Cox model ranks "
+            f"churners with C-index **{ratio_ci(cm['value'], cm['lower'], cm['upper'], 3)}** against "
+            f"{ratio_ci(cb['value'], cb['lower'], cb['upper'], 3)} for the Kaplan-Meier baseline; integrated Brier "
+            f"score {im['value']:.4f} ({im['lower']:.4f}-{im['upper']:.4f}) against {ib['value']:.4f} (lower is better).")
+    if camp is not None and camp.get("status") == "ok":
+        lines.append(f"- **Retention campaign {camp['campaign_id']}:** treated customers churned at "
+                     f"**{ratio_ci(camp['hr'], camp['hr_lower'], camp['hr_upper'])}** times the rate of the randomised "
+                     f"control (hazard ratio, p {fmt_p(camp['p'])}; {n(camp['n_treated'])} treated, "
+                     f"{n(camp['n_control'])} control).")
+    return "\n".join(lines)
+
+
+def retention_display(ret: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Retention summary as a reviewer reads it: counts, median tenure and retention as text with CIs."""
+    out = pd.DataFrame({"customers": [n(v) for v in ret["n"]], "churns": [n(v) for v in ret["events"]]},
+                       index=pd.Index(ret["group"].astype(str).str.replace("_", " "), name="group"))
+    out["median tenure, years (CI)"] = [
+        "not reached" + (f" (> {lo:.1f})" if np.isfinite(lo) else "") if not np.isfinite(m)
+        else f"{m:.1f} ({_years(lo)}-{_years(hi)})"
+        for m, lo, hi in zip(ret["median_years"], ret["median_lower"], ret["median_upper"])]
+    for c in [c for c in ret.columns if c.startswith("retention_") and c.endswith("m")]:
+        m = c[len("retention_"):]
+        out[f"retained {m} (CI)"] = [
+            "not observed" if not np.isfinite(v) else f"{100 * v:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+            for v, lo, hi in zip(ret[c], ret[f"{c}_lower"], ret[f"{c}_upper"])]
+    if "estimator" in ret and (ret["estimator"] != "Kaplan-Meier").any():
+        out["estimator"] = ret["estimator"].to_numpy()
+    return out
+
+
+def logrank_md(overall: pd.Series, pairs: pd.DataFrame, what: str, alpha: float = 0.05) -> str:
+    sig = pairs[pairs["significant"]]
+    s = (f"Log-rank test across {int(overall['groups'])} {what} groups (delayed entry): chi-square "
+         f"{overall['statistic']:.1f} on {int(overall['df'])} df, **p {fmt_p(overall['p'])}** (n = {n(overall['n'])}). ")
+    if len(sig):
+        s += (f"{len(sig)} of {len(pairs)} pairs differ after Holm adjustment: "
+              + "; ".join(f"{a.replace('_', ' ')} vs {b.replace('_', ' ')} (p {fmt_p(p)})"
+                          for a, b, p in sig[["group_a", "group_b", "p_holm"]].head(5).itertuples(index=False)) + ".")
+    else:
+        s += f"No pair differs at the {alpha:.0%} level after Holm adjustment for {len(pairs)} comparisons."
+    return s
+
+
+def hr_display(summary: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Hazard ratios as text: covariate, per what step, HR (CI), p."""
+    return pd.DataFrame({"per": summary["per"].to_numpy(),
+                         f"hazard ratio ({1 - alpha:.0%} CI)": [ratio_ci(h, lo, hi) for h, lo, hi in
+                                                              summary[["hr", "hr_lower", "hr_upper"]].to_numpy()],
+                         "p": [fmt_p(p) for p in summary["p"]]},
+                        index=pd.Index(summary["label"].to_numpy(), name="covariate"))
+
+
+def model_md(model, frame_start, frame_end) -> str:
+    s = (f"Cox proportional-hazards model on the {n(model.n_)} customers at risk on {_d(frame_start)}, followed to "
+         f"{_d(frame_end)} ({n(model.n_events_)} churns); covariates as they stood on {_d(frame_start)}, so nothing "
+         f"measured after follow-up began enters the model. Fitted by {model.engine_}; training C-index "
+         f"{model.concordance_:.3f}.")
+    return s + _notes(model)
+
+
+def _notes(model) -> str:
+    return (" **Notes:** " + "; ".join(model.notes_) + ".") if getattr(model, "notes_", None) else ""
+
+
+def ph_display(ph: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"chi-square (1 df)": ph["statistic"].round(2).to_numpy(),
+                         "p": [fmt_p(p) for p in ph["p"]],
+                         "proportional hazards": np.where(ph["ph_holds"], "holds", "rejected"),
+                         "effect over tenure": np.where(ph["ph_holds"], "-", np.where(ph["slope"] > 0, "grows",
+                                                                                          "fades")),
+                         "action": ph["action"].to_numpy()}, index=pd.Index(ph["label"].to_numpy(), name="covariate"))
+
+
+def ph_md(ph: pd.DataFrame, stratified, alpha: float = 0.05) -> str:
+    bad = ph[~ph["ph_holds"]]
+    if bad.empty:
+        return (f"The Schoenfeld-residual test (Grambsch & Therneau 1994, time as 1 - Kaplan-Meier) does not reject "
+                f"proportional hazards for any covariate at the {alpha:.0%} level: the hazard ratios above hold at "
+                "every tenure.")
+    s = (f"Proportional hazards is rejected at the {alpha:.0%} level for **{len(bad)}** covariate(s): "
+         + ", ".join(f"{r.label} (p {fmt_p(r.p)}, effect {'grows' if r.slope > 0 else 'fades'} with tenure)"
+                     for r in bad.itertuples()) + ". Their hazard ratio is an average over tenure. ")
+    if stratified is not None:
+        s += ("As a fallback the model is refitted **stratified** on the worst offender(s), each stratum with its own "
+              "baseline hazard, so the remaining hazard ratios below do not rely on that assumption.")
+    return s
+
+
+def stratified_display(stratified, alpha: float = 0.05):
+    """Hazard ratios of the stratified fallback, or a sentence saying none was needed."""
+    from IPython.display import Markdown
+
+    if stratified is None:
+        return Markdown("No stratified refit was needed.")
+    from crm_lib.churn.covariates import label
+
+    strata = ", ".join(label(s.replace("stratum_", ""), stratified.window_days) for s in
+                       ([stratified.strata] if isinstance(stratified.strata, str) else stratified.strata))
+    out = hr_display(stratified.summary_, alpha)
+    out.index.name = f"covariate (fallback: stratified on {strata})"
+    return out
+
+
+def aft_display(table: pd.DataFrame) -> pd.DataFrame:
+    ok = table[table["status"] == "ok"]
+    out = pd.DataFrame({"log-likelihood": ok["log_likelihood"].round(1).to_numpy(),
+                        "parameters": ok["n_params"].to_numpy(), "AIC": ok["aic"].round(1).to_numpy(),
+                        "delta AIC": ok["delta_aic"].round(1).to_numpy(),
+                        "Akaike weight": ok["akaike_weight"].round(3).to_numpy(),
+                        "shape (CI)": [ratio_ci(v, lo, hi, 3) for v, lo, hi in
+                                       ok[["shape", "shape_lower", "shape_upper"]].to_numpy()],
+                        "C-index": ok["concordance"].round(3).to_numpy()})
+    out.index = pd.Index(ok["model"].str.replace("loglogistic", "log-logistic").str.capitalize(), name="model")
+    return out
+
+
+def aft_md(table: pd.DataFrame) -> str:
+    ok = table[table["status"] == "ok"].sort_values("aic")
+    failed = table[table["status"] != "ok"]
+    s = ""
+    if len(ok):
+        b = ok.iloc[0]
+        s = (f"By AIC the **{b['model'].replace('loglogistic', 'log-logistic')}** model fits best "
+             f"(Akaike weight {b['akaike_weight']:.2f}).")
+        w = ok[ok["model"] == "weibull"]
+        if len(w):
+            w = w.iloc[0]
+            trend = "rises" if w["shape_lower"] > 1 else "falls" if w["shape_upper"] < 1 else "is flat"
+            s += (f" The Weibull shape is {ratio_ci(w['shape'], w['shape_lower'], w['shape_upper'], 2)}: the hazard of "
+                  f"churning {trend} with tenure (shape > 1: rises).")
+    if len(failed):
+        s += " Not fitted: " + "; ".join(f"{r.model} ({r.status})" for r in failed.itertuples()) + "."
+    return s
+
+
+def competing_md(inc: pd.DataFrame, frame: pd.DataFrame, years: int = 5) -> str:
+    exits = frame.loc[frame["cause"] != "censored", "cause"].value_counts()
+    at = inc[inc["years"] == inc["years"].max()]
+    parts = [f"{r.cause.replace('_', ' ')} {pct_ci(r.incidence, r.lower, r.upper)}" for r in at.itertuples()]
+    return (f"Exits by cause: " + ", ".join(f"{n(v)} {k.replace('_', ' ')}" for k, v in exits.items()) + ". "
+            f"By {int(at['years'].iloc[0]) if len(at) else years} years of tenure the probability of having left is "
+            + "; ".join(parts) + " (Aalen-Johansen cumulative incidence with delayed entry; the causes add up to the "
+            "probability of leaving, which 1 - Kaplan-Meier of one cause would overstate). The cause-specific hazard "
+            "ratios show which customer traits drive each kind of exit.")
+
+
+def incidence_display(inc: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    wide = inc.assign(text=[f"{100 * v:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})" for v, lo, hi in
+                            inc[["incidence", "lower", "upper"]].to_numpy()])
+    out = wide.pivot(index="cause", columns="years", values="text")
+    out.columns = [f"by {y} year{'s' if y > 1 else ''} of tenure" for y in out.columns]
+    out.index = out.index.str.replace("_", " ")
+    out.columns.name = None
+    return out
+
+
+def cause_display(cs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    cs = cs.assign(text=[ratio_ci(h, lo, hi) for h, lo, hi in cs[["hr", "hr_lower", "hr_upper"]].to_numpy()])
+    out = cs.pivot(index="label", columns="cause", values="text")
+    order = list(dict.fromkeys(cs["label"]))
+    out = out.loc[order]
+    ev = cs.groupby("cause")["events"].first()
+    out.columns = [f"{c.replace('_', ' ')}: HR (CI), {n(ev[c])} exits" for c in out.columns]
+    out.index.name = "covariate"
+    return out
+
+
+def cause_md(cs: pd.DataFrame) -> str:
+    s = ("Cause-specific Cox models (each exit cause an event, the other causes censored), same cohort and covariates "
+         "as the churn model above.")
+    if cs.attrs.get("notes"):
+        s += " **Notes:** " + "; ".join(cs.attrs["notes"]) + "."
+    return s
+
+
+def campaign_md(camp: pd.Series, months: int = 12) -> str:
+    if camp.get("status") != "ok":
+        return f"**Retention campaign:** nothing to estimate: {camp.get('status')}."
+    hr = ratio_ci(camp["hr"], camp["hr_lower"], camp["hr_upper"])
+    arm = {a: pct_ci(camp[f"churn_{months}m_{a}"], camp[f"churn_{months}m_{a}_lower"], camp[f"churn_{months}m_{a}_upper"])
+           for a in ("treated", "control")}
+    return (f"**{camp['campaign_id']}** randomised {n(camp['n_treated'] + camp['n_control'])} contacted customers "
+            f"into treatment ({n(camp['n_treated'])}) and control ({n(camp['n_control'])}); both arms are followed from "
+            f"their contact date. Churn hazard ratio, treated vs control: **{hr}** "
+            f"(Wald p {fmt_p(camp['p'])}, log-rank p {fmt_p(camp['logrank_p'])}; {n(camp['events_treated'])} and "
+            f"{n(camp['events_control'])} churns). Within {months} months of contact {arm['treated']} of treated and "
+            f"{arm['control']} of control customers churned (Kaplan-Meier).")
+
+
+def metrics_display(val) -> pd.DataFrame:
+    m = val.metrics.copy()
+    names = {"c_index": "C-index (higher is better)", "td_auc": "time-dependent AUC (higher is better)",
+             "brier": "Brier score (lower is better)", "ibs": "integrated Brier score (lower is better)"}
+    digits = m["metric"].map({"brier": 4, "ibs": 4}).fillna(3).astype(int)
+    m["text"] = [f"{v:.{k}f} ({lo:.{k}f} to {hi:.{k}f})" for k, v, lo, hi in
+                 zip(digits, m["value"], m["lower"], m["upper"])]
+    out = m.pivot_table(index=["metric", "horizon_months"], columns="model", values="text", aggfunc="first",
+                        sort=False).reset_index()
+    out["metric"] = out["metric"].map(names)
+    out = out.rename(columns={"horizon_months": "horizon (months)", "cox": "Cox (landmark)",
+                              "baseline": "Kaplan-Meier baseline", "difference": "difference (Cox - baseline)"})
+    out.columns.name = None
+    return out.set_index("metric")[["horizon (months)", "Cox (landmark)", "Kaplan-Meier baseline",
+                                    "difference (Cox - baseline)"]]
+
+
+def validation_md(val) -> str:
+    lms = ", ".join(pd.Timestamp(x).strftime("%b %Y") for x in val.train_landmarks)
+    s = (f"**Out-of-time design.** The model was fitted on {n(val.n_train_rows)} customer-snapshots "
+         f"({n(val.n_train_customers)} customers) at landmarks {lms}, each followed for {val.horizons_months[-1]} months "
+         f"-- all before {_d(val.test_start)}. It is tested on the {n(val.n_test)} customers at risk on "
+         f"{_d(val.test_start)}, followed to {_d(val.as_of)} ({n(val.test_events)} churns). The baseline is Kaplan-Meier "
+         "on tenure from the same training landmarks (no covariates). Intervals: C-index by infinitesimal jackknife; "
+         f"AUC and Brier scores by a paired bootstrap of the test customers ({val.n_boot} replicates).")
+    if val.notes:
+        s += " Notes: " + "; ".join(val.notes) + "."
+    return s
+
+
+def precision_display(val) -> pd.DataFrame:
+    p = val.precision
+    return pd.DataFrame({
+        "horizon (months)": p["horizon_months"].to_numpy(), "customers listed": p["n_flagged"].to_numpy(),
+        "churned within horizon (CI)": [pct_ci(v, lo, hi) for v, lo, hi in
+                                        p[["precision", "precision_lower", "precision_upper"]].to_numpy()],
+        "base rate": [pct(v) for v in p["base_rate"]], "lift": p["lift"].round(1).to_numpy(),
+        "share of churners caught": [pct(v) for v in p["recall"]]},
+        index=pd.Index(p["model"].map({"cox": "Cox (landmark)", "baseline": "Kaplan-Meier baseline"}), name="ranking"))
+
+
+def expected_precision(val, horizon_months: int) -> pd.Series:
+    """The validation's precision of the Cox ranking at the list cut-off and horizon."""
+    p = val.precision
+    return p[(p["horizon_months"] == horizon_months) & (p["model"] == "cox")].iloc[0]
+
+
+# --------------------------------------------------------------------------- 21_early_warning
+
+def landmark_md(model, horizon_months: int) -> str:
+    s = (f"The score comes from a **landmark Cox model** (van Houwelingen 2007): snapshots of every active customer "
+         f"at each landmark, with covariates as they stood that day (assets and their 3-month change, days since the "
+         f"last transaction, recent complaints, products closed, earlier retention treatment), each followed for "
+         f"{horizon_months} months. {n(model.n_)} customer-snapshots, {n(model.n_events_)} churns; customers appear "
+         f"at several landmarks, so intervals are cluster-robust by customer (Lin & Wei 1989). Fitted by "
+         f"{model.engine_}.")
+    return s + _notes(model)
+
+
+def warning_md(wl, val, alpha: float = 0.05) -> str:
+    lvl = 1 - alpha
+    t = wl.table
+    ep = expected_precision(val, wl.horizon_months)
+    exp_n = t["churn_probability"].sum()
+    sd = float(np.sqrt((t["churn_probability"] * (1 - t["churn_probability"])).sum()))
+    var_sd = float(np.sqrt((t["churn_probability"] * (1 - t["churn_probability"]) * t["aum"] ** 2).sum()))
+    z = stats.norm.ppf(1 - alpha / 2)
+    return "\n".join([
+        f"- **The list:** the {n(len(t))} active customers ({pct(wl.top_share, 0)} of {n(wl.n_scored)}) with the highest "
+        f"predicted probability of churning within **{wl.horizon_months} months** of {_d(wl.as_of)}; cut-off "
+        f"probability {pct(wl.cutoff_probability, 1)}.",
+        f"- **Expected precision:** when the same ranking was applied out of time (customers at risk on "
+        f"{_d(val.test_start)}), **{pct_ci(ep['precision'], ep['precision_lower'], ep['precision_upper'], lvl)}** of "
+        f"the listed customers churned within {wl.horizon_months} months, {ep['lift']:.1f} times the base rate of "
+        f"{pct(ep['base_rate'])}; the list caught {pct(ep['recall'])} of all churners.",
+        f"- **At stake:** the model expects {exp_n:,.0f} of the listed customers to churn ({lvl:.0%} prediction "
+        f"interval {max(0.0, exp_n - z * sd):,.0f}-{exp_n + z * sd:,.0f}), taking an expected "
+        f"**{money(t['value_at_risk'].sum())}** of assets (AUM x probability; {lvl:.0%} prediction interval "
+        f"{money(max(0.0, t['value_at_risk'].sum() - z * var_sd))}-{money(t['value_at_risk'].sum() + z * var_sd)}, "
+        "assuming independent customers and a calibrated model). "
+        f"Across all active customers: {wl.expected_churners_scored:,.0f} expected churners, "
+        f"{money(wl.value_at_risk_scored)} expected assets lost.",
+    ] + _drift_check(t, ep, wl))
+
+
+def _drift_check(t: pd.DataFrame, ep: pd.Series, wl) -> list[str]:
+    """Warn when the list's mean predicted probability falls outside the validated precision interval."""
+    mp = float(t["churn_probability"].mean())
+    if ep["precision_lower"] <= mp <= ep["precision_upper"]:
+        return [f"- **Consistency:** the mean predicted probability on the list ({pct(mp)}) lies inside the precision "
+                "interval observed out of time: the probabilities can be read at face value."]
+    side = "below" if mp < ep["precision_lower"] else "above"
+    return [f"- **Check before use:** the mean predicted probability on the list ({pct(mp)}) is {side} the precision "
+            f"observed out of time ({pct(ep['precision_lower'])}-{pct(ep['precision_upper'])}). Behaviour at "
+            f"{_d(wl.as_of)} differs from the validation window (e.g. fewer customers visibly winding down), so read "
+            "the probabilities as a ranking and plan on the validated precision."]
+
+
+def list_display(wl, rows: int = 20) -> pd.DataFrame:
+    t = wl.table.head(rows)
+    return pd.DataFrame({"customer (pseudonym)": t["customer_id"].to_numpy(),
+                         "churn probability": [pct(v) for v in t["churn_probability"]],
+                         "assets": [money(v) for v in t["aum"]], "value at risk": [money(v) for v in t["value_at_risk"]],
+                         "tier": t["tier"].str.replace("_", " ").to_numpy(),
+                         "tenure (years)": t["tenure_years"].round(1).to_numpy(), "reason 1": t["reason_1"].to_numpy(),
+                         "reason 2": t["reason_2"].to_numpy(), "reason 3": t["reason_3"].to_numpy()},
+                        index=pd.Index(t["rank"].to_numpy(), name="rank"))
+
+
+def list_by_tier(wl) -> pd.DataFrame:
+    """The list summarised by tier: customers, mean probability, expected value at risk."""
+    g = wl.table.groupby("tier").agg(customers=("customer_id", "size"), mean_probability=("churn_probability", "mean"),
+                                     assets=("aum", "sum"), value_at_risk=("value_at_risk", "sum"))
+    g = g.sort_values("value_at_risk", ascending=False).reset_index()
+    return pd.DataFrame({"customers": g["customers"].to_numpy(),
+                         "mean churn probability": [pct(v) for v in g["mean_probability"]],
+                         "assets": [money(v) for v in g["assets"]],
+                         "expected value at risk": [money(v) for v in g["value_at_risk"]]},
+                        index=pd.Index(g["tier"].str.replace("_", " "), name="tier"))
+
+
+def export_list(wl, ctx) -> list[Path]:
+    """Write the list as CSV and Parquet into the report pack (or a temp folder when interactive)."""
+    from crm_lib.churn.warning import export_warning_list
+
+    folder = Path(ctx.facts_dir).parent if getattr(ctx, "facts_dir", None) else \
+        Path(tempfile.gettempdir()) / "crm-workbench"
+    stem = f"early_warning_{ctx.period.label}"
+    return [export_warning_list(wl.table, folder / f"{stem}.{ext}") for ext in ("csv", "parquet")]
+
+
+def export_md(paths: list[Path], wl) -> str:
+    return (f"The full list ({n(len(wl.table))} rows: pseudonymous customer ID, probability, assets, value at risk, tier, "
+            f"tenure and three reasons; no names or contact details) is exported as `{paths[0].name}` and "
+            f"`{paths[1].name}` in `{paths[0].parent}`. Contact details are looked up by the CRM team from the "
+            "pseudonym under their own access rights.")
+
+
+# --------------------------------------------------------------------------- facts
+
+def record_churn_facts(facts, pc: pd.Series, ret: pd.DataFrame, val, camp: pd.Series | None, settings) -> None:
+    """Record 20_churn's headline numbers (name, value, unit, definition, n, CI or p)."""
+    a = settings.alpha
+    d = settings.definition.describe().replace("**", "")
+    facts.record("defined_churn_rate", pc["churn_rate"], "proportion",
+                 f"customers at risk at the period start who churned by its end / customers at risk. {d}",
+                 n=int(pc["at_risk_start"]), ci=(pc["churn_rate_lower"], pc["churn_rate_upper"]), ci_level=1 - a,
+                 uncertainty="Wilson score interval", headline=True)
+    facts.record("churn_hazard_per_year", pc["hazard_per_year"], "churns per customer-year",
+                 f"churns in the period / customer-years at risk in the period (newcomers included). {d}",
+                 n=int(pc["churned"]), ci=(pc["hazard_lower"], pc["hazard_upper"]), ci_level=1 - a,
+                 uncertainty="exact Poisson interval")
+    r = ret.iloc[0]
+    for m in settings.retention_months:
+        facts.record(f"retention_{m}m", r[f"retention_{m}m"], "proportion",
+                     f"share of customers still with the bank {m} months after onboarding (Kaplan-Meier, delayed entry)",
+                     n=int(r["n"]), ci=(r[f"retention_{m}m_lower"], r[f"retention_{m}m_upper"]), ci_level=1 - a,
+                     uncertainty="log-log Greenwood interval", headline=m == 12)
+    if np.isfinite(r["median_years"]):
+        facts.record("median_tenure_years", r["median_years"], "years", "Kaplan-Meier median tenure (delayed entry)",
+                     n=int(r["n"]), ci=(r["median_lower"], r["median_upper"]), ci_level=1 - a,
+                     uncertainty="Brookmeyer-Crowley interval from the log-log band")
+    else:
+        facts.record("median_tenure_years", None, "years", "Kaplan-Meier median tenure (delayed entry)", n=int(r["n"]),
+                     uncertainty=f"not reached: survival stays above 50% over the observed tenures; lower bound "
+                                 f"{r['median_lower']:.1f} years")
+    if val is not None:
+        c = val.metrics.set_index(["metric", "horizon_months", "model"])
+        H = val.horizons_months[-1]
+        for key, name, unit, what in (("cox", "c_index", "index", "dynamic Cox model"),
+                                      ("baseline", "c_index_baseline", "index", "Kaplan-Meier baseline")):
+            v = c.loc[("c_index", H, key)]
+            facts.record(name, v["value"], unit, f"Harrell's C of the {what}, out of time: customers at risk on "
+                         f"{val.test_start.date()} followed {H} months", n=val.n_test, ci=(v["lower"], v["upper"]),
+                         ci_level=1 - a, uncertainty="infinitesimal jackknife", headline=key == "cox")
+        for key, suffix in (("cox", ""), ("baseline", "_baseline")):
+            v = c.loc[("ibs", H, key)]
+            facts.record(f"churn_ibs{suffix}", v["value"], "score (lower is better)",
+                         f"integrated Brier score over 1-{H} months, out of time "
+                         f"({'Cox' if key == 'cox' else 'KM baseline'})",
+                         n=val.n_test, ci=(v["lower"], v["upper"]), ci_level=1 - a,
+                         uncertainty=f"percentile bootstrap ({val.n_boot})", headline=key == "cox")
+        for h in val.horizons_months:
+            v = c.loc[("td_auc", h, "cox")]
+            facts.record(f"churn_td_auc_{h}m", v["value"], "index",
+                         f"cumulative/dynamic AUC (IPCW) of churn within {h} months, out of time", n=val.n_test,
+                         ci=(v["lower"], v["upper"]), ci_level=1 - a, uncertainty=f"percentile bootstrap ({val.n_boot})")
+    if camp is not None and camp.get("status") == "ok":
+        facts.record("retention_campaign_hr", camp["hr"], "hazard ratio",
+                     f"churn hazard of treated vs randomised control in {camp['campaign_id']}, from contact",
+                     n=int(camp["n_treated"] + camp["n_control"]), ci=(camp["hr_lower"], camp["hr_upper"]),
+                     ci_level=1 - a, p_value=camp["p"], uncertainty="Wald interval (Cox)")
+
+
+def record_warning_facts(facts, wl, val, alpha: float = 0.05) -> None:
+    """Record 21_early_warning's headline numbers."""
+    t = wl.table
+    ep = expected_precision(val, wl.horizon_months)
+    z = stats.norm.ppf(1 - alpha / 2)
+    facts.record("warning_list_size", len(t), "customers",
+                 f"active customers listed: top {wl.top_share:.0%} by predicted churn within {wl.horizon_months} months",
+                 n=wl.n_scored, uncertainty="census count: no sampling error", headline=True)
+    facts.record("early_warning_precision", ep["precision"], "proportion",
+                 f"share of listed customers who churned within {wl.horizon_months} months when the ranking was "
+                 f"applied out of time (customers at risk on {val.test_start.date()})", n=int(ep["n_flagged"]),
+                 ci=(ep["precision_lower"], ep["precision_upper"]), ci_level=1 - alpha,
+                 uncertainty="log-log Kaplan-Meier interval", headline=True)
+    var = float((t["churn_probability"] * (1 - t["churn_probability"]) * t["aum"] ** 2).sum())
+    v = float(t["value_at_risk"].sum())
+    facts.record("warning_value_at_risk", v, "currency",
+                 f"sum over listed customers of AUM x predicted probability of churning within {wl.horizon_months} "
+                 "months", n=len(t), ci=(max(0.0, v - z * np.sqrt(var)), v + z * np.sqrt(var)), ci_level=1 - alpha,
+                 uncertainty="prediction interval: independent customers, calibrated model", headline=True)
+    e = float(t["churn_probability"].sum())
+    sd = float(np.sqrt((t["churn_probability"] * (1 - t["churn_probability"])).sum()))
+    facts.record("warning_expected_churners", e, "customers",
+                 f"expected churners on the list within {wl.horizon_months} months (sum of probabilities)", n=len(t),
+                 ci=(max(0.0, e - z * sd), e + z * sd), ci_level=1 - alpha,
+                 uncertainty="prediction interval: independent customers, calibrated model")

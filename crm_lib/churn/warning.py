@@ -1,0 +1,191 @@
+"""The early-warning list: who is most likely to churn within the horizon, what is at stake, and why.
+
+The score comes from the landmark model (current behaviour as of the list date), fitted
+on the latest landmarks whose follow-up has completed. Each listed customer gets their
+churn probability, the value at risk (AUM x probability) and the three covariates that
+raise their log-hazard most above the average customer's, in words. Identifiers are
+pseudonyms; nothing personal is listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crm_lib.churn import covariates as cv
+from crm_lib.churn.cox import ChurnCox
+from crm_lib.churn.frame import add_months, snapshot
+from crm_lib.churn.settings import ChurnSettings
+from crm_lib.churn.validation import fit_landmark_model
+from crm_lib.data.privacy import assert_no_pii
+from crm_lib.data.store import Warehouse
+from crm_lib.errors import DataContractError
+
+logger = logging.getLogger(__name__)
+
+PSEUDONYM = re.compile(r"^P[0-9a-f]{15}$")
+MIN_REASON = np.log(1.05)        # a reason must raise the hazard by at least 5%
+LIST_COLUMNS = ["rank", "customer_id", "churn_probability", "aum", "value_at_risk", "customer_type", "tier",
+                "tenure_years", "reason_1", "reason_2", "reason_3"]
+
+
+def reasons(model: ChurnCox, frame: pd.DataFrame, n: int = 3, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``n`` covariates that raise each customer's log-hazard most above the average customer's, in words.
+
+    A covariate's contribution is ``coef * (value - training mean)``; only contributions
+    raising the hazard by at least 5% are reasons. The words give the customer's value, the
+    typical (median) value in ``reference`` (default ``frame``) and the factor on the hazard,
+    e.g. ``"assets -24% in 3 months (typical +1%) x7.8"``.
+
+    Returns
+    -------
+    DataFrame indexed like ``frame`` with ``reason_1`` .. ``reason_<n>`` (empty string when
+    fewer covariates raise the risk).
+    """
+    C = model.contributions(frame)
+    ref = frame if reference is None else reference
+    w = model.window_days
+    typical = {c: float(np.nanmedian(cv.shown_values(ref, c, w).astype(float))) for c in C.columns}
+    shown = {c: cv.shown_values(frame, c, w).astype(float).to_numpy() for c in C.columns}
+    vals = C.to_numpy()
+    order = np.argsort(-vals, axis=1)[:, :n]
+    cols = list(C.columns)
+    out = np.full((len(frame), n), "", dtype=object)
+    for i in range(len(frame)):
+        for k in range(min(n, len(cols))):
+            j = order[i, k]
+            c = vals[i, j]
+            if not c > MIN_REASON:
+                break
+            name = cols[j]
+            lab = cv.label(name, w)
+            if cv.is_binary(name, shown[name]):
+                text = lab if shown[name][i] >= 0.5 else f"not {lab}"
+            else:
+                fmt = cv.formatter(name)
+                spec = cv.REGISTRY.get(name)
+                words = spec.phrase if spec is not None and spec.phrase else f"{lab} {{v}} (typical {{ref}})"
+                text = words.format(v=fmt(shown[name][i]), ref=fmt(typical[name]), w=w)
+            out[i, k] = f"{text} x{np.exp(c):.1f}"
+    return pd.DataFrame(out, index=frame.index, columns=[f"reason_{k + 1}" for k in range(n)])
+
+
+def score(model: ChurnCox, snap: pd.DataFrame, horizon_months: int) -> pd.DataFrame:
+    """Churn probability within ``horizon_months`` for every customer in ``snap``, vectorised.
+
+    Returns
+    -------
+    DataFrame with ``customer_id``, ``churn_probability`` (0-1), ``log_hazard`` (against the
+    training-average customer), ``aum`` (currency), ``value_at_risk`` (aum x probability).
+    """
+    p = model.predict_churn_probability(snap, horizon_months / 12)
+    lh = model.predict_log_hazard(snap)
+    aum = pd.to_numeric(snap.get("aum_avg", pd.Series(0.0, index=snap.index)), errors="coerce").fillna(0.0)
+    return pd.DataFrame({"customer_id": snap["customer_id"].to_numpy(), "churn_probability": p.to_numpy(),
+                         "log_hazard": lh.to_numpy(), "aum": aum.to_numpy(), "value_at_risk": (p * aum).to_numpy()},
+                        index=snap.index)
+
+
+@dataclass
+class WarningList:
+    """The list, how it was made, and the base it was drawn from.
+
+    ``scores`` holds every active customer scored (``score`` columns); ``n_scored`` counts them;
+    ``expected_churners_scored`` and ``value_at_risk_scored`` sum probability and value at risk
+    over all of them; ``cutoff_probability`` is the lowest probability on the list.
+    """
+
+    table: pd.DataFrame
+    scores: pd.DataFrame
+    model: ChurnCox
+    as_of: pd.Timestamp
+    horizon_months: int
+    top_share: float
+    n_scored: int
+    expected_churners_scored: float
+    value_at_risk_scored: float
+    cutoff_probability: float
+
+
+def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.DYNAMIC, key: str | None = None,
+                  model: ChurnCox | None = None) -> WarningList:
+    """Score every active customer as of ``as_of`` and list the ``warning_top_share`` most at risk.
+
+    Parameters
+    ----------
+    model : ChurnCox, optional
+        A fitted landmark model; default: fit one on the landmarks ending
+        ``warning_horizon_months`` before ``as_of`` (their follow-up is complete by then).
+
+    Returns
+    -------
+    WarningList
+        ``table`` columns (``LIST_COLUMNS``): ``rank``, ``customer_id`` (pseudonym),
+        ``churn_probability`` (within the horizon, 0-1), ``aum`` (currency),
+        ``value_at_risk`` (aum x probability, currency), ``customer_type``, ``tier``,
+        ``tenure_years``, ``reason_1``..``reason_3``.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    h = int(settings.warning_horizon_months)
+    if model is None:
+        model, _ = fit_landmark_model(wh, add_months(as_of, -h), h, settings, covariates, key)
+    snap = snapshot(wh, as_of, settings.definition, key, settings.window_days, settings.aum_months, settings.tiers)
+    if snap.empty:
+        raise DataContractError(f"customers: nobody is active on {as_of.date()} (rule 'customers to score')")
+    s = score(model, snap, h)
+    k = max(1, int(np.ceil(settings.warning_top_share * len(s))))
+    top = s.sort_values(["churn_probability", "customer_id"], ascending=[False, True]).head(k)
+    listed = snap.loc[top.index]
+    why = reasons(model, listed, reference=snap)
+    table = pd.DataFrame({
+        "rank": np.arange(1, k + 1), "customer_id": top["customer_id"].to_numpy(),
+        "churn_probability": top["churn_probability"].to_numpy(), "aum": top["aum"].to_numpy(),
+        "value_at_risk": top["value_at_risk"].to_numpy(), "customer_type": listed["customer_type"].to_numpy(),
+        "tier": listed["tier"].fillna("unknown").to_numpy(), "tenure_years": listed["entry"].to_numpy(),
+        **{c: why[c].to_numpy() for c in why.columns}})
+    logger.info("early warning %s: %d of %d customers listed (p >= %.3f)", as_of.date(), k, len(s),
+                float(table["churn_probability"].min()))
+    return WarningList(table=table[LIST_COLUMNS], scores=s.reset_index(drop=True), model=model, as_of=as_of,
+                       horizon_months=h,
+                       top_share=settings.warning_top_share, n_scored=len(s),
+                       expected_churners_scored=float(s["churn_probability"].sum()),
+                       value_at_risk_scored=float(s["value_at_risk"].sum()),
+                       cutoff_probability=float(table["churn_probability"].min()))
+
+
+def export_warning_list(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the list to ``path`` (``.csv`` or ``.parquet``) atomically, after privacy checks.
+
+    Raises
+    ------
+    DataContractError
+        A PII column is present, or a ``customer_id`` is not a pseudonym (``P`` + 15 hex
+        digits) -- a raw identifier must never leave the warehouse.
+    """
+    path = Path(path)
+    try:
+        assert_no_pii(table, "warning list")
+    except ValueError as e:
+        raise DataContractError(str(e)) from None
+    bad = table.loc[~table["customer_id"].astype(str).str.match(PSEUDONYM), ["customer_id"]]
+    if len(bad):
+        raise DataContractError(f"warning list.customer_id: {len(bad)} row(s) break rule 'pseudonymous identifier "
+                                f"(P + 15 hex digits)'; build the list with crm_lib.churn.early_warning, e.g.\n"
+                                f"{bad.head(3).to_string(index=False)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".csv":
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    elif path.suffix == ".parquet":
+        table.to_parquet(tmp, index=False)
+    else:
+        raise ValueError(f"{path}: export as .csv or .parquet")
+    os.replace(tmp, path)
+    logger.info("warning list written to %s (%d rows)", path, len(table))
+    return path
