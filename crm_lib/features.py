@@ -75,7 +75,8 @@ def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, 
     prod_cols = ",\n  ".join(
         f"MAX(CASE WHEN product = '{p}' THEN 1 ELSE 0 END) AS has_{_ident(p)}" for p in products) or "0 AS no_products"
     has_sel = ", ".join(f"coalesce(p.has_{_ident(p)}, 0) AS has_{_ident(p)}" for p in products)
-    chan = ",\n  ".join(f"SUM(CASE WHEN channel = '{c}' AND NOT fee THEN 1 ELSE 0 END) AS n_{c}" for c in CHANNELS)
+    chan = ",\n  ".join(f"SUM(CASE WHEN channel = '{c}' AND txn_type <> 'fee_purchase' THEN 1 ELSE 0 END) AS n_{c}"
+                         for c in CHANNELS)
     share = ", ".join(f"CASE WHEN t.frequency > 0 THEN t.n_{c} / t.frequency ELSE NULL END AS share_{c}" for c in CHANNELS)
     sql = f"""
 WITH base AS (
@@ -103,19 +104,25 @@ p AS (
   WHERE open_date <= DATE '{d}' AND (close_date IS NULL OR close_date > DATE '{d}')
   GROUP BY customer_id
 ),
-tx AS (
-  SELECT customer_id, ts, amount, channel, txn_type = 'fee_purchase' AS fee
-  FROM transactions WHERE ts < TIMESTAMP '{nxt} 00:00:00'
+tl AS (
+  SELECT customer_id, MAX(ts) AS last_ts
+  FROM transactions WHERE ts < TIMESTAMP '{nxt} 00:00:00' GROUP BY customer_id
+),
+tw AS (
+  SELECT customer_id,
+    SUM(CASE WHEN txn_type <> 'fee_purchase' THEN 1 ELSE 0 END) AS frequency,
+    SUM(CASE WHEN txn_type <> 'fee_purchase' THEN amount ELSE 0 END) AS monetary,
+    SUM(CASE WHEN txn_type = 'fee_purchase' THEN 1 ELSE 0 END) AS fee_purchases,
+    SUM(CASE WHEN txn_type = 'fee_purchase' THEN amount ELSE 0 END) AS fee_spend,
+  {chan}
+  FROM transactions
+  WHERE ts >= TIMESTAMP '{w0} 00:00:00' AND ts < TIMESTAMP '{nxt} 00:00:00'
+  GROUP BY customer_id
 ),
 t AS (
-  SELECT customer_id,
-    MAX(ts) AS last_ts,
-    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND NOT fee THEN 1 ELSE 0 END) AS frequency,
-    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND NOT fee THEN amount ELSE 0 END) AS monetary,
-    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND fee THEN 1 ELSE 0 END) AS fee_purchases,
-    SUM(CASE WHEN ts >= TIMESTAMP '{w0} 00:00:00' AND fee THEN amount ELSE 0 END) AS fee_spend,
-  {chan.replace("AND NOT fee", f"AND ts >= TIMESTAMP '{w0} 00:00:00' AND NOT fee")}
-  FROM tx GROUP BY customer_id
+  SELECT tl.customer_id, tl.last_ts, tw.frequency, tw.monetary, tw.fee_purchases, tw.fee_spend,
+    {", ".join(f"tw.n_{c}" for c in CHANNELS)}
+  FROM tl LEFT JOIN tw ON tw.customer_id = tl.customer_id
 ),
 cm AS (
   SELECT customer_id,
