@@ -47,7 +47,7 @@ END_DATE = "2026-09-30"
 AS_OF = "2025-12-31"
 KEY = "bench"
 SEED = 20_261
-DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"]}
+DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"]}
 QUICK_SIZES = ["50k"]
 AGREEMENT_SIZE = "50k"
 TARGETS = {"generate_1m": "under 120 s wall and 4096 MB peak RSS",
@@ -269,6 +269,53 @@ def bench_agreement(n: int) -> dict:
     return res
 
 
+def bench_pack(n: int) -> dict:
+    """Wall time and peak memory of a quarterly pack, split into kernel start, execution and rendering.
+
+    Kernel start is measured on its own by running an empty notebook through Papermill on
+    the project kernel; execution and rendering come from the pack's manifest.
+    """
+    import resource
+    import tempfile
+
+    import nbformat
+
+    ensure_bank(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("1")]
+        nb.metadata["kernelspec"] = {"name": "crm-workbench", "display_name": "CRM", "language": "python"}
+        nbformat.write(nb, f"{tmp}/empty.ipynb")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "papermill", f"{tmp}/empty.ipynb", f"{tmp}/out.ipynb", "-k", "crm-workbench",
+                        "--no-progress-bar", "--log-level", "ERROR"], check=True, capture_output=True)
+        kernel = time.perf_counter() - t0
+    reports = WORK / f"reports_{label(n)}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--force",
+                        "--source", str(bank_dir(n) / "warehouse.duckdb"), "--set", f"reports_dir={reports}"],
+                       capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if r.returncode not in (0, 4):
+        return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
+    packs = sorted((reports / "quarterly").glob("20*"))
+    m = json.loads((packs[-1] / "manifest.json").read_text())
+    nbs = m["notebooks"]
+    return {"benchmark": "pack", "customers": n, "profile": "quarterly", "period": m["period"], "status": m["status"],
+            "wall_seconds": round(wall, 2),
+            "peak_rss_mb_largest_process": round(max(peak, before) / 1024, 1),
+            "kernel_start_seconds_each": round(kernel, 2),
+            "notebooks": {x["name"]: {"execute_seconds": x["execute_seconds"], "render_seconds": x["render_seconds"],
+                                     "status": x["status"]} for x in nbs},
+            "execute_seconds_sum": round(sum(x["execute_seconds"] for x in nbs), 2),
+            "render_seconds_sum": round(sum(x["render_seconds"] for x in nbs), 2),
+            "parallel": m["parameters"]["parallel"],
+            "what": "crm-workbench run quarterly (door, all notebooks with parallel=2, HTML, index); "
+                    "execute includes each notebook's kernel start"}
+
+
 # --------------------------------------------------------------------------- output
 
 def merge(results: dict) -> dict:
@@ -332,14 +379,14 @@ def main(argv: list[str] | None = None) -> int:
         child(argv[1:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement")
+    ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, pack")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
-    names = [s.strip() for s in (a.only or "generate,features,agreement").split(",") if s.strip()]
-    unknown = set(names) - {"generate", "features", "agreement"}
+    names = [s.strip() for s in (a.only or "generate,features,agreement,pack").split(",") if s.strip()]
+    unknown = set(names) - {"generate", "features", "agreement", "pack"}
     if unknown:
-        ap.error(f"unknown benchmark(s) {sorted(unknown)}: use generate, features, agreement")
+        ap.error(f"unknown benchmark(s) {sorted(unknown)}: use generate, features, agreement, pack")
     if a.sizes:
         sizes = {k: [s for s in a.sizes.split(",") if s.strip()] for k in DEFAULT_SIZES}
     elif a.quick:
@@ -354,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         plan += [(f"generate_{label(parse_size(s))}", bench_generate, parse_size(s)) for s in sizes["generate"]]
     if "features" in names:
         plan += [(f"features_{label(parse_size(s))}", bench_features, parse_size(s)) for s in sizes["features"]]
+    if "pack" in names:
+        plan += [(f"pack_{label(parse_size(s))}", bench_pack, parse_size(s)) for s in sizes.get("pack", ["50k"])]
     if "agreement" in names:
         n = parse_size(AGREEMENT_SIZE)
         plan.append((f"features_agreement_{label(n)}", bench_agreement, n))
