@@ -1,0 +1,73 @@
+"""Figures of the data overview and the reports index."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
+
+
+def tier_bars(tiers: pd.DataFrame, title: str = "Customers and AUM by value tier") -> Figure:
+    """Two panels: customers per tier and share of AUM per tier (from ``customers_by_tier``)."""
+    fig, (a, b) = _new(1, 2, figsize=(9, 3.4))
+    with plt.rc_context(STYLE):
+        labels = tiers["tier"].str.replace("_", " ")
+        colors = [PALETTE[0] if t == "individual" else PALETTE[4] for t in tiers["customer_type"]]
+        a.barh(labels, tiers["customers"], color=colors)
+        a.invert_yaxis()
+        a.set_title("Active customers")
+        a.xaxis.set_major_formatter(FuncFormatter(_thousands))
+        b.barh(labels, tiers["aum_share"] * 100, color=colors)
+        b.invert_yaxis()
+        b.set_title("Share of AUM (%)")
+        b.set_yticklabels([])
+        fig.suptitle(title, fontweight="bold")
+    return _done(fig)
+
+
+def active_trend(monthly: pd.DataFrame, period_start=None, period_end=None,
+                 title: str = "Active customers at month-end") -> Figure:
+    """Lines of active customers by type (from ``monthly_active``); the period shaded."""
+    fig, ax = _new()
+    with plt.rc_context(STYLE):
+        for i, (ctype, g) in enumerate(monthly.groupby("customer_type")):
+            ax.plot(g["month"], g["active"], label=ctype, color=PALETTE[0] if ctype == "individual" else PALETTE[4])
+        if period_start is not None:
+            ax.axvspan(pd.Timestamp(period_start), pd.Timestamp(period_end), color=PALETTE[3], alpha=0.2,
+                       label="this period")
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+    return _done(fig)
+
+
+def kpi_small_multiples(trends: pd.DataFrame, ncols: int = 3, title: str = "") -> Figure:
+    """One small panel per KPI: value by period with its interval when recorded.
+
+    ``trends`` has ``name``, ``period``, ``value`` and optional ``ci_lower``, ``ci_upper``, ``unit``.
+    """
+    names = list(dict.fromkeys(trends["name"]))
+    nrows = max(1, -(-len(names) // ncols))
+    fig, axes = _new(nrows, ncols, figsize=(3.2 * ncols, 2.2 * nrows), squeeze=False)
+    with plt.rc_context(STYLE):
+        for ax in axes.flat[len(names):]:
+            ax.set_visible(False)
+        for ax, name in zip(axes.flat, names):
+            g = trends[trends["name"] == name].sort_values("period")
+            x = range(len(g))
+            ax.plot(list(x), g["value"], marker="o", color=PALETTE[0])
+            if {"ci_lower", "ci_upper"} <= set(g.columns) and g["ci_lower"].notna().any():
+                ax.fill_between(list(x), g["ci_lower"].astype(float), g["ci_upper"].astype(float),
+                                color=PALETTE[1], alpha=0.25, linewidth=0)
+            ax.set_xticks(list(x))
+            ax.set_xticklabels(g["period"], rotation=45, ha="right", fontsize=7)
+            unit = g["unit"].iloc[0] if "unit" in g.columns else ""
+            ax.set_title(f"{name.replace('_', ' ')}" + (f" ({unit})" if unit else ""), fontsize=8)
+            ax.tick_params(axis="y", labelsize=7)
+            ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        if title:
+            fig.suptitle(title, fontweight="bold")
+    return _done(fig)
