@@ -47,7 +47,8 @@ END_DATE = "2026-09-30"
 AS_OF = "2025-12-31"
 KEY = "bench"
 SEED = 20_261
-DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"]}
+DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"], "segmentation": ["1m"],
+                 "churn": ["1m"], "satisfaction": ["1m"]}
 QUICK_SIZES = ["50k"]
 AGREEMENT_SIZE = "50k"
 TARGETS = {"generate_1m": "under 120 s wall and 4096 MB peak RSS",
@@ -184,6 +185,76 @@ def child(argv: list[str]) -> None:
                "columns": df.shape[1]}
     elif a.what == "agreement":
         res = agreement(Path(a.out))
+    elif a.what == "segmentation":
+        from crm_lib import config
+        from crm_lib.data.store import open_source
+        from crm_lib.features import feature_table
+        from crm_lib.segmentation import segment_customers
+
+        with open_source(Path(a.out) / "warehouse.duckdb") as wh:
+            f = feature_table(wh, END_DATE, key=KEY)          # features already built: not timed
+        f = f[f["is_active"]].reset_index(drop=True)
+        t0 = time.perf_counter()
+        r = segment_customers(f, config.resolve("quarterly").as_dict(), as_of=END_DATE)
+        res = {"wall_seconds": round(time.perf_counter() - t0, 2), "rows": len(f),
+               "steps_seconds": {k: round(v, 2) for k, v in (getattr(r, "timings", {}) or {}).items()}}
+    elif a.what == "satisfaction":
+        import pandas as pd
+
+        from crm_lib.data.store import open_source
+        from crm_lib.features import feature_table
+        from crm_lib.satisfaction.complaints import ResolutionTime, complaint_volumes, sla_compliance
+        from crm_lib.satisfaction.drivers import KeyDriverAnalysis
+        from crm_lib.satisfaction.load import complaint_frame, survey_frame
+        from crm_lib.satisfaction.scores import score_table
+
+        sla = {"low": 5, "medium": 15, "high": 30}
+        with open_source(Path(a.out) / "warehouse.duckdb") as wh:
+            f = feature_table(wh, END_DATE, key=KEY)
+            t0 = time.perf_counter()
+            sv, _ = survey_frame(wh, "2020-10-01", END_DATE, features=f, key=KEY)
+            cm, _ = complaint_frame(wh, "2020-10-01", END_DATE, features=f, key=KEY)
+            t_load = time.perf_counter() - t0
+        # scale to the 5M responses and 500k complaints by replicating rows (not timed)
+        k = max(1, -(-5_000_000 // len(sv)))
+        sv = pd.concat([sv.assign(response_id=sv["response_id"] + f"-{i}") for i in range(k)], ignore_index=True)
+        sv = sv.head(5_000_000)
+        kc = max(1, -(-500_000 // len(cm)))
+        cm = pd.concat([cm.assign(complaint_id=cm["complaint_id"] + f"-{i}") for i in range(kc)], ignore_index=True)
+        cm = cm.head(500_000)
+        steps = {}
+        t0 = time.perf_counter()
+        score_table(sv, by="tier")
+        steps["score_table_by_tier"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        KeyDriverAnalysis(n_boot=200).fit(sv)
+        steps["key_drivers_200_boot"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        ResolutionTime().fit(cm, END_DATE)
+        steps["resolution_km"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        sla_compliance(cm, sla, "2025-10-01", END_DATE, as_of=END_DATE)
+        complaint_volumes(cm, f, by="category")
+        steps["sla_and_volumes"] = time.perf_counter() - t3
+        res = {"wall_seconds": round(time.perf_counter() - t0, 2), "load_seconds_before_scaling": round(t_load, 2),
+               "responses": len(sv), "complaints": len(cm), "customers": len(f),
+               "steps_seconds": {k2: round(v, 2) for k2, v in steps.items()}}
+    elif a.what == "churn":
+        from crm_lib.churn import ChurnCox, score
+        from crm_lib.churn.frame import cohort_frame
+        from crm_lib.data.store import open_source
+
+        with open_source(Path(a.out) / "warehouse.duckdb") as wh:
+            t0 = time.perf_counter()
+            frame = cohort_frame(wh, "2025-09-30", horizon_months=12, key=KEY)
+            t1 = time.perf_counter()
+        model = ChurnCox().fit(frame)
+        t2 = time.perf_counter()
+        scored = score(model, frame, 6)
+        t3 = time.perf_counter()
+        res = {"wall_seconds": round(t3 - t1, 2), "frame_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 2),
+               "score_seconds": round(t3 - t2, 2), "rows": len(frame), "events": int(frame["event"].sum()),
+               "engine": model.engine_, "scored": len(scored)}
     else:
         raise SystemExit(f"unknown child benchmark {a.what!r}")
     print(json.dumps(res, default=str))
@@ -316,6 +387,36 @@ def bench_pack(n: int) -> dict:
                     "execute includes each notebook's kernel start"}
 
 
+def bench_segmentation(n: int) -> dict:
+    ensure_bank(n)
+    res = run_child(["segmentation", "--out", str(bank_dir(n))])
+    res.update({"benchmark": "segmentation", "customers": n,
+                "what": "segment_customers(features of active customers, quarterly parameters): tiers, RFM, "
+                        "clusters (k chosen on a sample, MiniBatchKMeans above 200k per type), lifecycle; "
+                        "peak memory includes building the feature table"})
+    return res
+
+
+def bench_satisfaction(n: int) -> dict:
+    ensure_bank(n)
+    res = run_child(["satisfaction", "--out", str(bank_dir(n))])
+    res.update({"benchmark": "satisfaction", "customers": n,
+                "what": "CSAT/NPS table by tier, key drivers (200 bootstraps), KM resolution times, SLA compliance "
+                        "and complaint volumes on 5M survey responses and 500k complaints (the bank's own rows "
+                        "replicated up to those sizes); wall_seconds excludes loading"})
+    return res
+
+
+def bench_churn(n: int) -> dict:
+    ensure_bank(n)
+    res = run_child(["churn", "--out", str(bank_dir(n))])
+    res.update({"benchmark": "churn", "customers": n,
+                "what": "cohort survival frame at 2025-09-30 (12-month follow-up, features as of the start), "
+                        "then a Cox fit and vectorised 6-month churn scoring of every customer; "
+                        "wall_seconds = fit + score"})
+    return res
+
+
 # --------------------------------------------------------------------------- output
 
 def merge(results: dict) -> dict:
@@ -379,14 +480,16 @@ def main(argv: list[str] | None = None) -> int:
         child(argv[1:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, pack")
+    ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, pack, segmentation, churn, "
+                                    "satisfaction")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
-    names = [s.strip() for s in (a.only or "generate,features,agreement,pack").split(",") if s.strip()]
-    unknown = set(names) - {"generate", "features", "agreement", "pack"}
+    known = ["generate", "features", "agreement", "pack", "segmentation", "churn", "satisfaction"]
+    names = [s.strip() for s in (a.only or ",".join(known)).split(",") if s.strip()]
+    unknown = set(names) - set(known)
     if unknown:
-        ap.error(f"unknown benchmark(s) {sorted(unknown)}: use generate, features, agreement, pack")
+        ap.error(f"unknown benchmark(s) {sorted(unknown)}: use {', '.join(known)}")
     if a.sizes:
         sizes = {k: [s for s in a.sizes.split(",") if s.strip()] for k in DEFAULT_SIZES}
     elif a.quick:
@@ -401,6 +504,10 @@ def main(argv: list[str] | None = None) -> int:
         plan += [(f"generate_{label(parse_size(s))}", bench_generate, parse_size(s)) for s in sizes["generate"]]
     if "features" in names:
         plan += [(f"features_{label(parse_size(s))}", bench_features, parse_size(s)) for s in sizes["features"]]
+    for kind, fn in (("segmentation", bench_segmentation), ("churn", bench_churn),
+                     ("satisfaction", bench_satisfaction)):
+        if kind in names:
+            plan += [(f"{kind}_{label(parse_size(s))}", fn, parse_size(s)) for s in sizes.get(kind, ["1m"])]
     if "pack" in names:
         plan += [(f"pack_{label(parse_size(s))}", bench_pack, parse_size(s)) for s in sizes.get("pack", ["50k"])]
     if "agreement" in names:
