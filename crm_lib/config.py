@@ -198,7 +198,8 @@ class RunConfig:
         return self.params.model_dump(mode="json")
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML file's top-level mapping; ConfigError naming the file when missing, malformed or not a mapping."""
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
     try:
@@ -258,8 +259,8 @@ def resolve(profile: str, overrides: list[str] | None = None, parameters_dir: Pa
         known = sorted(p.stem for p in (pdir / "profiles").glob("*.yaml"))
         raise ConfigError(f"profile {profile!r}: no file {profile_path} (profiles: {', '.join(known)})")
     sources: dict[str, str] = {}
-    merged = _merge({}, _read_yaml(defaults_path), str(defaults_path), sources)
-    merged = _merge(merged, _read_yaml(profile_path), str(profile_path), sources)
+    merged = _merge({}, read_yaml(defaults_path), str(defaults_path), sources)
+    merged = _merge(merged, read_yaml(profile_path), str(profile_path), sources)
     merged = _merge(merged, parse_overrides(overrides), "--set", sources)
     try:
         params = Params.model_validate(merged)
@@ -291,7 +292,7 @@ def _explain(e: ValidationError, sources: dict) -> str:
 
 def load_targets(path: Path) -> dict:
     """``{kpi: {target, near_band}}``; each KPI known and each target inside its range."""
-    data = _read_yaml(path) if path.exists() else {}
+    data = read_yaml(path) if path.exists() else {}
     unknown_top = set(data) - {"targets"}
     if unknown_top:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown_top)} (expected 'targets')")
@@ -320,7 +321,7 @@ def load_targets(path: Path) -> dict:
 
 def load_actions(path: Path) -> list:
     """The improvement-action register; each action names a known KPI and a start date."""
-    data = _read_yaml(path) if path.exists() else {}
+    data = read_yaml(path) if path.exists() else {}
     out = []
     for i, a in enumerate(data.get("actions") or []):
         where = f"{path}: actions[{i}]"
@@ -344,7 +345,7 @@ ALERT_WHEN = ("above", "below", "below_target", "above_target")
 
 def load_alerts(path: Path) -> list:
     """KPI alert rules: ``{kpi, when: above|below|below_target|above_target, value, periods}``."""
-    data = _read_yaml(path) if path.exists() else {}
+    data = read_yaml(path) if path.exists() else {}
     out = []
     for i, r in enumerate(data.get("alerts") or []):
         where = f"{path}: alerts[{i}]"

@@ -42,19 +42,6 @@ def _lit(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def build_warehouse(parquet_dir: str | Path, db_path: str | Path) -> None:
-    """Load every ``parquet_dir/<table>/*.parquet`` into a new DuckDB file at ``db_path``."""
-    parquet_dir, db_path = Path(parquet_dir), Path(db_path)
-    con = duckdb.connect(str(db_path))
-    try:
-        for d in sorted(p for p in parquet_dir.iterdir() if p.is_dir()):
-            glob = str(d / "*.parquet")
-            con.execute(f"CREATE TABLE {_q(d.name)} AS SELECT * FROM read_parquet({_lit(glob)})")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-
-
 class Warehouse:
     """A read-only view of a source as the canonical tables.
 

@@ -842,7 +842,7 @@ class _PartWriter:
 
     One thread writes each part's Parquet file; the other appends the same Arrow table to
     its DuckDB table (timestamps as microseconds, so every column gets the type
-    ``read_parquet`` gives it in ``crm_lib.data.store.build_warehouse``). Parts are
+    ``read_parquet`` would give it). Parts are
     appended in submission order, so row order is part order. ``max_queued`` bounds how
     many submitted batches wait behind the one being written: each holds a chunk's tables
     in memory.

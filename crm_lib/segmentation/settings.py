@@ -19,7 +19,6 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from crm_lib import config
 from crm_lib.errors import ConfigError, DataContractError
@@ -52,20 +51,6 @@ DEFAULTS: dict = {
 
 def _dir(parameters_dir: str | Path | None) -> Path:
     return Path(parameters_dir) if parameters_dir else config.default_parameters_dir()
-
-
-def _read(path: Path) -> dict:
-    if not path.exists():
-        raise ConfigError(f"{path}: file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
-    return data
 
 
 def _merge(base: dict, over: dict, where: str, prefix: str = "") -> dict:
@@ -106,7 +91,7 @@ def load_settings(path: str | Path | None = None, parameters_dir: str | Path | N
     """
     pdir = _dir(parameters_dir)
     p = Path(path) if path else pdir / SETTINGS_FILE
-    s = _merge(DEFAULTS, _read(p), str(p)) if (path or p.exists()) else copy.deepcopy(DEFAULTS)
+    s = _merge(DEFAULTS, config.read_yaml(p), str(p)) if (path or p.exists()) else copy.deepcopy(DEFAULTS)
     c, lc = s["clusters"], s["lifecycle"]
     k_lo, k_hi = (list(c["k_range"]) + [None, None])[:2]
     if not (isinstance(k_lo, int) and isinstance(k_hi, int) and 2 <= k_lo <= k_hi):
@@ -155,7 +140,7 @@ def load_rfm_map(path: str | Path | None = None, bins: int | None = None) -> pd.
         Malformed ranges, cells outside the grid, overlaps or gaps (listed).
     """
     p = Path(path) if path else config.default_parameters_dir() / RFM_FILE
-    data = _read(p)
+    data = config.read_yaml(p)
     b = int(data.get("bins", bins or 5))
     if bins is not None and b != bins:
         raise ConfigError(f"{p}: bins: the map is for {b} score bins but {bins} were asked for")
@@ -213,7 +198,7 @@ def load_overrides(path: str | Path | None = None) -> pd.DataFrame:
     p = Path(path) if path else config.default_parameters_dir() / OVERRIDES_FILE
     if not p.exists():
         return pd.DataFrame(columns=cols)
-    data = _read(p)
+    data = config.read_yaml(p)
     extra = set(data) - {"overrides"}
     if extra:
         raise ConfigError(f"{p}: unknown key(s) {sorted(extra)} (expected 'overrides')")
