@@ -10,17 +10,11 @@ month-ends for balances, same ``<= as_of`` / ``< as_of + 1 day`` cut-offs, same 
 of counts to 0); ``benchmarks/run.py`` checks the two agree on the 50k bank and records
 the largest differences, so a later change to the SQL shows up there.
 
-Columns (units as in ``crm_lib.features``):
-    customer_id (raw, not pseudonymised), customer_type, onboard_date, tenure_days,
-    is_active, aum, aum_avg, aum_avg_12m, deposits, investments, loans, tier,
-    n_products, recency_days, frequency, monetary, share_<channel>, digital_share,
-    fee_purchases, fee_spend, complaints_90d, complaints_window, open_complaints,
-    days_since_complaint, surveys_window, csat_mean, nps_mean, contacts_window,
-    responded_window.
-
-The DuckDB table has a few more columns (``has_<product>``, ``aum_change_3m`` and the
-static customer attributes) and pseudonymises ``customer_id``; none of that is timed
-here, so the comparison favours pandas slightly.
+Columns: exactly those of ``crm_lib.features.feature_table``, in the same order, with
+the same dtypes: the static customer attributes, ``has_<product>`` flags, ``aum_change_3m``,
+and ``customer_id`` pseudonymised with the library's Python pseudonymiser
+(``crm_lib.data.privacy.pseudonymise_ids``, the twin of the SQL one) and sorted by it, so
+both sides do the same work. ``benchmarks/run.py`` checks the two tables are equal.
 """
 
 from __future__ import annotations
@@ -33,8 +27,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from crm_lib.data.personas import TIER_THRESHOLDS
+from crm_lib.data.privacy import pseudonymise_ids
+from crm_lib.features import _ident
 
 CHANNELS = ("branch", "mobile", "online", "atm", "phone")
+CUSTOMER_COLUMNS = ["customer_id", "customer_type", "age", "income", "revenue", "region", "branch_id",
+                    "credit_rating", "acquisition_channel", "acquisition_cost", "consent_marketing",
+                    "onboard_date", "closed_date"]
 
 
 def _read(bank: Path, table: str, columns: list[str], filters=None, dictionary=()) -> pd.DataFrame:
@@ -50,9 +49,10 @@ def read_tables(bank: str | Path, as_of: str) -> dict[str, pd.DataFrame]:
     nxt = d + pd.Timedelta(days=1)
     m_last, _, m_12 = _month_ends(d, 3)
     key = ("customer_id",)
+    products = pq.read_table(bank / "parquet" / "accounts", columns=["product"], read_dictionary=["product"])
     return {
-        "customers": _read(bank, "customers", ["customer_id", "customer_type", "onboard_date", "closed_date"],
-                           [("onboard_date", "<=", d)]),
+        "products": sorted(products.column(0).to_pandas().dropna().astype(str).unique()),
+        "customers": _read(bank, "customers", CUSTOMER_COLUMNS, [("onboard_date", "<=", d)]),
         "balances": _read(bank, "balances", ["customer_id", "month", "deposits", "investments", "loans"],
                           [("month", "<=", m_last), ("month", ">", m_12)], key),
         "accounts": _read(bank, "accounts", ["customer_id", "product", "open_date", "close_date"],
@@ -88,7 +88,7 @@ def _days(d: pd.Timestamp, ts: pd.Series) -> pd.Series:
     return (d - ts.dt.normalize()).dt.days
 
 
-def compute(tables: dict[str, pd.DataFrame], as_of: str, window_days: int = 365,
+def compute(tables: dict[str, pd.DataFrame], as_of: str, key: str, window_days: int = 365,
             aum_months: int = 3) -> pd.DataFrame:
     """The feature columns (module docstring) for every customer onboarded by ``as_of``."""
     d = pd.Timestamp(as_of).normalize()
@@ -99,10 +99,10 @@ def compute(tables: dict[str, pd.DataFrame], as_of: str, window_days: int = 365,
     c = tables["customers"]
     c = c[c["onboard_date"] <= d].reset_index(drop=True)
     idx = pd.Index(c["customer_id"])
-    out = pd.DataFrame({"customer_id": c["customer_id"], "customer_type": c["customer_type"],
-                        "onboard_date": c["onboard_date"]})
+    out = c[CUSTOMER_COLUMNS[:-1]].copy()
     out["tenure_days"] = (d - c["onboard_date"]).dt.days
     out["is_active"] = c["closed_date"].isna() | (c["closed_date"] > d)
+    out["closed_date"] = c["closed_date"].where(c["closed_date"] <= d)
 
     def put(series: pd.Series, name: str, fill=None) -> None:
         s = series[series.index >= 0].reindex(np.arange(len(out)))
@@ -110,6 +110,7 @@ def compute(tables: dict[str, pd.DataFrame], as_of: str, window_days: int = 365,
 
     # balances: the last month-end on or before the date, means over the months before ---
     m_last, m_avg, m_12 = _month_ends(d, aum_months)
+    m_3 = m_last - pd.offsets.MonthEnd(3)
     b = tables["balances"]
     b = b[(b["month"] <= m_last) & (b["month"] > m_12)]
     b = pd.DataFrame({"pos": _pos(b["customer_id"], idx), "month": b["month"].to_numpy(),
@@ -120,6 +121,11 @@ def compute(tables: dict[str, pd.DataFrame], as_of: str, window_days: int = 365,
         put(last[col].max(), col)
     put(b[b["month"] > m_avg].groupby("pos")["aum"].mean(), "aum_avg")
     put(b.groupby("pos")["aum"].mean(), "aum_avg_12m")
+    put(b[b["month"] == m_3].groupby("pos")["aum"].max(), "aum_3m_ago")
+    ago = out.pop("aum_3m_ago")
+    out["aum_change_3m"] = (out["aum"] / ago - 1).where(ago > 0)
+    for col in ("deposits", "investments", "loans"):
+        out[col] = out.pop(col)
     tier = pd.Series(None, index=out.index, dtype=object)
     aum_avg = out["aum_avg"].fillna(0.0)
     for ctype, tiers in TIER_THRESHOLDS.items():
@@ -130,7 +136,14 @@ def compute(tables: dict[str, pd.DataFrame], as_of: str, window_days: int = 365,
     # accounts open on the as-of date ------------------------------------------------
     a = tables["accounts"]
     a = a[(a["open_date"] <= d) & (a["close_date"].isna() | (a["close_date"] > d))]
-    put(pd.Series(_pos(a["customer_id"], idx)).value_counts(), "n_products", 0)
+    apos = _pos(a["customer_id"], idx)
+    put(pd.Series(apos).value_counts(), "n_products", 0)
+    held = (pd.DataFrame({"pos": apos, "product": a["product"].to_numpy()})
+            .groupby(["pos", "product"], observed=True).size().unstack(fill_value=0).clip(upper=1))
+    products = tables["products"]
+    for prod in products:
+        put(held[prod] if prod in held else pd.Series(dtype="int32"), f"has_{_ident(prod)}", 0)
+        out[f"has_{_ident(prod)}"] = out[f"has_{_ident(prod)}"].astype("int32")
 
     # transactions: recency over all history, the rest over the window ----------------
     t = tables["transactions"]
@@ -186,20 +199,38 @@ def compute(tables: dict[str, pd.DataFrame], as_of: str, window_days: int = 365,
     kg = pd.DataFrame({"pos": _pos(k["customer_id"], idx), "responded": k["responded"].to_numpy()}).groupby("pos")
     put(kg.size(), "contacts_window", 0)
     put(kg["responded"].sum(), "responded_window", 0)
+    return finish(out, tables["products"], key)
 
+
+def finish(out: pd.DataFrame, products: list[str], key: str) -> pd.DataFrame:
+    """Dtypes and column order of ``feature_table``; pseudonymise and sort by the pseudonym."""
     for col in ("n_products", "frequency", "fee_purchases", "complaints_90d", "complaints_window",
                 "open_complaints", "surveys_window", "contacts_window", "responded_window"):
         out[col] = out[col].astype("int64")
+    for col in ("age", "recency_days", "days_since_complaint"):
+        out[col] = out[col].astype("Int64")
+    for col in ("onboard_date", "closed_date"):
+        out[col] = out[col].astype("datetime64[us]")
+    has = [f"has_{_ident(p)}" for p in products]
+    order = (CUSTOMER_COLUMNS[:-1] + ["tenure_days", "is_active", "closed_date", "aum", "aum_avg", "aum_avg_12m",
+             "aum_change_3m", "deposits", "investments", "loans", "tier", "n_products"] + has
+             + ["recency_days", "frequency", "monetary"] + [f"share_{ch}" for ch in CHANNELS]
+             + ["digital_share", "fee_purchases", "fee_spend", "complaints_90d", "complaints_window",
+                "open_complaints", "days_since_complaint", "surveys_window", "csat_mean", "nps_mean",
+                "contacts_window", "responded_window"])
+    out = out[order].copy()
+    # pseudonymise with the library's Python twin of the SQL pseudonym, then sort by it
+    out["customer_id"] = pseudonymise_ids(out["customer_id"], key)
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
-def pandas_features(bank: str | Path, as_of: str, window_days: int = 365,
+def pandas_features(bank: str | Path, as_of: str, key: str, window_days: int = 365,
                     aum_months: int = 3) -> tuple[pd.DataFrame, dict]:
     """Read and compute; returns the frame and ``{"read_seconds", "compute_seconds"}``."""
     t0 = time.perf_counter()
     tables = read_tables(bank, as_of)
     t1 = time.perf_counter()
-    df = compute(tables, as_of, window_days, aum_months)
+    df = compute(tables, as_of, key, window_days, aum_months)
     t2 = time.perf_counter()
-    rows_read = int(sum(len(v) for v in tables.values()))
+    rows_read = int(sum(len(v) for v in tables.values() if isinstance(v, pd.DataFrame)))
     return df, {"read_seconds": round(t1 - t0, 3), "compute_seconds": round(t2 - t1, 3), "rows_read": rows_read}

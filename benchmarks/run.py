@@ -17,8 +17,9 @@ Benchmarks (``--only`` takes these names, comma-separated):
     same bank's Parquet files, each in its own process, in the same run; the ratio is
     pandas seconds / DuckDB seconds. Default size 1M. Key ``features_<size>``.
 ``agreement``
-    Both feature implementations on the 50k bank, joined on the pseudonym; records the
-    largest absolute difference per compared column. Key ``features_agreement_50k``.
+    Both feature implementations on the 50k bank: whether the two tables are equal
+    (same rows, order, columns, dtypes; floats to 1e-9), mismatches and the largest
+    absolute difference per column. Key ``features_agreement_50k``.
 
 Usage::
 
@@ -53,11 +54,6 @@ QUICK_SIZES = ["50k"]
 AGREEMENT_SIZE = "50k"
 TARGETS = {"generate_1m": "under 120 s wall and 4096 MB peak RSS",
            "features": "DuckDB at least 5x faster than pandas (end to end)"}
-COMPARED = ("aum", "aum_avg", "aum_avg_12m", "tier", "n_products", "recency_days", "frequency", "monetary",
-            "share_branch", "share_mobile", "share_online", "share_atm", "share_phone", "digital_share",
-            "fee_purchases", "fee_spend", "complaints_90d", "complaints_window", "open_complaints",
-            "days_since_complaint", "surveys_window", "csat_mean", "nps_mean", "contacts_window",
-            "responded_window", "tenure_days", "is_active")
 
 
 # --------------------------------------------------------------------------- sizes
@@ -180,7 +176,14 @@ def child(argv: list[str]) -> None:
         from pandas_features import pandas_features
 
         t0 = time.perf_counter()
-        df, timing = pandas_features(a.out, AS_OF)
+        df, timing = pandas_features(a.out, AS_OF, KEY)
+        res = {"wall_seconds": round(time.perf_counter() - t0, 2), **timing, "rows": len(df),
+               "columns": df.shape[1]}
+    elif a.what == "features_plain":
+        from pandas_plain import plain_features
+
+        t0 = time.perf_counter()
+        df, timing = plain_features(a.out, AS_OF, KEY)
         res = {"wall_seconds": round(time.perf_counter() - t0, 2), **timing, "rows": len(df),
                "columns": df.shape[1]}
     elif a.what == "agreement":
@@ -261,37 +264,46 @@ def child(argv: list[str]) -> None:
 
 
 def agreement(bank: Path) -> dict:
-    """Max absolute difference, per column, between the DuckDB and pandas feature tables."""
+    """Whether the DuckDB and pandas feature tables agree: same rows, columns, dtypes, values.
+
+    Strings, flags and counts must match exactly; floats to a relative 1e-9 (the two
+    engines sum in different orders). Records the largest absolute difference per column.
+    """
     import numpy as np
+    import pandas as pd
     from pandas_features import pandas_features
 
-    from crm_lib.data.privacy import pseudonymise_id
     from crm_lib.data.store import open_source
     from crm_lib.features import feature_table
 
-    wh = open_source(bank / "warehouse.duckdb")
-    db = feature_table(wh, AS_OF, key=KEY).set_index("customer_id")
-    wh.close()
-    pdf, _ = pandas_features(bank, AS_OF)
-    pdf.index = [pseudonymise_id(c, KEY) for c in pdf["customer_id"]]
-    both = db.index.intersection(pdf.index)
-    out = {"rows_duckdb": len(db), "rows_pandas": len(pdf), "rows_matched": len(both), "max_abs_diff": {},
-           "null_mismatches": {}, "value_mismatches": {}}
-    for col in COMPARED:
-        if col not in db.columns or col not in pdf.columns:
-            out["value_mismatches"][col] = "column missing"
+    with open_source(bank / "warehouse.duckdb") as wh:
+        db = feature_table(wh, AS_OF, key=KEY)
+    pdf, _ = pandas_features(bank, AS_OF, KEY)
+    out = {"rows_duckdb": len(db), "rows_pandas": len(pdf), "columns_duckdb": db.shape[1],
+           "columns_pandas": pdf.shape[1], "same_columns": list(db.columns) == list(pdf.columns),
+           "same_dtypes": bool((db.dtypes == pdf.dtypes.reindex(db.columns)).all()), "max_abs_diff": {},
+           "mismatches": {}}
+    for col in db.columns:
+        if col not in pdf.columns:
+            out["mismatches"][col] = "column missing in pandas"
             continue
-        a, b = db.loc[both, col], pdf.loc[both, col]
-        nulls = int((a.isna() != b.isna()).sum())
-        out["null_mismatches"][col] = nulls
-        if a.dtype == object or b.dtype == object:
-            out["value_mismatches"][col] = int(((a != b) & a.notna() & b.notna()).sum())
-        else:
-            diff = (a.astype(float) - b.astype(float)).abs()
+        a, b = db[col], pdf[col]
+        if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
+            diff = (a - b).abs()
             out["max_abs_diff"][col] = float(np.nanmax(diff)) if diff.notna().any() else 0.0
-    worst = max(out["max_abs_diff"].values(), default=0.0)
-    out["summary"] = {"worst_max_abs_diff": worst, "null_mismatches": sum(out["null_mismatches"].values()),
-                      "value_mismatches": sum(v for v in out["value_mismatches"].values() if isinstance(v, int))}
+            bad = (a.isna() != b.isna()) | ~np.isclose(a.fillna(0), b.fillna(0), rtol=1e-9, atol=1e-9)
+        else:
+            bad = (a.isna() != b.isna()) | ((a != b).fillna(False) & a.notna() & b.notna())
+        out["mismatches"][col] = int(bad.sum())
+    try:
+        pd.testing.assert_frame_equal(db, pdf, check_exact=False, rtol=1e-9, atol=1e-9)
+        out["equal"] = True
+    except AssertionError as e:
+        out["equal"] = False
+        out["first_difference"] = str(e).splitlines()[:6]
+    out["summary"] = {"equal": out["equal"], "mismatched_values": sum(out["mismatches"].values())
+                      if all(isinstance(v, int) for v in out["mismatches"].values()) else "columns missing",
+                      "worst_max_abs_diff": max(out["max_abs_diff"].values(), default=0.0)}
     return out
 
 
@@ -319,24 +331,60 @@ def bench_generate(n: int) -> dict:
     return res
 
 
+FEATURE_ROUNDS = 3
+FEATURE_SIDES = {"duckdb": "features_duckdb", "pandas_plain": "features_plain", "pandas_tuned": "features_pandas"}
+
+
 def bench_features(n: int) -> dict:
+    """DuckDB against two pandas baselines, each run in a fresh process, over three rounds.
+
+    ``pandas_plain`` is the baseline the issue names (``pd.read_parquet`` + ``groupby
+    ("customer_id")``, ``benchmarks/pandas_plain.py``); ``pandas_tuned`` is a harder one
+    (dictionary-encoded keys, group-bys on integer positions, ``benchmarks/pandas_features.py``).
+    All three return the same 57 columns, pseudonymised and sorted. This machine's timings
+    wander by +-20% between runs (shared cores), so the sides are interleaved in each
+    round, ratios are taken on the medians, and every round is kept.
+    """
+    import statistics
+
     ensure_bank(n)
-    duck = run_child(["features_duckdb", "--out", str(bank_dir(n))])
-    pand = run_child(["features_pandas", "--out", str(bank_dir(n))])
-    res = {"benchmark": "features", "customers": n, "as_of": AS_OF,
-           "what": "feature_table(open_source(warehouse.duckdb), AS_OF) vs pandas group-bys on the Parquet files",
-           "duckdb": duck, "pandas": pand, "target": TARGETS["features"]}
-    if "error" not in duck and "error" not in pand:
-        res["speedup_duckdb_vs_pandas"] = round(pand["wall_seconds"] / duck["wall_seconds"], 2)
-        res["speedup_compute_only"] = round(pand["compute_seconds"] / duck["query_seconds"], 2)
-        res["within_target"] = res["speedup_duckdb_vs_pandas"] >= 5
+    rounds: dict[str, list[dict]] = {side: [] for side in FEATURE_SIDES}
+    for _ in range(FEATURE_ROUNDS):
+        for side, what in FEATURE_SIDES.items():
+            rounds[side].append(run_child([what, "--out", str(bank_dir(n))]))
+    res = {"benchmark": "features", "customers": n, "as_of": AS_OF, "rounds": FEATURE_ROUNDS,
+           "what": "feature_table(open_source(warehouse.duckdb), AS_OF) vs the same 57 columns (pseudonymised, "
+                   "sorted) from pandas on the bank's Parquet files: plain group-bys and tuned; medians of "
+                   "interleaved rounds, each in a fresh process",
+           "target": TARGETS["features"]}
+    for side, runs in rounds.items():
+        bad = [r["error"] for r in runs if "error" in r]
+        if bad:
+            res[side] = {"error": bad[0]}
+            continue
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]
+               if isinstance(runs[0][k], (int, float)) and not isinstance(runs[0][k], bool)}
+        res[side] = {**med, "wall_seconds_rounds": [r["wall_seconds"] for r in runs]}
+    duck = res["duckdb"]
+    for side in ("pandas_plain", "pandas_tuned"):
+        other = res[side]
+        if "error" in duck or "error" in other:
+            continue
+        res[f"speedup_vs_{side}"] = round(other["wall_seconds"] / duck["wall_seconds"], 2)
+        res[f"speedup_vs_{side}_compute_only"] = round(other["compute_seconds"] / duck["query_seconds"], 2)
+        res[f"speedup_vs_{side}_range"] = [
+            round(min(other["wall_seconds_rounds"]) / max(duck["wall_seconds_rounds"]), 2),
+            round(max(other["wall_seconds_rounds"]) / min(duck["wall_seconds_rounds"]), 2)]
+    if "speedup_vs_pandas_plain" in res:
+        res["within_target"] = res["speedup_vs_pandas_plain"] >= 5
+        res["within_target_vs_tuned"] = res.get("speedup_vs_pandas_tuned", 0) >= 5
     return res
 
 
 def bench_agreement(n: int) -> dict:
     ensure_bank(n)
     res = run_child(["agreement", "--out", str(bank_dir(n))])
-    res.update({"benchmark": "features_agreement", "customers": n, "as_of": AS_OF, "compared": list(COMPARED)})
+    res.update({"benchmark": "features_agreement", "customers": n, "as_of": AS_OF})
     return res
 
 
@@ -440,21 +488,23 @@ def table(results: dict) -> str:
     rows = [("benchmark", "wall s", "peak MB", "cpu s", "rows", "notes")]
     for name, r in results.items():
         if r.get("benchmark") == "features":
-            for side in ("duckdb", "pandas"):
-                s = r[side]
-                note = s.get("error") or (f"read {s['read_seconds']} s + compute {s['compute_seconds']} s"
-                                          if side == "pandas" else f"query {s.get('query_seconds')} s")
+            for side in FEATURE_SIDES:
+                s = r.get(side, {})
+                note = s.get("error") or (f"read {s.get('read_seconds')} s + compute {s.get('compute_seconds')} s"
+                                          if side != "duckdb" else f"query {s.get('query_seconds')} s")
                 rows.append((f"{name}/{side}", s.get("wall_seconds", "-"), s.get("peak_rss_mb", "-"),
                              _cpu(s), s.get("rows", "-"), note))
-            rows.append((f"{name}/ratio", "", "", "", "",
-                         f"DuckDB {r.get('speedup_duckdb_vs_pandas', '-')}x faster end to end "
-                         f"({r.get('speedup_compute_only', '-')}x compute only); target 5x"))
+            for side in ("pandas_plain", "pandas_tuned"):
+                rows.append((f"{name}/vs_{side}", "", "", "", "",
+                             f"DuckDB {r.get(f'speedup_vs_{side}', '-')}x faster end to end, median of "
+                             f"{r.get('rounds', 1)} rounds (range {r.get(f'speedup_vs_{side}_range', '-')}; "
+                             f"{r.get(f'speedup_vs_{side}_compute_only', '-')}x compute only); target 5x"))
         elif r.get("benchmark") == "features_agreement":
             s = r.get("summary", {})
-            rows.append((name, "", r.get("peak_rss_mb", "-"), _cpu(r), r.get("rows_matched", "-"),
-                         r.get("error") or f"worst max|diff| {s.get('worst_max_abs_diff')}, "
-                                            f"null mismatches {s.get('null_mismatches')}, "
-                                            f"value mismatches {s.get('value_mismatches')}"))
+            rows.append((name, "", r.get("peak_rss_mb", "-"), _cpu(r), r.get("rows_duckdb", "-"),
+                         r.get("error") or f"equal: {s.get('equal')}, mismatched values "
+                                            f"{s.get('mismatched_values')}, worst max|diff| "
+                                            f"{s.get('worst_max_abs_diff')}"))
         else:
             rows.append((name, r.get("wall_seconds", "-"), r.get("peak_rss_mb", "-"), _cpu(r),
                          r.get("rows_total", "-"), r.get("error") or r.get("target", "")))

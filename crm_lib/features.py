@@ -33,6 +33,7 @@ import logging
 from datetime import date
 
 import pandas as pd
+import pyarrow as pa
 import sqlglot
 
 from crm_lib.data.personas import TIER_THRESHOLDS
@@ -75,7 +76,7 @@ def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, 
     prod_cols = ",\n  ".join(
         f"MAX(CASE WHEN product = '{p}' THEN 1 ELSE 0 END) AS has_{_ident(p)}" for p in products) or "0 AS no_products"
     has_sel = ", ".join(f"coalesce(p.has_{_ident(p)}, 0) AS has_{_ident(p)}" for p in products)
-    chan = ",\n  ".join(f"SUM(CASE WHEN channel = '{c}' AND txn_type <> 'fee_purchase' THEN 1 ELSE 0 END) AS n_{c}"
+    chan = ",\n  ".join(f"COUNT(CASE WHEN channel = '{c}' AND txn_type <> 'fee_purchase' THEN 1 END) AS n_{c}"
                          for c in CHANNELS)
     share = ", ".join(f"CASE WHEN t.frequency > 0 THEN t.n_{c} / t.frequency ELSE NULL END AS share_{c}" for c in CHANNELS)
     sql = f"""
@@ -106,17 +107,17 @@ p AS (
 ),
 tl AS (
   SELECT customer_id, MAX(ts) AS last_ts
-  FROM transactions WHERE ts < TIMESTAMP '{nxt} 00:00:00' GROUP BY customer_id
+  FROM transactions WHERE ts < TIMESTAMP_NTZ '{nxt} 00:00:00' GROUP BY customer_id
 ),
 tw AS (
   SELECT customer_id,
-    SUM(CASE WHEN txn_type <> 'fee_purchase' THEN 1 ELSE 0 END) AS frequency,
+    COUNT(CASE WHEN txn_type <> 'fee_purchase' THEN 1 END) AS frequency,
     SUM(CASE WHEN txn_type <> 'fee_purchase' THEN amount ELSE 0 END) AS monetary,
-    SUM(CASE WHEN txn_type = 'fee_purchase' THEN 1 ELSE 0 END) AS fee_purchases,
+    COUNT(CASE WHEN txn_type = 'fee_purchase' THEN 1 END) AS fee_purchases,
     SUM(CASE WHEN txn_type = 'fee_purchase' THEN amount ELSE 0 END) AS fee_spend,
   {chan}
   FROM transactions
-  WHERE ts >= TIMESTAMP '{w0} 00:00:00' AND ts < TIMESTAMP '{nxt} 00:00:00'
+  WHERE ts >= TIMESTAMP_NTZ '{w0} 00:00:00' AND ts < TIMESTAMP_NTZ '{nxt} 00:00:00'
   GROUP BY customer_id
 ),
 t AS (
@@ -126,11 +127,11 @@ t AS (
 ),
 cm AS (
   SELECT customer_id,
-    SUM(CASE WHEN opened_at >= TIMESTAMP '{d90} 00:00:00' THEN 1 ELSE 0 END) AS complaints_90d,
-    SUM(CASE WHEN opened_at >= TIMESTAMP '{w0} 00:00:00' THEN 1 ELSE 0 END) AS complaints_window,
-    SUM(CASE WHEN resolved_at IS NULL OR resolved_at >= TIMESTAMP '{nxt} 00:00:00' THEN 1 ELSE 0 END) AS open_complaints,
+    COUNT(CASE WHEN opened_at >= TIMESTAMP_NTZ '{d90} 00:00:00' THEN 1 END) AS complaints_90d,
+    COUNT(CASE WHEN opened_at >= TIMESTAMP_NTZ '{w0} 00:00:00' THEN 1 END) AS complaints_window,
+    COUNT(CASE WHEN resolved_at IS NULL OR resolved_at >= TIMESTAMP_NTZ '{nxt} 00:00:00' THEN 1 END) AS open_complaints,
     MAX(opened_at) AS last_complaint
-  FROM complaints WHERE opened_at < TIMESTAMP '{nxt} 00:00:00' GROUP BY customer_id
+  FROM complaints WHERE opened_at < TIMESTAMP_NTZ '{nxt} 00:00:00' GROUP BY customer_id
 ),
 sv AS (
   SELECT customer_id, COUNT(*) AS surveys_window, AVG(csat) AS csat_mean, AVG(nps) AS nps_mean
@@ -138,9 +139,9 @@ sv AS (
 ),
 cc AS (
   SELECT customer_id, COUNT(*) AS contacts_window,
-    SUM(CASE WHEN responded THEN 1 ELSE 0 END) AS responded_window
+    COUNT(CASE WHEN responded THEN 1 END) AS responded_window
   FROM campaign_contacts
-  WHERE contacted_at < TIMESTAMP '{nxt} 00:00:00' AND contacted_at >= TIMESTAMP '{w0} 00:00:00'
+  WHERE contacted_at < TIMESTAMP_NTZ '{nxt} 00:00:00' AND contacted_at >= TIMESTAMP_NTZ '{w0} 00:00:00'
   GROUP BY customer_id
 )
 SELECT
@@ -218,9 +219,11 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
     pid = pseudonym_sql("customer_id", key or pseudonym_key())
     # Only the pseudonym leaves the warehouse; the query never selects PII columns.
     q = f"SELECT {pid} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) f ORDER BY 1"
-    df = wh.sql(q)
-    for c in ("tenure_days", "n_products", "frequency", "fee_purchases", "complaints_90d", "complaints_window",
-              "open_complaints", "surveys_window", "contacts_window", "responded_window"):
-        df[c] = df[c].astype("int64")
+    # Through Arrow: about twice as fast as DuckDB's own DataFrame conversion for this
+    # wide result. Integer columns with nulls become nullable Int64, the rest int64.
+    df = wh.arrow(q).to_pandas(date_as_object=False, types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.Int64Dtype) and not df[c].hasnans:
+            df[c] = df[c].to_numpy(dtype="int64")
     logger.info("feature table as of %s: %d customers", as_of, len(df))
     return df

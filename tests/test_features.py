@@ -127,6 +127,27 @@ def test_same_definitions_compile_for_spark():
     assert "DATE_DIFF('DAY'" in duck.upper()
 
 
+def test_timestamps_stay_naive_on_both_engines():
+    # Spark's TIMESTAMP literal means a time-zone-aware instant, which SQLGlot compiles to DuckDB's
+    # TIMESTAMPTZ: every naive ts would then be cast through the session time zone (10x slower
+    # and zone-dependent). The definitions use TIMESTAMP_NTZ: wall-clock times on both engines.
+    for dialect in ("duckdb", "spark"):
+        sql = feature_sql(AS_OF, ["current_account"], dialect=dialect).upper()
+        assert "TIMESTAMPTZ" not in sql and "WITH TIME ZONE" not in sql and "LTZ" not in sql
+    assert "AS TIMESTAMP_NTZ)" in feature_sql(AS_OF, ["current_account"], dialect="spark").upper()
+
+
+def test_columns_come_back_with_numeric_dtypes(feats):
+    # counts are int64 (not object decimals from a HUGEINT sum); only the label columns are strings
+    counts = ["tenure_days", "n_products", "frequency", "fee_purchases", "complaints_90d", "complaints_window",
+              "open_complaints", "surveys_window", "contacts_window", "responded_window"]
+    assert (feats[counts].dtypes == "int64").all()
+    assert (feats.filter(like="has_").dtypes == "int32").all()
+    labels = {"customer_id", "customer_type", "region", "branch_id", "credit_rating", "acquisition_channel", "tier"}
+    assert set(feats.columns[feats.dtypes == object]) == labels
+    assert str(feats["age"].dtype) == "Int64" and feats["age"].isna().any()   # corporates have no age
+
+
 def test_identifiers_are_pseudonymous_and_pii_is_absent(tiny_bank, feats):
     raw = set(_parquet(tiny_bank, "customers")["customer_id"])
     assert not raw & set(feats["customer_id"])

@@ -18,6 +18,7 @@ def test_python_and_sql_pseudonyms_agree_and_depend_on_the_key():
     assert len(set(py)) == 3 and all(p.startswith("P") and len(p) == 16 for p in py)
     assert py != [privacy.pseudonymise_id(i, "k2") for i in ids]
     assert py == [privacy.pseudonymise_id(i, "k1") for i in ids]  # stable across calls
+    assert privacy.pseudonymise_ids(ids, "k1") == py                # the batch form is the same function
 
 
 def test_safe_frame_drops_pii_and_keeps_the_input(tmp_path):

@@ -65,6 +65,14 @@ def pseudonymise_id(customer_id: str, key: str) -> str:
     return "P" + hashlib.sha256((k_out + inner).encode()).hexdigest()[:PSEUDONYM_HEX]
 
 
+def pseudonymise_ids(customer_ids, key: str) -> list[str]:
+    """Pseudonyms of many identifiers (``pseudonymise_id`` with the subkeys derived once)."""
+    k_in, k_out = (k.encode() for k in _subkeys(key))
+    sha = hashlib.sha256
+    return ["P" + sha(k_out + sha(k_in + str(c).encode()).hexdigest().encode()).hexdigest()[:PSEUDONYM_HEX]
+            for c in customer_ids]
+
+
 def pseudonym_sql(column: str, key: str) -> str:
     """A DuckDB SQL expression computing the pseudonym of ``column``."""
     k_in, k_out = _subkeys(key)
@@ -78,7 +86,7 @@ def safe_frame(df: pd.DataFrame, key: str | None = None, id_column: str = ID_COL
     if id_column in out.columns:
         key = key or pseudonym_key()
         uniq = pd.unique(out[id_column].astype(str))
-        lookup = dict(zip(uniq, (pseudonymise_id(u, key) for u in uniq)))
+        lookup = dict(zip(uniq, pseudonymise_ids(uniq, key)))
         out[id_column] = out[id_column].astype(str).map(lookup)
     return out
 

@@ -151,6 +151,13 @@ class Warehouse:
         except duckdb.ConversionException as e:
             raise DataContractError(f"a value could not be converted while reading: {_first_line(e)}") from None
 
+    def arrow(self, query: str):
+        """Run SQL in DuckDB and return a ``pyarrow.Table`` (internal: may hold raw identifiers)."""
+        try:
+            return self.con.sql(query).to_arrow_table()
+        except duckdb.ConversionException as e:
+            raise DataContractError(f"a value could not be converted while reading: {_first_line(e)}") from None
+
     def frame(self, table: str, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
         """Read canonical ``table`` (internal: raw identifiers and PII included)."""
         self._need(table)
