@@ -77,12 +77,15 @@ def bank_dir(n: int) -> Path:
 
 
 def bank_is_current(n: int) -> bool:
-    """The work bank of ``n`` customers exists and was made with this seed and end date."""
+    """The work bank of ``n`` customers exists and was made with this seed, end date and generator."""
     meta = bank_dir(n) / "metadata.json"
     if not meta.exists() or not (bank_dir(n) / "warehouse.duckdb").exists():
         return False
     m = json.loads(meta.read_text())
-    return (m.get("n_customers"), m.get("end_date"), m.get("seed")) == (n, END_DATE, SEED)
+    from crm_lib.data.synthetic import GENERATOR_VERSION
+
+    return ((m.get("n_customers"), m.get("end_date"), m.get("seed"), m.get("generator_version"))
+            == (n, END_DATE, SEED, GENERATOR_VERSION))
 
 
 # --------------------------------------------------------------------------- context

@@ -230,6 +230,26 @@ def test_auc_and_brier_reduce_to_plain_ones_without_censoring():
     assert M.brier(T, E, p, t) == pytest.approx(np.mean((y - p) ** 2), abs=1e-12)
 
 
+@pytest.mark.parametrize("n", [40, 3000])
+def test_weighted_bootstrap_equals_resampling_rows(n):
+    # the validation bootstrap passes draw counts as weights instead of copying rows; that must be
+    # the very same statistic (ties in time and score included, so the tie rules are exercised)
+    from crm_lib.churn.validation import _boot_block, _WeightedBlock
+
+    rng = np.random.default_rng(n)
+    u = np.round(rng.exponential(1.0, n), 1)
+    E = rng.random(n) < 0.35
+    grid, hidx = np.linspace(0.1, 1.2, 12), [5, 11]
+    Pm = np.clip(rng.random((n, 12)) * np.linspace(0.1, 1, 12), 0, 1)
+    Pb = np.round(rng.random((n, 12)), 1)
+    block = _WeightedBlock(u, E, Pm, Pb, grid, hidx)
+    np.testing.assert_allclose(block(), _boot_block(u, E, Pm, Pb, grid, hidx), rtol=1e-10)
+    for _ in range(5):
+        i = rng.integers(0, n, n)
+        np.testing.assert_allclose(block(np.bincount(i, minlength=n)), _boot_block(u[i], E[i], Pm[i], Pb[i], grid, hidx),
+                                   rtol=1e-9, atol=1e-12)
+
+
 def test_calibration_of_true_probabilities_is_within_its_intervals():
     rng = np.random.default_rng(13)
     n = 20_000

@@ -403,7 +403,8 @@ def test_aggregated_cox_fit_equals_the_per_customer_fit(tiny_bank):
     t0 = pd.Timestamp(END_DATE) - pd.Timedelta(days=365)
     on, cl = feats["onboard_date"], feats["closed_date"]
     f = feats[(on <= t0 - pd.Timedelta(days=365)) & (cl.isna() | (cl > t0))]
-    recent = comp[(comp["opened_at"] > t0 - pd.Timedelta(days=365)) & (comp["opened_at"] < t0 + pd.Timedelta(days=1))]
+    # the look-back is 365 calendar days ending on t0 (t0 - 364 days .. t0, whole days)
+    recent = comp[(comp["opened_at"] >= t0 - pd.Timedelta(days=364)) & (comp["opened_at"] < t0 + pd.Timedelta(days=1))]
     e = f["closed_date"].notna() & (f["closed_date"] <= pd.Timestamp(END_DATE))
     df = pd.DataFrame({"T": np.where(e, (f["closed_date"] - t0).dt.days, 365), "E": e.astype(int),
                        "c": f["customer_id"].isin(recent["customer_id"]).astype(int)})

@@ -43,8 +43,9 @@ def _features(bank, as_of):
 
 
 def _truth(bank) -> pd.DataFrame:
-    """Per-customer truth keyed by pseudonym: persona, closure date and reason."""
-    tc = pd.read_parquet(bank / "truth_customers.parquet", columns=["customer_id", "persona"])
+    """Per-customer truth keyed by pseudonym: persona, closure date and reason, true exit date and reason."""
+    tc = pd.read_parquet(bank / "truth_customers.parquet",
+                         columns=["customer_id", "persona", "exit_date", "exit_reason"])
     cu = pd.read_parquet(bank / "parquet" / "customers", columns=["customer_id", "closed_date", "closed_reason"])
     t = tc.merge(cu, on="customer_id")
     t["customer_id"] = [pseudonymise_id(c, KEY) for c in t["customer_id"]]
@@ -359,7 +360,8 @@ def test_aum_outflow_signal_matches_the_planted_wind_down(small_bank, small_trut
     """Expected count of 'AUM fell 30% in 3 months' from the planted walk and wind-down, analytically.
 
     log(aum_t / aum_{t-3}) ~ N(3 drift + log(1 - outflow) * (wind_t - wind_{t-3}), 3 vol^2), where
-    wind = months (up to 6) inside the wind-down before a voluntary closure (synthetic.py).
+    wind = months (up to 6) inside the wind-down before a voluntary exit (synthetic.py), observed
+    or not: customers who will leave after the risk date are already winding down.
     """
     t0 = pd.Timestamp(RISK_DATE)
     f = _features(small_bank, RISK_DATE)
@@ -370,10 +372,10 @@ def test_aum_outflow_signal_matches_the_planted_wind_down(small_bank, small_trut
     mu = t["persona"].map(lambda p: pers[p].aum_drift).to_numpy()
     vol = t["persona"].map(lambda p: pers[p].aum_vol).to_numpy()
     ch = P.ChurnTruth()
-    voluntary = (t["closed_reason"] == "voluntary").to_numpy()
+    voluntary = (t["exit_reason"] == "voluntary").to_numpy()
 
     def wind(month):
-        months_to_exit = (t["closed_date"] - month).dt.days.to_numpy() / 30.44
+        months_to_exit = (t["exit_date"] - month).dt.days.to_numpy() / 30.44
         return np.where(voluntary, np.clip(ch.wind_down_months - months_to_exit, 0, None), 0.0)
 
     mean = 3 * mu + np.log(1 - ch.wind_down_aum_outflow) * (wind(t0) - wind(t0 - pd.offsets.MonthEnd(3)))
@@ -413,8 +415,11 @@ def test_tier_migration_matches_the_planted_random_walk(small_bank, small_now, s
     """Expected transitions by simulating the planted monthly log-AUM walk from each start AUM.
 
     A year from 2025-09-30 to 2026-09-30: 12 monthly steps N(drift, vol^2) per persona; the end
-    tier uses the mean of the last 3 month-ends, so only S_10, S_11, S_12 are drawn. No customer
-    active at the data end is winding down (only closures by the end are), so the walk is pure.
+    tier uses the mean of the last 3 month-ends, so only S_10, S_11, S_12 are drawn. Customers who
+    will leave voluntarily within 6 months of a month-end are winding down there (an outflow of
+    ``wind_down_aum_outflow`` per month inside the window, whether or not the exit is observed):
+    that planted drift is added to their walk. Nobody active at the data end winds down a year
+    earlier, so the start AUM is clean.
     """
     start = _features(small_bank, YEAR_AGO)
     t0, t1 = value_tiers(start, P.TIER_THRESHOLDS), value_tiers(small_now, P.TIER_THRESHOLDS)
@@ -427,9 +432,19 @@ def test_tier_migration_matches_the_planted_random_walk(small_bank, small_now, s
     sg = persona.map(lambda p: pers[p].aum_vol).to_numpy()[:, None]
     rng = np.random.default_rng(2026)
     reps = 200   # MC error of a rate over ~30k customers x 200 draws is < 0.0002, far inside the CIs
-    s10 = np.log(a["aum"].to_numpy())[:, None] + 10 * mu + np.sqrt(10) * sg * rng.standard_normal((len(a), reps))
-    s11 = s10 + mu + sg * rng.standard_normal((len(a), reps))
-    s12 = s11 + mu + sg * rng.standard_normal((len(a), reps))
+    ch = P.ChurnTruth()
+    truth = small_truth.loc[stay.index]
+    voluntary = (truth["exit_reason"] == "voluntary").to_numpy()
+
+    def wind(k):   # planted log-outflow at the k-th month-end after the start
+        months_to_exit = (truth["exit_date"] - (pd.Timestamp(YEAR_AGO) + pd.offsets.MonthEnd(k))).dt.days / 30.44
+        w = np.where(voluntary, np.clip(ch.wind_down_months - months_to_exit.to_numpy(), 0, None), 0.0)
+        return (np.log(1 - ch.wind_down_aum_outflow) * w)[:, None]
+
+    walk10 = np.log(a["aum"].to_numpy())[:, None] + 10 * mu + np.sqrt(10) * sg * rng.standard_normal((len(a), reps))
+    walk11 = walk10 + mu + sg * rng.standard_normal((len(a), reps))
+    walk12 = walk11 + mu + sg * rng.standard_normal((len(a), reps))
+    s10, s11, s12 = walk10 + wind(10), walk11 + wind(11), walk12 + wind(12)
     avg = (np.exp(s10) + np.exp(s11) + np.exp(s12)) / 3
     p_up = np.zeros(len(a))
     p_down = np.zeros(len(a))

@@ -325,18 +325,34 @@ def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str) -> pd.DataFram
     pid = pseudonym_sql("customer_id", key)
     return wh.sql(f"""
       SELECT {pid} AS customer_id,
-        SUM(CASE WHEN close_date >= DATE '{d90}' AND close_date <= DATE '{d}' THEN 1 ELSE 0 END) AS products_closed_90d,
-        SUM(CASE WHEN open_date >= DATE '{d90}' AND open_date <= DATE '{d}' THEN 1 ELSE 0 END) AS products_opened_90d
+        COUNT(CASE WHEN close_date >= DATE '{d90}' AND close_date <= DATE '{d}' THEN 1 END) AS products_closed_90d,
+        COUNT(CASE WHEN open_date >= DATE '{d90}' AND open_date <= DATE '{d}' THEN 1 END) AS products_opened_90d
       FROM accounts WHERE open_date <= DATE '{d}' GROUP BY customer_id""")
+
+
+def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``left`` with ``right``'s columns alongside, matched on ``customer_id`` (one row each).
+
+    ``merge(..., validate="one_to_one")`` does the same but sorts both key columns to check
+    uniqueness: 8 s of a 25 s cohort frame at 1M customers. A hash lookup does it in well
+    under a second.
+    """
+    r = right.set_index("customer_id")
+    for name, ids in ((what, r.index), ("survival frame", pd.Index(left["customer_id"]))):
+        if not ids.is_unique:
+            dup = ids[ids.duplicated()][:3].tolist()
+            raise DataContractError(f"{name}: customer_id must be unique per row, repeated e.g. {dup}")
+    cols = r.reindex(left["customer_id"].to_numpy())
+    cols.index = left.index
+    return pd.concat([left, cols], axis=1)
 
 
 def _with_features(wh, f, as_of, key, window_days, aum_months, tiers) -> pd.DataFrame:
     feats = feature_table(wh, as_of, window_days=window_days, aum_months=aum_months, tier_thresholds=tiers, key=key)
     feats = feats.drop(columns=[c for c in ("customer_type", "age", "acquisition_channel", "region", "onboard_date",
                                             "closed_date") if c in feats.columns])
-    out = f.merge(feats, on="customer_id", how="left", validate="one_to_one")
-    extra = _extra_features(wh, as_of, key)
-    out = out.merge(extra, on="customer_id", how="left", validate="one_to_one")
+    out = _left_join_one(f, feats, "feature table")
+    out = _left_join_one(out, _extra_features(wh, as_of, key), "accounts (product changes)")
     for c in ("products_closed_90d", "products_opened_90d"):
         out[c] = out[c].fillna(0).astype("int64")
     return out

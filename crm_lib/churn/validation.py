@@ -103,6 +103,7 @@ class Validation:
 
 
 def _boot_block(u, E, Pm, Pb, grid, hidx):
+    """td-AUC and Brier at ``hidx``, and the IBS, of both predictors on one (re)sample (reference form)."""
     G = M.censoring_survival(u, E)
     out = []
     for P in (Pm, Pb):
@@ -111,6 +112,64 @@ def _boot_block(u, E, Pm, Pb, grid, hidx):
         out += [b[k] for k in hidx]
         out.append(float(np.trapezoid(b, grid) / (grid[-1] - grid[0])) if len(grid) > 1 else float(b[0]))
     return np.array(out)
+
+
+class _WeightedBlock:
+    """``_boot_block`` for case weights: a bootstrap resample as how often each customer was drawn.
+
+    Resampling rows ``i`` and computing the metrics equals computing them with weights
+    ``w = bincount(i)`` (a customer drawn twice is two identical rows). Everything that does
+    not depend on the weights -- sort orders, which times each customer's censoring
+    weight is read at, case and control masks, squared errors -- is computed once here,
+    so a replicate is a few ``bincount``/``cumsum`` passes and matrix-vector products: no
+    sorting. 200 replicates on 700k customers take seconds instead of minutes.
+    """
+
+    def __init__(self, u, E, Pm, Pb, grid, hidx):
+        T = np.asarray(u, float)
+        E = np.asarray(E).astype(bool)
+        g = np.asarray(grid, float)
+        self.n, self.grid, self.hidx = len(T), g, list(hidx)
+        self.times, self.inv = np.unique(T, return_inverse=True)
+        self.cens = (~E).astype(float)
+        # censoring survival G(x-) is read at the last distinct time strictly before x
+        self.iT = np.searchsorted(self.times, T, "left") - 1
+        self.ig = np.searchsorted(self.times, g, "left") - 1
+        case = (T[:, None] <= g[None, :]) & E[:, None]
+        ctrl = ~case & (T[:, None] >= g[None, :])
+        self.models = []
+        for P in (Pm, Pb):
+            P = np.asarray(P, float)
+            auc = []
+            for k in self.hidx:
+                ci, ki = np.flatnonzero(case[:, k]), np.flatnonzero(ctrl[:, k])
+                order = ki[np.argsort(P[ki, k], kind="stable")]
+                c = P[order, k]
+                auc.append((ci, order, np.searchsorted(c, P[ci, k], "left"), np.searchsorted(c, P[ci, k], "right")))
+            self.models.append((np.where(case, (1 - P) ** 2, 0.0), np.where(ctrl, P ** 2, 0.0), auc))
+
+    def _G(self, idx, S):
+        return np.where(idx >= 0, S[np.clip(idx, 0, None)], 1.0)
+
+    def __call__(self, w=None) -> np.ndarray:
+        w = np.ones(self.n) if w is None else np.asarray(w, float)
+        W = w.sum()
+        at_risk = W - np.r_[0.0, np.cumsum(np.bincount(self.inv, weights=w, minlength=len(self.times)))[:-1]]
+        d = np.bincount(self.inv, weights=w * self.cens, minlength=len(self.times))
+        S = np.cumprod(1 - np.divide(d, at_risk, out=np.zeros_like(d), where=at_risk > 0))
+        wc = w / np.clip(self._G(self.iT, S), 1e-12, None)
+        wt = 1 / np.clip(self._G(self.ig, S), 1e-12, None)
+        out = []
+        for A, B, auc in self.models:
+            b = (wc @ A + (w @ B) * wt) / W
+            for ci, order, lo, hi in auc:
+                a, cw = wc[ci], np.r_[0.0, np.cumsum(w[order])]
+                den = a.sum() * cw[-1]
+                out.append(float((a * (cw[lo] + 0.5 * (cw[hi] - cw[lo]))).sum() / den) if den > 0 else float("nan"))
+            out += [b[k] for k in self.hidx]
+            out.append(float(np.trapezoid(b, self.grid) / (self.grid[-1] - self.grid[0])) if len(self.grid) > 1
+                       else float(b[0]))
+        return np.array(out)
 
 
 def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizons_months=None,
@@ -169,13 +228,11 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
         se = float(np.sqrt((infl ** 2).sum()))
         rows.append({"metric": "c_index", "horizon_months": H, "model": name, "value": v, "lower": v - z * se,
                      "upper": v + z * se, "ci_method": "infinitesimal jackknife"})
-    full = _boot_block(u, E, Pm, Pb, grid, hidx)
+    block = _WeightedBlock(u, E, Pm, Pb, grid, hidx)
+    full = block()
     rng = np.random.default_rng(settings.seed)
-    boots = []
-    for _ in range(int(settings.n_boot)):
-        i = rng.integers(0, len(u), len(u))
-        boots.append(_boot_block(u[i], E[i], Pm[i], Pb[i], grid, hidx))
-    B = np.array(boots)
+    B = np.array([block(np.bincount(rng.integers(0, len(u), len(u)), minlength=len(u)))
+                  for _ in range(int(settings.n_boot))])
     names = [("td_auc", h) for h in hs] + [("brier", h) for h in hs] + [("ibs", H)]
     q = [100 * settings.alpha / 2, 100 * (1 - settings.alpha / 2)]
     for j, (metric, h) in enumerate(names):

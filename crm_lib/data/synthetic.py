@@ -46,7 +46,7 @@ SIZES = {"tiny": 2_000, "small": 50_000, "large": 1_000_000}
 CHUNK = 100_000
 DEFAULT_SEED = 20_261
 HISTORY_YEARS = 6
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"   # 2: every voluntary leaver winds down, also after the data end
 TABLES = ("customers", "accounts", "balances", "transactions", "complaints", "surveys",
           "campaigns", "campaign_contacts")
 
@@ -461,7 +461,9 @@ def _customers(spec: BankSpec) -> tuple[pa.Table, dict]:
     }, nullable_int=("age",))
     age = t["age"]
     t["age_band"] = np.select([~is_ind, age < 30, age >= 65], [0, 1, 2], 3)
-    t["voluntary"] = closed & (t["closed_reason"] == 0)
+    # who leaves voluntarily, observed or not: a voluntary exit after the data end still
+    # casts its wind-down over the last months of data (the signal a scorer must pick up)
+    t["voluntary"] = t["closed_reason"] == 0
     return customers, t
 
 
@@ -479,6 +481,7 @@ def _truth_table(t: dict, extra: dict | None = None) -> pa.Table:
         "retention_arm": _labels(ARMS, t["retention_arm"]),
         "retention_contact": t["retention_contact"].astype("datetime64[s]"),
         "exit_date": t["exit_date"].astype("datetime64[s]"),
+        "exit_reason": _labels(CLOSE_REASONS, t["closed_reason"]),   # also for exits after the data end
         "age_band": _labels(AGE_BANDS, t["age_band"]),
     }
     return _table({**cols, **(extra or {})})
@@ -659,7 +662,8 @@ def _chunk_tables(spec: BankSpec, chunk: int, lo: int, c: dict, contacts: dict,
     del csum
     # wind-down before a voluntary exit: AUM flows out
     bdate = months[bmonth]
-    months_to_exit = np.where(voluntary[brow], (obs_end[brow] - bdate).astype(int) / 30.44, np.inf)
+    exit_day = c["exit_date"].astype("datetime64[D]")
+    months_to_exit = np.where(voluntary[brow], (exit_day[brow] - bdate).astype(int) / 30.44, np.inf)
     wind = np.clip(ch.wind_down_months - months_to_exit, 0, None)
     del months_to_exit
     log_aum = log_aum + np.log(1 - ch.wind_down_aum_outflow) * wind
