@@ -360,7 +360,7 @@ def test_aum_outflow_signal_matches_the_planted_wind_down(small_bank, small_trut
     """Expected count of 'AUM fell 30% in 3 months' from the planted walk and wind-down, analytically.
 
     log(aum_t / aum_{t-3}) ~ N(3 drift + log(1 - outflow) * (wind_t - wind_{t-3}), 3 vol^2), where
-    wind = months (up to 6) inside the wind-down before a voluntary exit (synthetic.py), observed
+    wind = months (up to 6) inside the wind-down before a voluntary exit (_synth/activity.py), observed
     or not: customers who will leave after the risk date are already winding down.
     """
     t0 = pd.Timestamp(RISK_DATE)

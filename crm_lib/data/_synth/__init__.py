@@ -1,0 +1,1 @@
+"""Private parts of ``crm_lib.data.synthetic`` (import from there, not from here)."""
