@@ -88,6 +88,16 @@ def _days(d: pd.Timestamp, ts: pd.Series) -> pd.Series:
     return (d - ts.dt.normalize()).dt.days
 
 
+def tiers(customer_type: pd.Series, aum_avg: pd.Series) -> pd.Series:
+    """Value tier by ``TIER_THRESHOLDS`` on the average AUM (no balance counts as 0)."""
+    tier = pd.Series(None, index=customer_type.index, dtype=object)
+    aum_avg = aum_avg.fillna(0.0)
+    for ctype, bounds in TIER_THRESHOLDS.items():
+        for name, lo in sorted(bounds.items(), key=lambda kv: -kv[1]):
+            tier = tier.where(tier.notna() | ~((customer_type == ctype) & (aum_avg >= lo)), name)
+    return tier
+
+
 def compute(tables: dict[str, pd.DataFrame], as_of: str, key: str, window_days: int = 365,
             aum_months: int = 3) -> pd.DataFrame:
     """The feature columns (module docstring) for every customer onboarded by ``as_of``."""
@@ -126,12 +136,7 @@ def compute(tables: dict[str, pd.DataFrame], as_of: str, key: str, window_days: 
     out["aum_change_3m"] = (out["aum"] / ago - 1).where(ago > 0)
     for col in ("deposits", "investments", "loans"):
         out[col] = out.pop(col)
-    tier = pd.Series(None, index=out.index, dtype=object)
-    aum_avg = out["aum_avg"].fillna(0.0)
-    for ctype, tiers in TIER_THRESHOLDS.items():
-        for name, lo in sorted(tiers.items(), key=lambda kv: -kv[1]):
-            tier = tier.where(tier.notna() | ~((out["customer_type"] == ctype) & (aum_avg >= lo)), name)
-    out["tier"] = tier
+    out["tier"] = tiers(out["customer_type"], out["aum_avg"])
 
     # accounts open on the as-of date ------------------------------------------------
     a = tables["accounts"]

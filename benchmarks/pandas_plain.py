@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm_lib.data.personas import TIER_THRESHOLDS
 from crm_lib.features import _ident
-from pandas_features import CHANNELS, CUSTOMER_COLUMNS, _days, _month_ends, finish
+from pandas_features import CHANNELS, CUSTOMER_COLUMNS, _days, _month_ends, finish, tiers
 
 
 def _read(bank: Path, table: str, columns: list[str], filters=None) -> pd.DataFrame:
@@ -63,12 +62,7 @@ def plain_features(bank: str | Path, as_of: str, key: str, window_days: int = 36
     bal = bal.join(b[b["month"] == m_3].groupby("customer_id")["aum"].max().rename("aum_3m_ago"), how="outer")
     bal["aum_change_3m"] = (bal["aum"] / bal["aum_3m_ago"] - 1).where(bal["aum_3m_ago"] > 0)
     out = out.join(bal.drop(columns="aum_3m_ago"))
-    tier = pd.Series(None, index=out.index, dtype=object)
-    aum_avg = out["aum_avg"].fillna(0.0)
-    for ctype, tiers in TIER_THRESHOLDS.items():
-        for name, lo in sorted(tiers.items(), key=lambda kv: -kv[1]):
-            tier = tier.where(tier.notna() | ~((out["customer_type"] == ctype) & (aum_avg >= lo)), name)
-    out["tier"] = tier
+    out["tier"] = tiers(out["customer_type"], out["aum_avg"])
 
     # accounts open on the date
     products = sorted(a["product"].dropna().unique())
