@@ -575,3 +575,25 @@ def test_csv_copy_of_tiny_bank_validates_clean(bank, tmp_path):
     wh.close()
     assert (len(report.errors), len(report.warnings)) == (0, 0), report.text()
     assert report.rows["transactions"] == len(pd.read_parquet(bank / "parquet" / "transactions"))
+
+
+def test_batches_do_not_change_what_the_door_reports(bank, tmp_path):
+    # The door streams each table through pandera in batches (bounded memory): with one DuckDB
+    # vector (2,048 rows) a batch, bad rows in the first, a middle and the last batch must be
+    # counted and shown exactly as with the whole table in one batch.
+    from crm_lib.data.schema import validate
+    from crm_lib.data.store import open_source
+
+    frames = {t: pd.read_parquet(bank / "parquet" / t) for t in TABLES}
+    tx = frames["transactions"]
+    assert len(tx) > 5 * 2048
+    bad = [3, len(tx) // 2, len(tx) - 1]
+    tx.loc[bad, "channel"] = "carrier_pigeon"
+    source = write_source(tmp_path / "src", frames)
+    with open_source(source) as wh:
+        one = validate(wh, today=TODAY, batch_rows=10 ** 9)
+        many = validate(wh, today=TODAY, batch_rows=2048)
+    assert [p.message() for p in many.errors] == [p.message() for p in one.errors]
+    (p,) = one.errors
+    assert (p.table, p.column, p.count) == ("transactions", "channel", 3)
+    assert list(p.examples["txn_id"]) == list(tx.loc[bad, "txn_id"])

@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 
 CHANNELS = ["branch", "mobile", "online", "atm", "phone"]
 RATINGS = ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D", "NR"]
-BATCH_ROWS = 2_000_000
+# Rows per pandera batch: 250k keeps the 45M-row transactions check of a 1M-customer bank
+# at 1.8 GB peak (2M rows took 7.7 GB) for the same time (85 s against 82 s).
+BATCH_ROWS = 250_000
 MAX_EXAMPLES = 5
 
 REQUIRED_TABLES = ("customers", "accounts", "balances", "transactions")
