@@ -287,3 +287,29 @@ def test_index_and_reports_render_in_chromium(pack, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "index.png").stat().st_size > 10_000
+
+
+def test_a_kernel_that_dies_at_start_up_is_started_again(tiny_bank, tmp_path, lean):
+    # A real kernelspec whose first launch exits before the handshake (what a lost race for
+    # ZMQ ports looks like to papermill); the runner must start it again, say so, and succeed.
+    marker = tmp_path / "first-launch-done"
+    script = tmp_path / "flaky_kernel.py"
+    script.write_text(
+        "import os, sys\n"
+        f"marker = {str(marker)!r}\n"
+        "if not os.path.exists(marker):\n"
+        "    open(marker, 'w').close()\n"
+        "    sys.exit(1)\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', '-f', sys.argv[1]])\n")
+    spec = tmp_path / "jupyter" / "kernels" / "flaky"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [sys.executable, str(script), "{connection_file}"],
+                                                  "display_name": "flaky", "language": "python"}))
+    reports = tmp_path / "reports"
+    r = _cli("run", "overview", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}",
+             "--set", "kernel=flaky", env={**lean, "JUPYTER_PATH": str(tmp_path / "jupyter")})
+    assert r.returncode == 0, r.stderr
+    assert marker.exists()
+    d = reports / "overview" / "2026Q3"
+    assert "the kernel did not start" in (d / "run.log").read_text()
+    assert json.loads((d / "manifest.json").read_text())["status"] == "ok"

@@ -301,7 +301,13 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
     from crm_lib.data.privacy import KEY_ENV
 
     env = {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed), KEY_ENV: key}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for attempt in range(KERNEL_START_RETRIES + 1):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode == 0 or not _kernel_did_not_start(proc.stderr) or attempt == KERNEL_START_RETRIES:
+            break
+        logger.warning("%s: the kernel did not start (%s); starting it again (%d of %d)", name,
+                       _papermill_error(proc.stderr), attempt + 1, KERNEL_START_RETRIES)
+        time.sleep(1.0 + attempt)
     t_exec = time.perf_counter() - t0
     pfile.unlink(missing_ok=True)
     error = ""
@@ -320,6 +326,17 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
         error = error or "papermill wrote no output notebook"
     return NotebookResult(name, status, round(time.perf_counter() - t0, 2), round(t_exec, 2),
                           round(time.perf_counter() - t1, 2), error)
+
+
+# Kernels launched side by side can lose a race for their ZMQ ports and die before answering
+# (nteract/papermill#239, jupyter/jupyter_client#154). These messages come only from the start-up
+# handshake, before any cell runs, so starting the notebook again is safe.
+KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+KERNEL_START_RETRIES = 2
+
+
+def _kernel_did_not_start(stderr: str) -> bool:
+    return any(m in stderr for m in KERNEL_START_FAILURES)
 
 
 def _papermill_error(stderr: str) -> str:
