@@ -451,34 +451,32 @@ def bench_pack(n: int) -> dict:
                     "execute includes each notebook's kernel start"}
 
 
-def bench_segmentation(n: int) -> dict:
+def _bench_child(kind: str, n: int, what: str) -> dict:
     ensure_bank(n)
-    res = run_child(["segmentation", "--out", str(bank_dir(n))])
-    res.update({"benchmark": "segmentation", "customers": n,
-                "what": "segment_customers(features of active customers, quarterly parameters): tiers, RFM, "
-                        "clusters (k chosen on a sample, MiniBatchKMeans above 200k per type), lifecycle; "
-                        "peak memory includes building the feature table"})
+    res = run_child([kind, "--out", str(bank_dir(n))])
+    res.update({"benchmark": kind, "customers": n, "what": what})
     return res
+
+
+def bench_segmentation(n: int) -> dict:
+    return _bench_child("segmentation", n,
+                        "segment_customers(features of active customers, quarterly parameters): tiers, RFM, "
+                        "clusters (k chosen on a sample, MiniBatchKMeans above 200k per type), lifecycle; "
+                        "peak memory includes building the feature table")
 
 
 def bench_satisfaction(n: int) -> dict:
-    ensure_bank(n)
-    res = run_child(["satisfaction", "--out", str(bank_dir(n))])
-    res.update({"benchmark": "satisfaction", "customers": n,
-                "what": "CSAT/NPS table by tier, key drivers (200 bootstraps), KM resolution times, SLA compliance "
+    return _bench_child("satisfaction", n,
+                        "CSAT/NPS table by tier, key drivers (200 bootstraps), KM resolution times, SLA compliance "
                         "and complaint volumes on 5M survey responses and 500k complaints (the bank's own rows "
-                        "replicated up to those sizes); wall_seconds excludes loading"})
-    return res
+                        "replicated up to those sizes); wall_seconds excludes loading")
 
 
 def bench_churn(n: int) -> dict:
-    ensure_bank(n)
-    res = run_child(["churn", "--out", str(bank_dir(n))])
-    res.update({"benchmark": "churn", "customers": n,
-                "what": "cohort survival frame at 2025-09-30 (12-month follow-up, features as of the start), "
+    return _bench_child("churn", n,
+                        "cohort survival frame at 2025-09-30 (12-month follow-up, features as of the start), "
                         "then a Cox fit and vectorised 6-month churn scoring of every customer; "
-                        "wall_seconds = fit + score"})
-    return res
+                        "wall_seconds = fit + score")
 
 
 # --------------------------------------------------------------------------- output

@@ -137,6 +137,16 @@ def censoring_survival(time, event):
     return lambda t, left=False: _step_at(times, S, t, left)
 
 
+def _cases_controls(time, event, p, t, G):
+    """Arrays, the censoring survival G, and the cases (churned by ``t``) and controls at ``t``."""
+    T = np.asarray(time, float)
+    E = np.asarray(event).astype(bool)
+    G = G or censoring_survival(T, E)
+    case = (T <= t) & E
+    ctrl = ~case & (T >= t)            # still a customer at t (censored exactly at t included)
+    return T, np.asarray(p, float), G, case, ctrl
+
+
 def td_auc(time, event, p, t, G=None) -> float:
     """Cumulative/dynamic AUC at horizon ``t`` with inverse-probability-of-censoring weights.
 
@@ -148,12 +158,7 @@ def td_auc(time, event, p, t, G=None) -> float:
     Uno, H. et al. (2007). Evaluating prediction rules for t-year survivors with censored
     regression models. *JASA* 102, 527-537. Hung, H. & Chiang, C.T. (2010). *Scand. J. Stat.* 37, 2010.
     """
-    T = np.asarray(time, float)
-    E = np.asarray(event).astype(bool)
-    p = np.asarray(p, float)
-    G = G or censoring_survival(T, E)
-    case = (T <= t) & E
-    ctrl = ~case & (T >= t)            # still a customer at t (censored exactly at t included)
+    T, p, G, case, ctrl = _cases_controls(time, event, p, t, G)
     if not case.any() or not ctrl.any():
         return float("nan")
     w = 1 / np.clip(G(T[case], left=True), 1e-12, None)
@@ -171,12 +176,7 @@ def brier(time, event, p, t, G=None) -> float:
     Graf, E. et al. (1999). Assessment and comparison of prognostic classification schemes for
     survival data. *Statistics in Medicine* 18, 2529-2545.
     """
-    T = np.asarray(time, float)
-    E = np.asarray(event).astype(bool)
-    p = np.asarray(p, float)
-    G = G or censoring_survival(T, E)
-    case = (T <= t) & E
-    ctrl = ~case & (T >= t)            # still a customer at t (censored exactly at t included)
+    T, p, G, case, ctrl = _cases_controls(time, event, p, t, G)
     s = np.zeros(len(T))
     s[case] = (1 - p[case]) ** 2 / np.clip(G(T[case], left=True), 1e-12, None)
     # a customer is seen to survive t when not censored before t: weight 1 / G(t-)

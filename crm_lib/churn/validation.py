@@ -102,20 +102,8 @@ class Validation:
     notes: list = field(default_factory=list)
 
 
-def _boot_block(u, E, Pm, Pb, grid, hidx):
-    """td-AUC and Brier at ``hidx``, and the IBS, of both predictors on one (re)sample (reference form)."""
-    G = M.censoring_survival(u, E)
-    out = []
-    for P in (Pm, Pb):
-        b = M.brier_curve(u, E, P, grid, G)
-        out += [M.td_auc(u, E, P[:, k], grid[k], G) for k in hidx]
-        out += [b[k] for k in hidx]
-        out.append(float(np.trapezoid(b, grid) / (grid[-1] - grid[0])) if len(grid) > 1 else float(b[0]))
-    return np.array(out)
-
-
 class _WeightedBlock:
-    """``_boot_block`` for case weights: a bootstrap resample as how often each customer was drawn.
+    """td-AUC and Brier at ``hidx`` and the IBS of both predictors, for a bootstrap resample given as case weights.
 
     Resampling rows ``i`` and computing the metrics equals computing them with weights
     ``w = bincount(i)`` (a customer drawn twice is two identical rows). Everything that does
