@@ -38,6 +38,7 @@ import sqlglot
 
 from crm_lib.data.personas import TIER_THRESHOLDS
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
+from crm_lib.data.sqlsafe import ident, lit, suffix, suffixes
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
 
@@ -69,13 +70,17 @@ def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, 
     m_12 = (last - pd.offsets.MonthEnd(12)).date()
     thresholds = tier_thresholds or TIER_THRESHOLDS
     _check_thresholds(thresholds)
+    # Values (customer types, tier names, products) enter the query as SQLGlot literals of the
+    # dialect it is written in (Spark SQL), never pasted between quotes: see crm_lib.data.sqlsafe.
     tier_cases = []
     for ctype, tiers in thresholds.items():
         for name, lo in sorted(tiers.items(), key=lambda kv: -kv[1]):
-            tier_cases.append(f"WHEN c.customer_type = '{ctype}' AND coalesce(b.aum_avg, 0) >= {float(lo)} THEN '{name}'")
+            tier_cases.append(f"WHEN c.customer_type = {lit(ctype, 'spark')} "
+                              f"AND coalesce(b.aum_avg, 0) >= {float(lo)} THEN {lit(name, 'spark')}")
+    has = {p: ident(f"has_{s}", "spark") for p, s in suffixes(products, "accounts", "product").items()}
     prod_cols = ",\n  ".join(
-        f"MAX(CASE WHEN product = '{p}' THEN 1 ELSE 0 END) AS has_{_ident(p)}" for p in products) or "0 AS no_products"
-    has_sel = ", ".join(f"coalesce(p.has_{_ident(p)}, 0) AS has_{_ident(p)}" for p in products)
+        f"MAX(CASE WHEN product = {lit(p, 'spark')} THEN 1 ELSE 0 END) AS {has[p]}" for p in products) or "0 AS no_products"
+    has_sel = ", ".join(f"coalesce(p.{has[p]}, 0) AS {has[p]}" for p in products)
     chan = ",\n  ".join(f"COUNT(CASE WHEN channel = '{c}' AND txn_type <> 'fee_purchase' THEN 1 END) AS n_{c}"
                          for c in CHANNELS)
     share = ", ".join(f"CASE WHEN t.frequency > 0 THEN t.n_{c} / t.frequency ELSE NULL END AS share_{c}" for c in CHANNELS)
@@ -178,7 +183,8 @@ LEFT JOIN cc ON cc.customer_id = c.customer_id
 
 
 def _ident(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in str(name).lower())
+    """The ``has_<suffix>`` suffix of a product (``crm_lib.data.sqlsafe.suffix``)."""
+    return suffix(name)
 
 
 def products(wh: Warehouse) -> list[str]:

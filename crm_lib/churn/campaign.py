@@ -43,17 +43,16 @@ def campaign_frame(wh: Warehouse, end, campaign_id: str | None = None, kind: str
     if not (wh.has("campaigns") and wh.has("campaign_contacts")):
         return None, empty
     if campaign_id is None:
-        c = wh.sql(f"SELECT campaign_id FROM campaigns WHERE kind = '{kind}' AND start_date <= DATE '{end.date()}' "
-                   "ORDER BY start_date DESC LIMIT 1")
+        c = wh.sql(f"SELECT campaign_id FROM campaigns WHERE kind = ? AND start_date <= DATE '{end.date()}' "
+                   "ORDER BY start_date DESC LIMIT 1", [str(kind)])
         if c.empty:
             return None, empty
         campaign_id = str(c.iloc[0, 0])
-    cid = campaign_id.replace("'", "''")
     pid = pseudonym_sql("customer_id", key)
     nxt = (end + pd.Timedelta(days=1)).date()
     contacts = wh.sql(f"""SELECT {pid} AS customer_id, "group", CAST(min(contacted_at) AS DATE) AS contacted_at
-        FROM campaign_contacts WHERE campaign_id = '{cid}' AND contacted_at < TIMESTAMP '{nxt} 00:00:00'
-        GROUP BY 1, 2""")
+        FROM campaign_contacts WHERE campaign_id = ? AND contacted_at < TIMESTAMP '{nxt} 00:00:00'
+        GROUP BY 1, 2""", [str(campaign_id)])
     if contacts.empty:
         return campaign_id, empty
     contacts["contacted_at"] = pd.to_datetime(contacts["contacted_at"])

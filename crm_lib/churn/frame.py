@@ -37,6 +37,7 @@ import pandas as pd
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.data.personas import TIER_THRESHOLDS
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
+from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
 from crm_lib.features import feature_table
@@ -100,16 +101,14 @@ def _outcomes_sql(wh: Warehouse, end: pd.Timestamp, definition: ChurnDefinition,
     if definition.event_reasons is None or "closed_reason" not in cols:
         is_event = "TRUE"
     else:
-        lits = ", ".join("'" + str(r).replace("'", "''") + "'" for r in definition.event_reasons)
         # a closure with no recorded reason is a customer lost: it counts as churn
-        is_event = f"(closed_reason IS NULL OR closed_reason IN ({lits}))"
+        is_event = f"(closed_reason IS NULL OR closed_reason IN ({lits(definition.event_reasons)}))"
     kinds = [k for k in definition.censor_treated_kinds or ()]
     if kinds and wh.has("campaigns") and wh.has("campaign_contacts"):
-        klits = ", ".join("'" + str(k).replace("'", "''") + "'" for k in kinds)
         treat = f"""tr AS (
   SELECT cc.customer_id, MIN(CAST(cc.contacted_at AS DATE)) AS treated_at
   FROM campaign_contacts cc JOIN campaigns k ON k.campaign_id = cc.campaign_id
-  WHERE k.kind IN ({klits}) AND cc."group" = 'treatment' AND cc.contacted_at < TIMESTAMP '{nxt} 00:00:00'
+  WHERE k.kind IN ({lits(kinds)}) AND cc."group" = 'treatment' AND cc.contacted_at < TIMESTAMP '{nxt} 00:00:00'
   GROUP BY 1)"""
     else:
         treat = "tr AS (SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS DATE) AS treated_at WHERE FALSE)"
@@ -301,7 +300,7 @@ def _tier_at_entry(wh, f, start, end, key, tiers) -> tuple[np.ndarray, pd.Series
     cases = []
     for ctype, t in thresholds.items():
         for name, lo in sorted(t.items(), key=lambda kv: -kv[1]):
-            cases.append(f"WHEN c.customer_type = '{ctype}' AND b.aum >= {float(lo)} THEN '{name}'")
+            cases.append(f"WHEN c.customer_type = {lit(ctype)} AND b.aum >= {float(lo)} THEN {lit(name)}")
     pid = pseudonym_sql("c.customer_id", key)
     q = f"""
     WITH b0 AS (
