@@ -23,6 +23,7 @@ from crm_lib.churn.cox import ChurnCox
 from crm_lib.churn.frame import add_months, snapshot
 from crm_lib.churn.settings import ChurnSettings
 from crm_lib.churn.validation import fit_landmark_model
+from crm_lib.data.export import write_csv
 from crm_lib.data.privacy import assert_no_pii
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
@@ -162,6 +163,9 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
 def export_warning_list(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write the list to ``path`` (``.csv`` or ``.parquet``) atomically, after privacy checks.
 
+    A CSV starts with one note line and has its text cells neutralised against spreadsheet
+    formulas (``crm_lib.data.export``); read it back with ``pd.read_csv(path, skiprows=1)``.
+
     Raises
     ------
     DataContractError
@@ -181,7 +185,7 @@ def export_warning_list(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".csv":
-        table.to_csv(tmp, index=False, float_format="%.6g")
+        write_csv(table, tmp, float_format="%.6g")   # text cells cannot become spreadsheet formulas
     elif path.suffix == ".parquet":
         table.to_parquet(tmp, index=False)
     else:
