@@ -95,7 +95,7 @@ def test_html_hides_code_and_shows_results(pack):
 def _leaks(text: str, names: set, codes: set) -> set:
     """Planted PII or raw IDs found in ``text``: codes (IDs, phones, e-mails, national IDs) by
     their formats, names as word n-grams (a set lookup, not a 10,000-way regex)."""
-    found = set(re.findall(r"CUS\d{8}|\+44 7\d{3} \d{6}|[A-Z]{2}\d{6}[A-D]|[\w.'\-]+@example\.(?:com|org|net)", text)) & codes
+    found = set(re.findall(r"(?:CUS|CMP)\d{8}|(?:ACC|SRV)\d{9}|\+44 7\d{3} \d{6}|[A-Z]{2}\d{6}[A-D]|[\w.'\-]+@example\.(?:com|org|net)", text)) & codes
     words = re.findall(r"[A-Za-z'\-]+|&", text)
     grams = {" ".join(words[i:i + k]) for k in (2, 3, 4, 5) for i in range(len(words) - k + 1)}
     return found | (grams & names)
@@ -106,6 +106,9 @@ def test_no_pii_or_raw_id_reaches_any_output(pack, tiny_bank):
     cust = pd.read_parquet(tiny_bank / "parquet" / "customers")
     names = {" ".join(n.split()) for n in cust["full_name"]}
     codes = set(cust["customer_id"]) | set(cust["phone"]) | set(cust["email"]) | set(cust["national_id"])
+    # record ids that map 1:1 to a customer (complaint, account, survey response) never stand in a pack (#20)
+    for table, col in (("complaints", "complaint_id"), ("accounts", "account_id"), ("surveys", "response_id")):
+        codes |= set(pd.read_parquet(tiny_bank / "parquet" / table, columns=[col])[col])
     files = [p for p in reports.rglob("*") if p.is_file()]
     assert len(files) >= 8
     images = re.compile(r'data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+|"image/png": "[^"]*"')
@@ -119,6 +122,8 @@ def test_no_pii_or_raw_id_reaches_any_output(pack, tiny_bank):
     probe = f"x {r['customer_id']} y {r['phone']}, {r['email']} ({r['national_id']}) and {r['full_name']}."
     assert _leaks(probe, names, codes) == {r["customer_id"], r["phone"], r["email"], r["national_id"],
                                            " ".join(r["full_name"].split())}
+    some = pd.read_parquet(tiny_bank / "parquet" / "complaints", columns=["complaint_id"])["complaint_id"].iloc[0]
+    assert _leaks(f"<td>{some}</td><td>P0a1b</td>", names, codes) == {some}
     company = cust.loc[cust["customer_type"] == "corporate", "full_name"].iloc[0]
     assert _leaks(f"<td>{company}</td>", names, codes) == {" ".join(company.split())}
 

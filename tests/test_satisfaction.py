@@ -533,7 +533,9 @@ def test_loaders_pseudonymise_and_report_bad_rows(tmp_path, tiny_bank):
     assert p.loc["unique response_id", "rows"] == 1 and p.loc["integer 1-5", "rows"] == 1
     assert p.loc["customer in feature table", "action"] == "kept, segments unknown"
     assert got.set_index("response_id").loc["S2", "tier"] == "affluent"
-    assert comp["complaint_id"].tolist() == ["C1"] and not comp["customer_id"].str.startswith("CUS").any()
+    # the complaint id maps 1:1 to a customer, so it is pseudonymised too (issue #20)
+    assert comp["complaint_id"].tolist() == [pseudonymise_id("C1", key, prefix="C")]
+    assert not comp["customer_id"].str.startswith("CUS").any()
     assert cproblems.set_index("rule").loc["resolved_at >= opened_at", "rows"] == 1
 
 

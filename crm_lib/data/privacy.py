@@ -58,11 +58,11 @@ def _subkeys(key: str) -> tuple[str, str]:
     return k_in, k_out
 
 
-def pseudonymise_id(customer_id: str, key: str) -> str:
+def pseudonymise_id(customer_id: str, key: str, prefix: str = "P") -> str:
     """Pseudonym of one identifier (the Python twin of ``pseudonym_sql``)."""
     k_in, k_out = _subkeys(key)
     inner = hashlib.sha256((k_in + str(customer_id)).encode()).hexdigest()
-    return "P" + hashlib.sha256((k_out + inner).encode()).hexdigest()[:PSEUDONYM_HEX]
+    return prefix + hashlib.sha256((k_out + inner).encode()).hexdigest()[:PSEUDONYM_HEX]
 
 
 def pseudonymise_ids(customer_ids, key: str) -> list[str]:
@@ -73,10 +73,17 @@ def pseudonymise_ids(customer_ids, key: str) -> list[str]:
             for c in customer_ids]
 
 
-def pseudonym_sql(column: str, key: str) -> str:
-    """A DuckDB SQL expression computing the pseudonym of ``column``."""
+def pseudonym_sql(column: str, key: str, prefix: str = "P") -> str:
+    """A DuckDB SQL expression computing the pseudonym of ``column``.
+
+    ``prefix`` marks what kind of record the pseudonym stands for: ``P`` a customer, ``C`` a
+    complaint (a complaint id maps 1:1 to a customer, so it is never shown raw beside a
+    customer's pseudonym).
+    """
+    if prefix not in ("P", "C"):
+        raise ValueError(f"pseudonym prefix {prefix!r}: expected 'P' or 'C'")
     k_in, k_out = _subkeys(key)
-    return (f"'P' || substr(sha256('{k_out}' || sha256('{k_in}' || CAST({column} AS VARCHAR))), 1, "
+    return (f"'{prefix}' || substr(sha256('{k_out}' || sha256('{k_in}' || CAST({column} AS VARCHAR))), 1, "
             f"{PSEUDONYM_HEX})")
 
 

@@ -98,7 +98,7 @@ def complaint_frame(wh: Warehouse, start, end, as_of=None, features: pd.DataFram
     Returns
     -------
     complaints : DataFrame
-        ``complaint_id``, ``customer_id`` (pseudonym), ``opened_at``, ``resolved_at``
+        ``complaint_id`` (pseudonym, ``C…``), ``customer_id`` (pseudonym), ``opened_at``, ``resolved_at``
         (timestamps; null while open), ``category``, ``channel``, ``severity``,
         ``escalated`` and the segment columns.
     problems : DataFrame
@@ -111,7 +111,9 @@ def complaint_frame(wh: Warehouse, start, end, as_of=None, features: pd.DataFram
     pid = pseudonym_sql("customer_id", key or pseudonym_key())
     extra = [c for c in ("category", "channel", "severity", "escalated") if c in have]
     s, e = pd.Timestamp(start).date(), (pd.Timestamp(end) + pd.Timedelta(days=1)).date()
-    q = (f"SELECT complaint_id, {pid} AS customer_id, opened_at, "
+    # the complaint id maps 1:1 to a customer: pseudonymised too, never shown raw beside `customer_id`
+    cid = pseudonym_sql("complaint_id", key or pseudonym_key(), prefix="C")
+    q = (f"SELECT {cid} AS complaint_id, {pid} AS customer_id, opened_at, "
          f"CASE WHEN resolved_at < TIMESTAMP '{known} 00:00:00' THEN resolved_at END AS resolved_at, "
          f"{', '.join(_q(c) for c in extra)} FROM complaints "
          f"WHERE opened_at >= TIMESTAMP '{s} 00:00:00' AND opened_at < TIMESTAMP '{e} 00:00:00' "
