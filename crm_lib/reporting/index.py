@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import os
 from pathlib import Path
+from urllib.parse import quote
 
+import jinja2
 import pandas as pd
 
+from crm_lib.reporting import fsafe
 from crm_lib.reporting.facts import load_facts
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,11 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{padding:4px 10
 .ok{background:#d5f5e3;color:#145a32;padding:1px 8px;border-radius:8px}
 .failed{background:#fadbd8;color:#78281f;padding:1px 8px;border-radius:8px}
 .unknown{background:#eaeded;padding:1px 8px;border-radius:8px}
+.partial{background:#fdebd0;color:#7e5109;padding:1px 8px;border-radius:8px;font-size:12px}
 img{max-width:100%} .muted{color:#707b7c;font-size:12px}
 """
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                          autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def _trends(packs: list[Path]) -> pd.DataFrame:
@@ -35,60 +39,84 @@ def _trends(packs: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_STATUS_CLASSES = {"ok", "failed", "unknown"}
+
+
+def _href(*parts: str) -> str:
+    """A relative link from URL-quoted path parts (a name is never markup nor a path escape)."""
+    return "/".join(quote(str(p), safe="") for p in parts)
+
+
+def _omitted(nb: dict) -> list[str]:
+    """Sections a notebook ran without (not estimable on this data), as ``section: reason`` lines."""
+    out = []
+    for o in nb.get("omitted") or []:
+        out.append(f"{o.get('section', '')}: {o.get('reason', '')}" if isinstance(o, dict) else str(o))
+    return out
+
+
+def _pack_row(root: Path, prof: str, pack: Path) -> dict:
+    m = pack / "manifest.json"
+    try:
+        info = json.loads(m.read_text()) if m.exists() else {}
+    except (OSError, ValueError):
+        info = {}
+    status = str(info.get("status", "unknown"))
+    notebooks = []
+    for nb in info.get("notebooks", []):
+        name = str(nb.get("name", ""))
+        page = root / prof / pack.name / f"{name}.html"
+        omitted = _omitted(nb)
+        note = note_class = note_title = ""
+        if nb.get("status") == "not_run":
+            note, note_class, note_title = "not run", "unknown", str(nb.get("reason", ""))
+        elif omitted:
+            note, note_class = f"{len(omitted)} section(s) omitted", "partial"
+            note_title = "; ".join(omitted)
+        notebooks.append({"name": name, "failed": nb.get("status") not in ("ok", "not_run"),
+                          "href": _href(prof, pack.name, f"{name}.html") if page.is_file() and not page.is_symlink() else "",
+                          "note": note, "note_class": note_class, "note_title": note_title})
+    secs = info.get("seconds")
+    return {"name": pack.name, "status": status, "status_class": status if status in _STATUS_CLASSES else "unknown",
+            "notebooks": notebooks, "finished": str(info.get("finished", ""))[:19],
+            "duration": "" if not isinstance(secs, (int, float)) else f"{secs:.0f}s",
+            "files": [{"name": f, "href": _href(prof, pack.name, f)}
+                      for f in ("facts.json", "manifest.json", "run.log") if (pack / f).is_file()]}
+
+
 def build_index(reports_dir: str | Path) -> Path:
-    """Rebuild ``reports_dir/index.html`` (and its KPI figures) from the published packs."""
+    """Rebuild ``reports_dir/index.html`` (and its KPI figures) from the published packs.
+
+    The page comes from an autoescaping Jinja2 template; every write stays inside
+    ``reports_dir`` and refuses to follow a symlink (``crm_lib.reporting.fsafe``).
+    """
     from crm_lib import plots
 
-    root = Path(reports_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    files = root / "index_files"
-    files.mkdir(exist_ok=True)
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>CRM report packs</title>",
-             f"<style>{CSS}</style></head><body><h1>CRM report packs</h1>",
-             "<p class='muted'>Every profile and period built so far, newest first. Status is <i>failed</i> when a "
-             "notebook failed; its page shows the error. Headline KPIs per period below each profile "
-             "(shaded: confidence interval where the KPI has one).</p>"]
-    profiles = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "index_files")
-    if not profiles:
-        parts.append("<p>No packs yet: run <code>crm-workbench run quarterly</code>.</p>")
+    root = fsafe.makedirs(reports_dir, ".")
+    fsafe.makedirs(root, "index_files")
+    profiles = sorted(p for p in root.iterdir()
+                      if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and p.name != "index_files")
+    shown = []
     for prof in profiles:
-        packs = sorted(p for p in prof.iterdir() if p.is_dir() and not p.name.startswith("."))
+        packs = sorted(p for p in prof.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
         if not packs:
             continue
-        parts.append(f"<h2 id='{html.escape(prof.name)}'>{html.escape(prof.name.capitalize())}</h2>")
+        figure = ""
         trends = _trends(packs)
         if len(trends):
             fig = plots.kpi_small_multiples(trends)
-            img = files / f"{prof.name}_kpis.png"
-            tmp = img.with_suffix(".tmp.png")
-            fig.savefig(tmp, dpi=90, bbox_inches="tight")
-            os.replace(tmp, img)
-            parts.append(f"<img src='index_files/{img.name}' alt='Headline KPI trends, {html.escape(prof.name)}'>")
-        parts.append("<table><tr><th>period</th><th>status</th><th>notebooks</th><th>finished (UTC)</th>"
-                     "<th>duration</th><th>files</th></tr>")
-        for pack in reversed(packs):
-            m = pack / "manifest.json"
-            info = json.loads(m.read_text()) if m.exists() else {}
-            status = info.get("status", "unknown")
-            links = []
-            for nb in info.get("notebooks", []):
-                rel = f"{prof.name}/{pack.name}/{nb['name']}.html"
-                cls = "" if nb["status"] == "ok" else " class='failed'"
-                if (root / rel).exists():
-                    links.append(f"<a href='{html.escape(rel)}'{cls}>{html.escape(nb['name'])}</a>")
-                else:
-                    links.append(f"<span class='failed'>{html.escape(nb['name'])}</span>")
-            extra = " · ".join(f"<a href='{prof.name}/{pack.name}/{f}'>{f}</a>"
-                               for f in ("facts.json", "manifest.json", "run.log") if (pack / f).exists())
-            secs = info.get("seconds")
-            parts.append(f"<tr><td><b>{html.escape(pack.name)}</b></td><td><span class='{status}'>{status}</span></td>"
-                         f"<td>{' · '.join(links)}</td><td>{html.escape(str(info.get('finished', ''))[:19])}</td>"
-                         f"<td>{'' if secs is None else f'{secs:.0f}s'}</td><td class='muted'>{extra}</td></tr>")
-        parts.append("</table>")
-    parts.append("</body></html>")
-    out = root / "index.html"
-    tmp = root / ".index.html.tmp"
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out)
+            name = f"{fsafe_name(prof.name)}_kpis.png"
+            with fsafe.atomic_open(root, Path("index_files") / name, "wb") as fh:
+                fig.savefig(fh, format="png", dpi=90, bbox_inches="tight")
+            figure = _href("index_files", name)
+        shown.append({"name": prof.name, "title": prof.name.capitalize(), "anchor": prof.name, "figure": figure,
+                      "packs": [_pack_row(root, prof.name, pack) for pack in reversed(packs)]})
+    page = _ENV.get_template("index.html.j2").render(css=CSS, profiles=shown)
+    out = fsafe.write_text(root, "index.html", page)
     logger.info("index rebuilt: %s", out)
     return out
+
+
+def fsafe_name(name: str) -> str:
+    """A file-name-safe form of a folder name (letters, digits, ``_`` and ``-``)."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "_" for ch in name)
