@@ -10,8 +10,9 @@ import pandas as pd
 from scipy import stats
 
 from crm_lib.churn import covariates as cv
-from crm_lib.churn.cox import _drop_inestimable, check_frame
-from crm_lib.errors import DataContractError
+from crm_lib.churn._survival import check_frame, entry_column, per_year, with_unit
+from crm_lib.churn.cox import _drop_inestimable
+from crm_lib.errors import DataContractError, NotEstimable
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,19 @@ AFT_MODELS = {"weibull": "WeibullAFTFitter", "loglogistic": "LogLogisticAFTFitte
 
 
 def parametric_fits(frame: pd.DataFrame, covariates=cv.EXPLANATORY, models=("weibull", "loglogistic"),
-                    alpha: float = 0.05, window_days: int = 365) -> tuple[pd.DataFrame, dict]:
+                    alpha: float = 0.05, window_days: int = 365, *, duration_col: str = "duration",
+                    event_col: str = "event", entry_col: str | None = "entry",
+                    time_unit: str = "years") -> tuple[pd.DataFrame, dict]:
     """Accelerated-failure-time models with delayed entry, compared by AIC.
+
+    Parameters
+    ----------
+    duration_col, event_col, entry_col : str
+        Column names as in ``ChurnCox`` (``entry_col="entry"`` used when present).
+    time_unit : {"years", "months", "weeks", "days"}
+        Unit of the durations. Shapes, time ratios, hazard ratios, concordance and AIC
+        differences do not depend on it; the intercepts and the log-likelihood do (by
+        ``-events * log(units per year)``), so compare fits in one unit only.
 
     Returns
     -------
@@ -30,7 +42,7 @@ def parametric_fits(frame: pd.DataFrame, covariates=cv.EXPLANATORY, models=("wei
         best), ``akaike_weight`` (0-1), ``shape`` with ``shape_lower``/``shape_upper`` (Weibull
         rho: hazard rises with tenure when > 1; log-logistic beta), ``concordance``.
     fitted : dict model -> lifelines fitter (covariates uncentered: the intercept is the
-        reference customer with every covariate 0).
+        reference customer with every covariate 0). ``table.attrs["time_unit"]`` holds the unit.
 
     Notes
     -----
@@ -44,16 +56,18 @@ def parametric_fits(frame: pd.DataFrame, covariates=cv.EXPLANATORY, models=("wei
     import lifelines
     from lifelines.exceptions import ConvergenceError
 
-    entry = "entry" if "entry" in frame.columns else None
-    check_frame(frame, entry_col=entry)
+    per_year(time_unit)
+    entry = entry_column(frame, entry_col)
+    check_frame(frame, duration_col, event_col, entry, time_unit=time_unit)
     X, dropped = _drop_inestimable(cv.design_matrix(frame, list(covariates), window_days))
     df = X.copy()
-    df["_T"], df["_E"] = frame["duration"].to_numpy(float), frame["event"].to_numpy(int)
+    df["_T"], df["_E"] = frame[duration_col].to_numpy(float), frame[event_col].to_numpy(int)
     if int(df["_E"].sum()) == 0:
-        raise DataContractError("frame.event: no churn events (rule 'at least one event'); parametric models need events")
+        raise NotEstimable(f"frame.{event_col}: no churn events among {len(frame):,} customers (rule 'at least one event')",
+                           "parametric survival models need churn events in the observation window")
     kw = {"entry_col": "_A"} if entry else {}
     if entry:
-        df["_A"] = frame["entry"].to_numpy(float)
+        df["_A"] = frame[entry].to_numpy(float)
     rows, fitted = [], {}
     z = stats.norm.ppf(1 - alpha / 2)
     for name in models:
@@ -82,7 +96,7 @@ def parametric_fits(frame: pd.DataFrame, covariates=cv.EXPLANATORY, models=("wei
     if dropped:
         logger.info("parametric fits: dropped %s", dropped)
     out.attrs["dropped"] = dropped
-    return out, fitted
+    return with_unit(out, time_unit), fitted
 
 
 def weibull_hazard_ratios(fitted, alpha: float = 0.05, window_days: int = 365) -> pd.DataFrame:

@@ -15,31 +15,48 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.churn import covariates as cv
-from crm_lib.churn.cox import ChurnCox, check_frame
-from crm_lib.errors import DataContractError
+from crm_lib.churn._survival import check_frame, entry_column, per_year, require_columns, with_unit
+from crm_lib.churn.cox import ChurnCox
+from crm_lib.errors import DataContractError, NotEstimable
 
 logger = logging.getLogger(__name__)
 
 
-def exit_causes(frame: pd.DataFrame) -> list[str]:
+def exit_causes(frame: pd.DataFrame, cause_col: str = "cause") -> list[str]:
     """Exit causes present in the frame, most frequent first ('censored' excluded)."""
-    c = frame.loc[frame["cause"] != "censored", "cause"].value_counts()
+    require_columns(frame, "frame", cause_col=cause_col)
+    c = frame.loc[frame[cause_col] != "censored", cause_col].value_counts()
     return list(c.index)
 
 
-def cumulative_incidence(frame: pd.DataFrame, step_years: float = 1 / 12, alpha: float = 0.05,
-                         seed: int = 0, min_at_risk: int = 20) -> pd.DataFrame:
+def cumulative_incidence(frame: pd.DataFrame, step: float | None = None, alpha: float = 0.05,
+                         seed: int = 0, min_at_risk: int = 20, *, step_years: float | None = None,
+                         duration_col: str = "duration", entry_col: str | None = "entry", cause_col: str = "cause",
+                         time_unit: str = "years") -> pd.DataFrame:
     """Aalen-Johansen cumulative incidence of each exit cause on the tenure scale (delayed entry).
+
+    Parameters
+    ----------
+    step : float, optional
+        Grid spacing in ``time_unit`` (default one month); ``step_years`` (keyword) gives it in years.
+    duration_col, entry_col : str
+        Tenure at exit or censoring and at first observation (``entry_col`` as in ``km_curves``).
+    cause_col : str
+        Exit cause per customer, ``"censored"`` for customers still with the bank (it plays the
+        part of ``event_col``: every other value is an exit of that cause).
+    time_unit : {"years", "months", "weeks", "days"}
+        Unit of the durations, the step and the ``time`` column.
 
     Returns
     -------
-    DataFrame with ``cause``, ``time`` (years since onboarding), ``incidence`` (probability of
-    having left by this cause by that tenure, 0-1), ``lower``, ``upper`` (pointwise CI, lifelines'
-    delta-method variance). Curves stop where fewer than ``min_at_risk`` remain at risk.
+    DataFrame with ``cause``, ``time`` (tenure since onboarding, ``time_unit``), ``incidence``
+    (probability of having left by this cause by that tenure, 0-1), ``lower``, ``upper`` (pointwise
+    CI, lifelines' delta-method variance); ``attrs["time_unit"]``. Curves stop where fewer than
+    ``min_at_risk`` remain at risk.
 
     Notes
     -----
-    lifelines breaks tied exit times with a tiny jitter (1e-4 years, ~1 hour); ``seed`` fixes it.
+    lifelines breaks tied exit times with a tiny jitter (1e-4 of the time unit; ~1 hour in years); ``seed`` fixes it.
 
     References
     ----------
@@ -48,15 +65,24 @@ def cumulative_incidence(frame: pd.DataFrame, step_years: float = 1 / 12, alpha:
     """
     from lifelines import AalenJohansenFitter
 
-    check_frame(frame, entry_col="entry" if "entry" in frame.columns else None)
-    causes = exit_causes(frame)
+    per = per_year(time_unit)
+    entry = entry_column(frame, entry_col)
+    require_columns(frame, "frame", duration_col=duration_col, cause_col=cause_col)
+    check_frame(frame.assign(**{_EV: frame[cause_col].ne("censored").astype(int)}), duration_col, _EV, entry,
+                time_unit=time_unit)
+    if step is None:
+        step = per / 12 if step_years is None else step_years * per
+    elif step_years is not None:
+        raise ValueError("cumulative_incidence: give step (in time_unit) or step_years, not both")
+    causes = exit_causes(frame, cause_col)
     if not causes:
-        raise DataContractError("frame.cause: no exits of any cause (rule 'at least one exit'): every customer is "
-                                "censored, so there is no incidence to estimate")
-    code = frame["cause"].map({c: i + 1 for i, c in enumerate(causes)}).fillna(0).astype(int)
-    t = np.arange(0, frame["duration"].max() + step_years / 2, step_years)
-    d = np.sort(frame["duration"].to_numpy())
-    a = np.sort(frame["entry"].to_numpy()) if "entry" in frame.columns else np.zeros(len(d))
+        raise NotEstimable(f"frame.{cause_col}: no exits of any cause among {len(frame):,} customers (rule 'at least one "
+                           "exit'): every customer is censored, so there is no incidence to estimate",
+                           "cumulative incidence needs customers who left (closures with a reason)")
+    code = frame[cause_col].map({c: i + 1 for i, c in enumerate(causes)}).fillna(0).astype(int)
+    t = np.arange(0, frame[duration_col].max() + step / 2, step)
+    d = np.sort(frame[duration_col].to_numpy())
+    a = np.sort(frame[entry].to_numpy()) if entry else np.zeros(len(d))
     at_risk = (len(d) - np.searchsorted(d, t, "left")) - (len(a) - np.searchsorted(a, t, "left"))
     at_risk[0] = int((a == 0).sum())
     t = t[: max(1, np.flatnonzero(at_risk >= min_at_risk)[-1] + 1 if (at_risk >= min_at_risk).any() else 1)]
@@ -64,37 +90,56 @@ def cumulative_incidence(frame: pd.DataFrame, step_years: float = 1 / 12, alpha:
     for i, c in enumerate(causes):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            aj = AalenJohansenFitter(alpha=alpha, seed=seed).fit(frame["duration"], code, event_of_interest=i + 1,
-                                                                 entry=frame.get("entry"))
+            aj = AalenJohansenFitter(alpha=alpha, seed=seed).fit(frame[duration_col], code, event_of_interest=i + 1,
+                                                                 entry=frame[entry] if entry else None)
         cif = aj.cumulative_density_.iloc[:, 0]
         ci = aj.confidence_interval_
         idx = np.clip(np.searchsorted(cif.index.to_numpy(float), t, side="right") - 1, 0, None)
         rows.append(pd.DataFrame({"cause": c, "time": t, "incidence": cif.to_numpy()[idx],
                                   "lower": ci.iloc[:, 0].to_numpy()[idx], "upper": ci.iloc[:, 1].to_numpy()[idx]}))
-    return pd.concat(rows, ignore_index=True)
+    return with_unit(pd.concat(rows, ignore_index=True), time_unit)
 
 
-def incidence_at(cif: pd.DataFrame, years=(1, 2, 5)) -> pd.DataFrame:
+_EV = "__exit__"
+
+
+def incidence_at(cif: pd.DataFrame, years=(1, 2, 5), *, times=None) -> pd.DataFrame:
     """Cumulative incidence by cause at given tenures (from ``cumulative_incidence``).
+
+    Parameters
+    ----------
+    years : sequence of float
+        Tenures in years (converted to the curves' unit, ``cif.attrs["time_unit"]``, default years).
+    times : sequence of float, keyword only
+        Tenures in the curves' unit instead.
 
     Returns
     -------
-    DataFrame with ``cause``, ``years``, ``incidence``, ``lower``, ``upper`` (0-1); tenures past
-    the end of a curve are left out.
+    DataFrame with ``cause``, a tenure column named by the unit (``years`` by default, ``months``,
+    ...), ``incidence``, ``lower``, ``upper`` (0-1); tenures past the end of a curve are left out.
     """
+    unit = cif.attrs.get("time_unit", "years")
+    at = [float(t) for t in times] if times is not None else [y * per_year(unit) for y in years]
+    if times is None and unit == "years":
+        at = list(years)                                   # keep the caller's values (1, not 1.0) as before
     out = []
     for c, g in cif.groupby("cause", sort=False):
-        for y in years:
+        for y in at:
             if y > g["time"].max() + 1e-9:
                 continue
             r = g.iloc[int(np.searchsorted(g["time"].to_numpy(), y - 1e-9))]
-            out.append({"cause": c, "years": y, "incidence": r["incidence"], "lower": r["lower"], "upper": r["upper"]})
-    return pd.DataFrame(out)
+            out.append({"cause": c, unit: y, "incidence": r["incidence"], "lower": r["lower"], "upper": r["upper"]})
+    return with_unit(pd.DataFrame(out), unit)
 
 
 def cause_specific_hazards(frame: pd.DataFrame, covariates=cv.EXPLANATORY, alpha: float = 0.05,
-                           window_days: int = 365, min_events: int = 10) -> pd.DataFrame:
+                           window_days: int = 365, min_events: int = 10, *, duration_col: str = "duration",
+                           entry_col: str | None = "entry", cause_col: str = "cause",
+                           time_unit: str = "years") -> pd.DataFrame:
     """A Cox model per exit cause, the other causes censored (cause-specific hazard ratios).
+
+    ``duration_col``, ``entry_col``, ``cause_col`` and ``time_unit`` as in ``cumulative_incidence``
+    (hazard ratios do not depend on the unit).
 
     Returns
     -------
@@ -109,20 +154,24 @@ def cause_specific_hazards(frame: pd.DataFrame, covariates=cv.EXPLANATORY, alpha
     biostatistics: competing risks and multi-state models. *Stat. Med.* 26, 2389-2430.
     """
     out, notes = [], []
-    for c in exit_causes(frame):
-        f = frame.assign(event=frame["cause"].eq(c).astype(int))
-        n = int(f["event"].sum())
+    for c in exit_causes(frame, cause_col):
+        f = frame.assign(**{_EV: frame[cause_col].eq(c).astype(int)})
+        n = int(f[_EV].sum())
         if n < min_events:
             logger.info("cause %s: %d exits < %d, no cause-specific model", c, n, min_events)
             continue
-        m = ChurnCox(covariates=covariates, alpha=alpha, window_days=window_days).fit(f, table=f"frame[cause={c}]")
+        m = ChurnCox(covariates=covariates, alpha=alpha, window_days=window_days, duration_col=duration_col,
+                     event_col=_EV, entry_col=entry_col, time_unit=time_unit).fit(f, table=f"frame[cause={c}]")
         notes += [f"{c.replace('_', ' ')}: {x}" for x in m.notes_]
         s = m.summary_.reset_index()
         s.insert(0, "cause", c)
         s.insert(1, "events", n)
         out.append(s[["cause", "events", "covariate", "label", "hr", "hr_lower", "hr_upper", "p"]])
     if not out:
-        raise DataContractError(f"frame.cause: no exit cause with at least {min_events} exits")
+        counts = {c: int(frame[cause_col].eq(c).sum()) for c in exit_causes(frame, cause_col)}
+        raise NotEstimable(f"frame.{cause_col}: no exit cause with at least {min_events} exits (found "
+                           f"{', '.join(f'{c}: {n}' for c, n in counts.items()) or 'no exits'})",
+                           f"a cause-specific model needs at least {min_events} exits of one cause")
     res = pd.concat(out, ignore_index=True)
     res.attrs["notes"] = notes
-    return res
+    return with_unit(res, time_unit)

@@ -21,9 +21,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sklearn.base import BaseEstimator
+
 from crm_lib.churn import covariates as cv
 from crm_lib.churn._efron import _step, risk_set_sums
-from crm_lib.errors import DataContractError
+from crm_lib.churn._survival import (check_fitted, check_frame, entry_column, per_year, require_columns,  # noqa: F401
+                                     as_times, with_unit)
+from crm_lib.errors import DataContractError, NotEstimable
 
 logger = logging.getLogger(__name__)
 
@@ -31,43 +35,13 @@ _MAX_ABS_COEF = 15.0        # |log HR| beyond this is separation, not an estimat
 _FALLBACK_PENALIZER = 0.1
 
 
-def check_frame(frame: pd.DataFrame, duration_col: str = "duration", event_col: str = "event",
-                entry_col: str | None = "entry", table: str = "frame") -> None:
-    """Raise ``DataContractError`` unless durations, events and entries are usable.
-
-    Rules: columns present; duration finite and > 0; event 0/1; entry finite, >= 0 and
-    < duration (a customer must be at risk for some time after entering).
-    """
-    need = [duration_col, event_col] + ([entry_col] if entry_col else [])
-    missing = [c for c in need if c not in frame.columns]
-    if missing:
-        raise DataContractError(f"{table}.{missing[0]}: column missing (rule 'a survival frame has "
-                                f"{', '.join(need)}'); build it with crm_lib.churn.survival_frame")
-    if len(frame) == 0:
-        raise DataContractError(f"{table}: no rows (rule 'at least one customer at risk')")
-    show = [c for c in ("customer_id", *need) if c in frame.columns]
-
-    def _bad(mask, col, rule):
-        bad = frame.loc[mask, show]
-        if len(bad):
-            raise DataContractError(f"{table}.{col}: {len(bad)} row(s) break rule '{rule}', e.g.\n"
-                                    f"{bad.head(3).to_string(index=False)}",
-                                    problems=bad.head(5).astype(str).to_dict("records"))
-
-    d = pd.to_numeric(frame[duration_col], errors="coerce").astype(float)
-    _bad(~np.isfinite(d), duration_col, "finite number of years")
-    _bad(d < 0, duration_col, "duration >= 0 (a negative duration: exit before onboarding)")
-    _bad(d == 0, duration_col, "duration > 0")
-    e = pd.to_numeric(frame[event_col], errors="coerce")
-    _bad(~e.isin([0, 1]), event_col, "event is 0 or 1")
-    if entry_col:
-        a = pd.to_numeric(frame[entry_col], errors="coerce").astype(float)
-        _bad(~np.isfinite(a) | (a < 0), entry_col, "entry finite and >= 0")
-        _bad(a >= d, entry_col, f"{entry_col} < {duration_col} (at risk for some time after entry)")
-
-
-class ChurnCox:
+class ChurnCox(BaseEstimator):
     """Cox proportional-hazards model of churn on a survival frame.
+
+    A scikit-learn estimator (``get_params`` / ``set_params`` / ``sklearn.base.clone``): the
+    constructor only stores its arguments, ``fit(frame)`` validates and learns, and every
+    other method checks that the model is fitted (``NotFittedError``, also a ``RuntimeError``).
+    ``score(frame)`` is Harrell's C, so ``GridSearchCV`` and ``cross_val_score`` work without a scorer.
 
     Parameters
     ----------
@@ -88,9 +62,14 @@ class ChurnCox:
     window_days : int
         Behaviour window of the feature table (for covariate labels).
     duration_col, event_col, entry_col : str
-        Frame columns (``entry_col=None``: no delayed entry).
+        Frame columns, lifelines' names: tenure at exit or censoring, churn (0/1), tenure at
+        which the customer was first seen (delayed entry). ``entry_col="entry"`` (the default)
+        is used when the frame has it; another name must exist; ``None`` ignores delayed entry.
     engine : {"auto", "native", "statsmodels", "lifelines"}
         Fitting engine (see the module docstring).
+    time_unit : {"years", "months", "weeks", "days"}
+        Unit of the durations; baseline times, prediction times and horizons are in it.
+        Hazard ratios do not depend on it (the partial likelihood uses only the order of times).
 
     Notes
     -----
@@ -110,21 +89,35 @@ class ChurnCox:
     fallback_ : str, empty unless the unpenalised fit failed and a ridge fit replaced it.
     notes_ : list of str, everything a reader should know about this fit (drops, fallback, few events).
     means_ : Series, covariate means in the training frame (the reference customer).
-    baseline_ : dict stratum -> (times, cumulative hazard at the means), Breslow.
+    baseline_ : dict stratum -> (times in ``time_unit``, cumulative hazard at the means), Breslow.
     concordance_ : float, Harrell's C on the training frame.
-    log_likelihood_, aic_partial_ : float; n_, n_events_ : int; engine_ : str.
+    log_likelihood_, aic_partial_ : float; n_, n_events_ : int; engine_ : str; time_unit_ : str.
+
+    Examples
+    --------
+    Tune the penalty by 5-fold cross-validated concordance on a plain frame (months, no entry column):
+
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> cox = ChurnCox(covariates=["x1", "x2"], duration_col="months", event_col="left", time_unit="months")
+    >>> search = GridSearchCV(cox, {"penalizer": [0.0, 0.01, 0.1, 1.0]}, cv=5).fit(df)   # doctest: +SKIP
+    >>> search.best_params_["penalizer"], search.best_score_                           # doctest: +SKIP
+    >>> search.best_estimator_.predict_churn_probability(df, [6, 12])   # doctest: +SKIP
+
+    The last line gives one column per horizon (6 and 12 months). ``score`` is the default scorer;
+    ``scoring=crm_lib.churn.scoring.concordance_scorer`` says the same explicitly.
 
     References
     ----------
     Cox, D.R. (1972). Regression models and life-tables. *JRSS B* 34(2), 187-220.
     Efron, B. (1977). The efficiency of Cox's likelihood function for censored data. *JASA* 72, 557-565.
     Lin, D.Y. & Wei, L.J. (1989). The robust inference for the Cox proportional hazards model. *JASA* 84, 1074-1078.
+    Harrell, F.E. et al. (1982). Evaluating the yield of medical tests. *JAMA* 247, 2543-2546.
     """
 
     def __init__(self, covariates=cv.EXPLANATORY, penalizer: float = 0.0, l1_ratio: float = 0.0, strata=None,
                  cluster_col: str | None = None, alpha: float = 0.05, window_days: int = 365,
                  duration_col: str = "duration", event_col: str = "event", entry_col: str | None = "entry",
-                 engine: str = "auto"):
+                 engine: str = "auto", time_unit: str = "years"):
         self.covariates = covariates
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
@@ -136,34 +129,42 @@ class ChurnCox:
         self.event_col = event_col
         self.entry_col = entry_col
         self.engine = engine
+        self.time_unit = time_unit
 
     # ------------------------------------------------------------------ fit
-    def fit(self, frame: pd.DataFrame, table: str = "frame") -> "ChurnCox":
-        """Fit on ``frame``; returns self.
+    def fit(self, frame: pd.DataFrame, y=None, table: str = "frame") -> "ChurnCox":
+        """Fit on ``frame`` (one row per customer, or per customer-snapshot); returns self.
+
+        ``y`` is ignored (durations and events are frame columns); it is there for scikit-learn.
 
         Raises
         ------
+        ValueError
+            An argument out of range (``penalizer``, ``l1_ratio``, ``alpha``, ``engine``, ``time_unit``).
         DataContractError
-            Bad durations/events/entries, no churn events, no estimable covariate, or a fit
-            that fails even with the ridge fallback.
+            A missing column (named with the argument that sets it), bad durations/events/entries,
+            no churn events, no estimable covariate, or a fit that fails even with the ridge fallback.
         """
-        entry_col = self.entry_col if (self.entry_col and self.entry_col in frame.columns) else None
-        check_frame(frame, self.duration_col, self.event_col, entry_col, table)
+        self._check_params()
+        entry_col = entry_column(frame, self.entry_col, table)
+        check_frame(frame, self.duration_col, self.event_col, entry_col, table, self.time_unit)
+        require_columns(frame, table, cluster_col=self.cluster_col)
         T = frame[self.duration_col].to_numpy(float)
         E = frame[self.event_col].to_numpy(int)
         A = frame[entry_col].to_numpy(float) if entry_col else np.zeros_like(T)
         n_ev = int(E.sum())
         if n_ev == 0:
-            raise DataContractError(
+            raise NotEstimable(
                 f"{table}.{self.event_col}: no churn events among {len(frame):,} customers (rule 'at least one event'): "
-                "every customer is censored, so no hazard ratio can be estimated. Kaplan-Meier curves still work "
-                "(flat at 1); widen the observation window or check the churn definition.")
+                "every customer is censored, so no hazard ratio can be estimated",
+                "Kaplan-Meier curves still work (flat at 1); widen the observation window or check the churn definition")
         X = cv.design_matrix(frame, list(self.covariates), self.window_days, table)
         X, self.dropped_ = _drop_inestimable(X, self._strata_codes(frame))
         if X.shape[1] == 0:
-            raise DataContractError(f"{table}: no estimable covariate (rule 'at least one non-constant, non-collinear "
-                                    f"covariate'); dropped: {self.dropped_}")
-        self.notes_ = [f"{name} dropped: {why}" for name, why in self.dropped_.items()]
+            raise NotEstimable(f"{table}: no estimable covariate (rule 'at least one non-constant, non-collinear "
+                               f"covariate'); dropped: {self.dropped_}",
+                               "a hazard ratio needs a covariate that varies between customers")
+        self.notes_ = [f"{name} dropped: {why}" for name, why in self.dropped_.items()] + cv.imputed_notes(frame)
         if n_ev < 10 * X.shape[1]:
             self.notes_.append(f"only {n_ev} events for {X.shape[1]} covariates (fewer than 10 per covariate): "
                                "hazard ratios are imprecise")
@@ -206,6 +207,7 @@ class ChurnCox:
         self.log_likelihood_ = float(ll)
         self.aic_partial_ = -2 * self.log_likelihood_ + 2 * len(self.covariates_)
         self.n_, self.n_events_ = len(frame), n_ev
+        self.time_unit_ = self.time_unit
         self.summary_ = self._summary()
         lp = Xc.to_numpy() @ self.params_.to_numpy()
         self.baseline_ = self._breslow(T, A, E, lp, strata)
@@ -216,6 +218,19 @@ class ChurnCox:
         logger.info("Cox fit: n=%d, events=%d, covariates=%d, engine %s", self.n_, n_ev, len(self.covariates_),
                     self.engine_)
         return self
+
+    def _check_params(self) -> None:
+        per_year(self.time_unit)
+        if isinstance(self.covariates, str) or not len(list(self.covariates)):
+            raise ValueError(f"covariates={self.covariates!r}: a non-empty list of covariate names")
+        if not float(self.penalizer) >= 0:
+            raise ValueError(f"penalizer={self.penalizer!r}: must be >= 0")
+        if not 0 <= float(self.l1_ratio) <= 1:
+            raise ValueError(f"l1_ratio={self.l1_ratio!r}: must be in [0, 1]")
+        if not 0 < float(self.alpha) < 1:
+            raise ValueError(f"alpha={self.alpha!r}: must be in (0, 1)")
+        if self.engine not in ("auto", "native", "statsmodels", "lifelines"):
+            raise ValueError(f"engine={self.engine!r}: use auto, native, statsmodels or lifelines")
 
     @property
     def concordance_(self) -> float:
@@ -233,9 +248,8 @@ class ChurnCox:
         if not self.strata:
             return None
         cols = [self.strata] if isinstance(self.strata, str) else list(self.strata)
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise DataContractError(f"frame.{missing[0]}: strata column missing")
+        for c in cols:
+            require_columns(frame, "frame", strata=c)
         return frame[cols].astype(str).agg("|".join, axis=1).to_numpy()
 
     def _fit_engine(self, engine, Xc, T, E, A, strata, groups, frame, pen, l1):
@@ -327,28 +341,62 @@ class ChurnCox:
 
     # ------------------------------------------------------------------ predict
     def _check(self):
-        if not hasattr(self, "params_"):
-            raise RuntimeError("ChurnCox is not fitted yet: call fit(frame) first")
+        check_fitted(self, "params_", "fit(frame)")
 
     def predict_log_hazard(self, frame: pd.DataFrame) -> pd.Series:
-        """Log relative hazard against the training-mean customer (0 = average), per row."""
+        """Log relative hazard against the training-mean customer (0 = average), per row.
+
+        Returns
+        -------
+        Series ``log_hazard`` indexed like ``frame`` (log HR against the average customer; > 0: riskier).
+        """
         self._check()
         X = cv.design_matrix(frame, self.covariates_, self.window_days)
         return pd.Series((X - self.means_).to_numpy() @ self.params_.to_numpy(), index=frame.index, name="log_hazard")
 
-    def predict_cumulative_hazard(self, frame: pd.DataFrame, t) -> np.ndarray:
-        """Cumulative hazard H(t | x) at tenure ``t`` (years; scalar or one per row)."""
+    def predict(self, frame: pd.DataFrame) -> pd.Series:
+        """The risk score scikit-learn's scorers read: ``predict_log_hazard`` (higher churns sooner)."""
+        return self.predict_log_hazard(frame)
+
+    def score(self, frame: pd.DataFrame, y=None) -> float:
+        """Harrell's C of the log hazard on ``frame``'s durations and events (0.5 random, 1 perfect).
+
+        The default scorer of ``GridSearchCV`` / ``cross_val_score``; ``y`` is ignored.
+        """
+        from crm_lib.churn.scoring import concordance_score
+
         self._check()
+        return concordance_score(frame, self.predict_log_hazard(frame), duration_col=self.duration_col,
+                                 event_col=self.event_col)
+
+    def _times_out(self, frame, values: np.ndarray, t: np.ndarray, scalar: bool, name: str):
+        """(n, k) values -> Series (one time asked) or DataFrame (one column per time), indexed like ``frame``."""
+        if scalar:
+            return pd.Series(values[:, 0], index=frame.index, name=name)
+        out = pd.DataFrame(values, index=frame.index, columns=pd.Index(t, name=f"time ({self.time_unit_})"))
+        return with_unit(out, self.time_unit_)
+
+    def predict_cumulative_hazard(self, frame: pd.DataFrame, times) -> pd.Series | pd.DataFrame:
+        """Cumulative hazard H(t | x) at tenure(s) ``times`` (in ``time_unit``).
+
+        Returns
+        -------
+        Series ``cumulative_hazard`` indexed like ``frame`` for a single time; for a sequence of
+        times, a DataFrame indexed like ``frame`` with one column per time.
+        """
+        self._check()
+        t, scalar = as_times(times)
         lp = self.predict_log_hazard(frame).to_numpy()
-        t = np.broadcast_to(np.asarray(t, float), lp.shape)
-        return self._base_at(frame, t) * np.exp(lp)
+        H = self._base_at(frame, np.broadcast_to(t, (len(lp), len(t)))) * np.exp(lp)[:, None]
+        return self._times_out(frame, H, t, scalar, "cumulative_hazard")
 
     def _base_at(self, frame, t):
+        """Baseline cumulative hazard at per-row times ``t`` (shape (n,) or (n, k))."""
         keys = self._strata_codes(frame) if self.strata else None
-        out = np.empty(len(t))
         if keys is None:
             times, H = self.baseline_[None]
             return _step(times, H, t)
+        out = np.empty(np.shape(t))
         unknown = set(pd.unique(keys)) - set(self.baseline_)
         if unknown:
             raise DataContractError(f"frame: stratum value(s) {sorted(unknown)[:3]} were not in the training frame")
@@ -357,23 +405,63 @@ class ChurnCox:
             out[m] = _step(times, H, t[m])
         return out
 
-    def predict_survival(self, frame: pd.DataFrame, t) -> np.ndarray:
-        """S(t | x) = P(still a customer at tenure t), years."""
-        return np.exp(-self.predict_cumulative_hazard(frame, t))
+    def predict_survival(self, frame: pd.DataFrame, times) -> pd.Series | pd.DataFrame:
+        """S(t | x) = P(still a customer at tenure t), for tenure(s) ``times`` in ``time_unit``.
 
-    def predict_churn_probability(self, frame: pd.DataFrame, horizon_years: float,
-                                  tenure_col: str = "entry") -> pd.Series:
-        """P(churn within ``horizon_years`` | still a customer at tenure ``frame[tenure_col]``).
+        Returns
+        -------
+        Series ``survival`` (0-1) indexed like ``frame`` for a single time; for a sequence of
+        times, a DataFrame indexed like ``frame`` with one column per time (``attrs["time_unit"]``).
+        """
+        H = self.predict_cumulative_hazard(frame, times)
+        out = np.exp(-H)
+        if isinstance(out, pd.Series):
+            return out.rename("survival")
+        return with_unit(out, self.time_unit_)
+
+    def predict_churn_probability(self, frame: pd.DataFrame, horizon=None, tenure_col: str | None = None, *,
+                                  horizon_years=None) -> pd.Series | pd.DataFrame:
+        """P(churn within ``horizon`` | still a customer at tenure ``a``), per row.
 
         ``1 - S(a + h | x) / S(a | x)``: conditional on having survived to the current tenure
         ``a``, so it is the forward-looking probability for a customer active today. Beyond the
         longest tenure with an observed churn the baseline hazard is flat (no extrapolation).
+
+        Parameters
+        ----------
+        horizon : float or sequence of float
+            Horizon(s) in the model's ``time_unit``.
+        tenure_col : str, optional
+            Column holding the current tenure ``a`` (``time_unit``). Default: the model's
+            ``entry_col`` when the frame has it (a snapshot's tenure today), else ``a = 0``
+            (probability of churning within ``horizon`` of onboarding).
+        horizon_years : float or sequence of float, keyword only
+            The horizon in years instead (converted to ``time_unit``); give one of the two.
+
+        Returns
+        -------
+        Series ``churn_probability`` (0-1) indexed like ``frame`` for one horizon; for a sequence,
+        a DataFrame indexed like ``frame`` with one column per horizon (in ``time_unit``).
         """
         self._check()
+        if (horizon is None) == (horizon_years is None):
+            raise ValueError("predict_churn_probability: give horizon (in time_unit) or horizon_years, not both")
+        if horizon is None:
+            horizon = np.asarray(horizon_years, float) * per_year(self.time_unit_)
+        h, scalar = as_times(horizon)
+        if tenure_col is not None:
+            require_columns(frame, "frame", tenure_col=tenure_col)
+        elif self.entry_col is not None and self.entry_col in frame.columns:
+            tenure_col = self.entry_col
+        if tenure_col is not None:
+            a = pd.to_numeric(frame[tenure_col], errors="coerce").to_numpy(float)
+        else:
+            logger.debug("predict_churn_probability: no tenure column, predicting from onboarding (tenure 0)")
+            a = np.zeros(len(frame))
         lp = np.exp(self.predict_log_hazard(frame).to_numpy())
-        a = frame[tenure_col].to_numpy(float)
-        dh = self._base_at(frame, a + float(horizon_years)) - self._base_at(frame, a)
-        return pd.Series(-np.expm1(-dh * lp), index=frame.index, name="churn_probability")
+        a2 = np.broadcast_to(a[:, None], (len(a), len(h)))
+        dh = self._base_at(frame, a2 + h[None, :]) - self._base_at(frame, a2)
+        return self._times_out(frame, -np.expm1(-dh * lp[:, None]), h, scalar, "churn_probability")
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per row and covariate: coef x (value - training mean), the log-hazard contribution against the average."""
@@ -387,12 +475,14 @@ class ChurnCox:
 
         Returns
         -------
-        DataFrame with ``time`` (tenure at the event, years) and one column per covariate:
+        DataFrame with ``time`` (tenure at the event, in ``time_unit``; ``attrs["time_unit"]``) and one
+        column per covariate:
         ``coef + d * (r V)``, an estimate of the log hazard ratio at that time (Grambsch &
         Therneau 1994): a flat cloud means proportional hazards.
         """
         self._check()
-        entry_col = self.entry_col if (self.entry_col and self.entry_col in frame.columns) else None
+        entry_col = entry_column(frame, self.entry_col)
+        check_frame(frame, self.duration_col, self.event_col, entry_col, time_unit=self.time_unit_)
         T = frame[self.duration_col].to_numpy(float)
         E = frame[self.event_col].to_numpy(int).astype(bool)
         A = frame[entry_col].to_numpy(float) if entry_col else np.zeros_like(T)
@@ -421,7 +511,7 @@ class ChurnCox:
         scaled = len(t) * r @ self.cov_.to_numpy() + self.params_.to_numpy()
         out = pd.DataFrame(scaled, columns=self.covariates_)
         out.insert(0, "time", t)
-        return out.sort_values("time", kind="stable").reset_index(drop=True)
+        return with_unit(out.sort_values("time", kind="stable").reset_index(drop=True), self.time_unit_)
 
     def ph_test(self, frame: pd.DataFrame, transform: str = "km") -> pd.DataFrame:
         """Schoenfeld-residual test of proportional hazards, per covariate (1 df each).
@@ -467,7 +557,7 @@ class ChurnCox:
         if transform == "km":
             from lifelines import KaplanMeierFitter
 
-            entry_col = self.entry_col if (self.entry_col and self.entry_col in frame.columns) else None
+            entry_col = entry_column(frame, self.entry_col)
             km = KaplanMeierFitter().fit(frame[self.duration_col], frame[self.event_col],
                                          entry=frame[entry_col] if entry_col else None)
             sf = km.survival_function_.iloc[:, 0]

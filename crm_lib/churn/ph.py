@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.churn import covariates as cv
+from crm_lib.churn._survival import with_unit
 from crm_lib.churn.cox import ChurnCox
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,9 @@ def cox_with_ph_fallback(frame: pd.DataFrame, covariates=cv.EXPLANATORY, alpha: 
     predictor into the strata (binned into up to ``max_levels`` quantile groups when it has
     more levels; the ``max_strata`` worst offenders at most), so every other hazard ratio is
     estimated without assuming a constant effect of that covariate.
+
+    ``kwargs`` go to both ``ChurnCox`` fits: ``duration_col``, ``event_col``, ``entry_col``,
+    ``time_unit``, ``penalizer``, ``window_days``, ...
 
     Returns
     -------
@@ -78,7 +82,8 @@ def ph_residual_curves(model: ChurnCox, frame: pd.DataFrame, covariates=None, fr
 
     Returns
     -------
-    DataFrame with ``covariate``, ``label``, ``time`` (tenure at the event, years),
+    DataFrame with ``covariate``, ``label``, ``time`` (tenure at the event, in the model's
+    ``time_unit``; ``attrs["time_unit"]``),
     ``residual`` (NaN on points not kept for plotting), ``smooth`` (LOWESS of the scaled residual: the
     log HR at that tenure), ``coef`` (the model's constant log HR). A flat smooth at ``coef``
     means proportional hazards.
@@ -102,4 +107,4 @@ def ph_residual_curves(model: ChurnCox, frame: pd.DataFrame, covariates=None, fr
         out.append(pd.DataFrame({"covariate": c, "label": cv.label(c, model.window_days), "time": t,
                                  "residual": np.where(keep, y, np.nan), "smooth": sm,
                                  "coef": float(model.params_[c])}))
-    return pd.concat(out, ignore_index=True)
+    return with_unit(pd.concat(out, ignore_index=True), model.time_unit_)

@@ -26,6 +26,9 @@ from math import factorial
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as _SkNotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from crm_lib.errors import DataContractError
 from crm_lib.satisfaction import _stats
@@ -159,8 +162,17 @@ def relative_weights(data: pd.DataFrame, outcome: str, drivers: Sequence[str]) -
 
 # --------------------------------------------------------------------------- estimator
 
-class KeyDriverAnalysis:
+class NotFittedError(_SkNotFittedError, RuntimeError):
+    """Used before ``fit``: scikit-learn's ``NotFittedError``, and a ``RuntimeError`` as before."""
+
+
+class KeyDriverAnalysis(BaseEstimator):
     """Relative importance of attribute ratings for an overall score, with bootstrap intervals.
+
+    A scikit-learn estimator: the constructor only stores its arguments (``get_params`` /
+    ``set_params`` / ``clone`` work), ``fit`` validates and learns, ``predict`` gives the OLS
+    fitted outcome and ``score`` its R^2 on any surveys frame, so ``cross_val_score`` measures
+    how well the drivers explain the outcome out of sample.
 
     Parameters
     ----------
@@ -191,6 +203,8 @@ class KeyDriverAnalysis:
         Positive OLS coefficients normalised to sum 1 (weights for the satisfaction index).
     r2_, r2_lower_, r2_upper_ : float
         Model R^2 and its bootstrap interval.
+    intercept_ : float
+        OLS intercept (outcome units); with ``importance_["coef"]`` it gives ``predict``.
     n_ : int
         Complete responses used; ``n_incomplete_`` responses were left out for a missing value.
     """
@@ -214,6 +228,7 @@ class KeyDriverAnalysis:
             Missing or non-numeric columns, a driver that does not vary, too few
             complete responses, or more than ``MAX_DRIVERS`` drivers.
         """
+        self._check_params()
         drivers = list(self.drivers) if self.drivers is not None else attribute_columns(surveys)
         cols = [self.outcome, *drivers]
         z, dropped = _numeric_matrix(surveys, "surveys", cols, "response_id")
@@ -259,6 +274,7 @@ class KeyDriverAnalysis:
         self.importance_ = imp[order]
         b = np.clip(point["coef"], 0, None)
         self.weights_ = pd.Series(b / b.sum() if b.sum() > 0 else np.nan, index=drivers, name="weight")
+        self.intercept_ = float(mean[0] - point["coef"] @ mean[1:])
         self.n_ = int(counts.sum())
         self.n_incomplete_ = dropped
         self.outcome_, self.drivers_ = self.outcome, drivers
@@ -276,9 +292,52 @@ class KeyDriverAnalysis:
         return {"r2_sets": r2_sets, "r2": r2_sets[-1], "lmg": _lmg_from_r2(r2_sets, p),
                 "rw": _relative_weights(corr), "beta_std": beta, "coef": beta * sd[0] / sd[1:]}
 
+    def _check_params(self) -> None:
+        if not isinstance(self.outcome, str):
+            raise ValueError(f"outcome={self.outcome!r}: the name of the outcome column")
+        if isinstance(self.drivers, str):
+            raise ValueError(f"drivers={self.drivers!r}: a list of column names, not one string")
+        if int(self.n_boot) != self.n_boot or self.n_boot < 0:
+            raise ValueError(f"n_boot={self.n_boot!r}: a whole number >= 0")
+        if not 0 < float(self.alpha) < 1:
+            raise ValueError(f"alpha={self.alpha!r}: must be in (0, 1)")
+        if self.scale is not None and not (len(self.scale) == 2 and self.scale[1] > self.scale[0]):
+            raise ValueError(f"scale={self.scale!r}: (low, high) with high > low, or None")
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "importance_"):
-            raise RuntimeError("KeyDriverAnalysis is not fitted yet: call fit(surveys) first")
+        try:
+            check_is_fitted(self, "importance_")
+        except _SkNotFittedError:
+            raise NotFittedError("KeyDriverAnalysis is not fitted yet: call fit(surveys) first") from None
+
+    def predict(self, surveys: pd.DataFrame) -> pd.Series:
+        """The outcome the fitted OLS model expects from each response's driver ratings.
+
+        Returns
+        -------
+        Series named ``<outcome>_predicted`` (outcome units) indexed like ``surveys``; NaN where
+        a driver rating is missing.
+        """
+        self._check_fitted()
+        require_columns(surveys, "surveys", self.drivers_)
+        X = np.column_stack([pd.to_numeric(surveys[c], errors="coerce").to_numpy(float) for c in self.drivers_]) \
+            if len(surveys) else np.empty((0, len(self.drivers_)))
+        coef = self.importance_["coef"].to_numpy(float)
+        return pd.Series(self.intercept_ + X @ coef, index=surveys.index, name=f"{self.outcome_}_predicted")
+
+    def score(self, surveys: pd.DataFrame, y=None) -> float:
+        """R^2 of ``predict`` against the observed outcome on the complete responses of ``surveys``.
+
+        On the training responses it equals ``r2_``; on held-out ones it is the out-of-sample
+        R^2 (can be negative). The default scorer of ``GridSearchCV`` / ``cross_val_score``; ``y`` is ignored.
+        """
+        self._check_fitted()
+        z, _ = _numeric_matrix(surveys, "surveys", [self.outcome_, *self.drivers_], "response_id")
+        if len(z) < 2:
+            raise DataContractError(f"surveys: {len(z)} complete response(s) (rule 'R-squared needs >= 2')")
+        pred = self.intercept_ + z[:, 1:] @ self.importance_["coef"].to_numpy(float)
+        resid, dev = z[:, 0] - pred, z[:, 0] - z[:, 0].mean()
+        return float(1 - resid @ resid / (dev @ dev))
 
     def driver_matrix(self, importance: str = "rw_share") -> pd.DataFrame:
         """Importance x performance: where to act first (Martilla & James 1977).
