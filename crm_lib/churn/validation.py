@@ -5,6 +5,12 @@ at risk at ``as_of - H`` (H = the longest horizon), followed to ``as_of``. Nothi
 test window is used to fit. Each metric is reported for the Cox model, for the baseline
 (Kaplan-Meier on tenure from the training landmarks: no covariates, but each customer's
 current tenure), and for their difference, with intervals.
+
+Metric conventions (``crm_lib.churn.metrics``): follow-up time is counted in whole days from
+the cohort date and horizons are whole-day calendar months, both converted to years by the
+same division, so a customer censored on a horizon date is exactly at the horizon and counts
+as a control there. The censoring distribution is the Kaplan-Meier of the test window
+(churns before censorings at tied days); cases weigh 1 / G(T-), controls 1 / G(t-).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from scipy import stats
 from crm_lib.churn import covariates as cv
 from crm_lib.churn import metrics as M
 from crm_lib.churn.cox import ChurnCox
-from crm_lib.churn.frame import add_months, cohort_frame, history_start, landmark_dates, landmark_frame, years_between
+from crm_lib.churn.frame import YEAR_DAYS, add_months, cohort_frame, history_start, landmark_dates, landmark_frame
 from crm_lib.churn.settings import ChurnSettings
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
@@ -100,6 +106,35 @@ class Validation:
     top_share: float
     n_boot: int
     notes: list = field(default_factory=list)
+    alpha: float = 0.05
+
+
+def follow_up_years(exit_date, start, months) -> tuple[np.ndarray, np.ndarray]:
+    """Follow-up from the cohort date ``start`` and the monthly horizon grid, both from whole days.
+
+    Parameters
+    ----------
+    exit_date : array-like of dates
+        End of each customer's follow-up (churn, competing exit, censoring or the as-of date).
+    start : date-like
+        The cohort date, where every customer's follow-up starts; horizons are
+        ``add_months(start, m)`` for ``m`` in ``months``.
+    months : sequence of int
+
+    Returns
+    -------
+    (time, grid) : ndarrays, years (whole days / 365.25)
+        ``time`` per customer, ``grid`` per horizon. A customer whose follow-up ends on a horizon
+        date gets exactly that horizon's value, as both are one division of the same integer
+        number of days. (``duration - entry``, two tenures since onboarding subtracted, lands one
+        rounding step off it for most such customers: below for 41% of those censored on the
+        as-of date in the small demo bank, who then stopped counting as controls, and above for
+        some who churned on a horizon date, who then counted as controls instead of cases.)
+    """
+    start = pd.Timestamp(start).normalize()
+    days = (pd.to_datetime(pd.Series(np.asarray(exit_date))).dt.normalize() - start).dt.days.to_numpy(float)
+    g_days = np.array([(add_months(start, int(m)) - start).days for m in months], float)
+    return days / YEAR_DAYS, g_days / YEAR_DAYS
 
 
 class _WeightedBlock:
@@ -118,11 +153,11 @@ class _WeightedBlock:
         E = np.asarray(E).astype(bool)
         g = np.asarray(grid, float)
         self.n, self.grid, self.hidx = len(T), g, list(hidx)
-        self.times, self.inv = np.unique(T, return_inverse=True)
-        self.cens = (~E).astype(float)
-        # censoring survival G(x-) is read at the last distinct time strictly before x
-        self.iT = np.searchsorted(self.times, T, "left") - 1
-        self.ig = np.searchsorted(self.times, g, "left") - 1
+        # the censoring Kaplan-Meier shared with metrics.censoring_survival (churns before censorings
+        # at a tie); G(x-) is read at the last distinct time strictly before x
+        self.km = M.CensoringKM(T, E)
+        self.iT = self.km.index(T, left=True)
+        self.ig = self.km.index(g, left=True)
         case = (T[:, None] <= g[None, :]) & E[:, None]
         ctrl = ~case & (T[:, None] >= g[None, :])
         self.models = []
@@ -136,17 +171,12 @@ class _WeightedBlock:
                 auc.append((ci, order, np.searchsorted(c, P[ci, k], "left"), np.searchsorted(c, P[ci, k], "right")))
             self.models.append((np.where(case, (1 - P) ** 2, 0.0), np.where(ctrl, P ** 2, 0.0), auc))
 
-    def _G(self, idx, S):
-        return np.where(idx >= 0, S[np.clip(idx, 0, None)], 1.0)
-
     def __call__(self, w=None) -> np.ndarray:
         w = np.ones(self.n) if w is None else np.asarray(w, float)
         W = w.sum()
-        at_risk = W - np.r_[0.0, np.cumsum(np.bincount(self.inv, weights=w, minlength=len(self.times)))[:-1]]
-        d = np.bincount(self.inv, weights=w * self.cens, minlength=len(self.times))
-        S = np.cumprod(1 - np.divide(d, at_risk, out=np.zeros_like(d), where=at_risk > 0))
-        wc = w / np.clip(self._G(self.iT, S), 1e-12, None)
-        wt = 1 / np.clip(self._G(self.ig, S), 1e-12, None)
+        S = self.km.survival(w)
+        wc = w / np.clip(self.km.at(S, self.iT), 1e-12, None)
+        wt = 1 / np.clip(self.km.at(S, self.ig), 1e-12, None)
         out = []
         for A, B, auc in self.models:
             b = (wc @ A + (w @ B) * wt) / W
@@ -176,17 +206,26 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
     Returns
     -------
     Validation
-        ``metrics``: ``metric`` (c_index, td_auc, brier, ibs), ``horizon_months``, ``model``
-        (cox, baseline, difference = cox - baseline), ``value``, ``lower``, ``upper``,
-        ``ci_method``; higher is better for c_index and td_auc, lower for brier and ibs.
+        ``metrics``: ``metric`` (c_index = Harrell's C, uno_c = Uno's C truncated at the
+        longest horizon, td_auc, brier, ibs), ``horizon_months``, ``model`` (cox, baseline,
+        difference = cox - baseline), ``value``, ``lower``, ``upper``, ``ci_method``; higher is
+        better for c_index, uno_c and td_auc, lower for brier and ibs.
         ``calibration``: ``horizon_months``, ``model``, then ``metrics.calibration_table``
         columns. ``precision``: ``horizon_months``, ``model``, then
         ``metrics.precision_at`` keys. ``gains``: ``horizon_months`` + ``metrics.gains_table``.
 
     Notes
     -----
-    Intervals: the C-index by its infinitesimal-jackknife standard error (normal
-    approximation); time-dependent AUC, Brier score and IBS by a paired percentile
+    Time is counted in whole days from the cohort date (``follow_up_years``), so customers
+    still there on a horizon date (censored exactly at it) are controls at that horizon.
+    IPCW metrics estimate the censoring distribution on the test window (Kaplan-Meier,
+    churns before censorings at tied days); cases weigh 1 / G(T-), controls 1 / G(t-)
+    (``crm_lib.churn.metrics``). Both C-indices rank by the predicted churn probability at
+    the longest horizon; Uno's C counts churns before it (tau = that horizon).
+
+    Intervals: the C-indices by their infinitesimal-jackknife standard error (normal
+    approximation; for Uno's C with the censoring weights held fixed); time-dependent AUC,
+    Brier score and IBS by a paired percentile
     bootstrap of the test customers (``settings.n_boot`` replicates, ``settings.seed``),
     conditional on the fitted model. Observed churn in calibration and precision tables is
     1 - Kaplan-Meier within the group, with log-log intervals.
@@ -198,24 +237,28 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
     model, train = fit_landmark_model(wh, add_months(test_start, -H), H, settings, covariates, key)
     test = cohort_frame(wh, test_start, end=as_of, definition=settings.definition, key=key,
                         window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers)
-    u, E, a = test["time_since_start"].to_numpy(), test["event"].to_numpy(), test["entry"].to_numpy()
+    # whole days since the cohort date, and horizons in whole calendar months of days (12 months = 365 days
+    # here, not 1.0 year): a customer censored on a horizon date is exactly at it (see follow_up_years)
+    u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))
+    E, a = test["event"].to_numpy(), test["entry"].to_numpy()
     if E.sum() == 0:
         raise DataContractError(f"test window {test_start.date()}..{as_of.date()}: no churn events among {len(test):,} "
                                 "customers (rule 'at least one event'); the model cannot be validated")
-    # horizons in years since the cohort date, by the calendar (12 months = 365 days here, not 1.0)
-    grid = np.array([years_between(test_start, add_months(test_start, m)) for m in range(1, H + 1)], float).ravel()
     hidx = [h - 1 for h in hs]
     Pm = np.column_stack([model.predict_churn_probability(test, g).to_numpy() for g in grid])
     base = km_baseline(train)
     Pb = np.column_stack([base(a, g) for g in grid])
     z = stats.norm.ppf(1 - settings.alpha / 2)
     rows = []
-    c_m, i_m = M.concordance(u, E, Pm[:, -1], influence=True)
-    c_b, i_b = M.concordance(u, E, Pb[:, -1], influence=True)
-    for name, v, infl in (("cox", c_m, i_m), ("baseline", c_b, i_b), ("difference", c_m - c_b, i_m - i_b)):
-        se = float(np.sqrt((infl ** 2).sum()))
-        rows.append({"metric": "c_index", "horizon_months": H, "model": name, "value": v, "lower": v - z * se,
-                     "upper": v + z * se, "ci_method": "infinitesimal jackknife"})
+    G = M.censoring_survival(u, E)
+    (hm, um), (hb, ub) = (M.harrell_and_uno(u, E, P[:, -1], tau=grid[-1], G=G, influence=True) for P in (Pm, Pb))
+    c_m, c_b = hm[0], hb[0]
+    for metric, method, (vm, im), (vb, ib) in (("c_index", "infinitesimal jackknife", hm, hb),
+                                               ("uno_c", "infinitesimal jackknife (censoring weights fixed)", um, ub)):
+        for name, v, infl in (("cox", vm, im), ("baseline", vb, ib), ("difference", vm - vb, im - ib)):
+            se = float(np.sqrt((infl ** 2).sum()))
+            rows.append({"metric": metric, "horizon_months": H, "model": name, "value": v, "lower": v - z * se,
+                         "upper": v + z * se, "ci_method": method})
     block = _WeightedBlock(u, E, Pm, Pb, grid, hidx)
     full = block()
     rng = np.random.default_rng(settings.seed)
@@ -250,4 +293,5 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
                       gains=gains_df, train_landmarks=sorted(train["landmark"].unique()), test_start=test_start,
                       as_of=as_of, n_train_rows=len(train), n_train_customers=int(train["customer_id"].nunique()),
                       n_test=len(test), test_events=int(E.sum()), horizons_months=hs,
-                      top_share=settings.warning_top_share, n_boot=int(settings.n_boot), notes=notes)
+                      top_share=settings.warning_top_share, n_boot=int(settings.n_boot), notes=notes,
+                      alpha=float(settings.alpha))
