@@ -6,8 +6,8 @@ display tables are rounded, with intervals as text, so nothing shows in scientif
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import tempfile
 from pathlib import Path
 
@@ -15,21 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crm_lib.reporting.prose import money, n, pct, pct_ci
+from crm_lib import fmt
+from crm_lib.fmt import ci_label, esc, money, pct, pct_ci, ratio_ci
+from crm_lib.fmt import integer as n
+from crm_lib.fmt import p_value as fmt_p
 
 logger = logging.getLogger(__name__)
-
-
-def fmt_p(p) -> str:
-    """A p-value as text: ``<0.001`` below a thousandth."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def ratio_ci(v, lo, hi, digits: int = 2) -> str:
-    """``1.81 (1.73-1.90)``."""
-    return f"{v:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
 
 
 def _years(v) -> str:
@@ -43,7 +34,11 @@ def _d(x) -> str:
 # --------------------------------------------------------------------------- 20_churn
 
 def definition_md(settings) -> str:
-    return (f"{settings.definition.describe()} Time is **tenure** (years since onboarding). Customers onboarded "
+    d = settings.definition
+    safe = dataclasses.replace(   # parameter values shown as text, never as markup
+        d, event_reasons=None if d.event_reasons is None else tuple(fmt.label(r) for r in d.event_reasons),
+        censor_treated_kinds=tuple(esc(k) for k in d.censor_treated_kinds))
+    return (f"{safe.describe()} Time is **tenure** (years since onboarding). Customers onboarded "
             "before the data window are counted only from the day the window opens (*left truncation*): every "
             "estimate below uses their delayed entry, so long-tenure survivors are not over-represented.")
 
@@ -51,7 +46,7 @@ def definition_md(settings) -> str:
 def frame_md(frame: pd.DataFrame, start, end) -> str:
     trunc = int((frame["entry"] > 0).sum())
     comp = frame.loc[(frame["event"] == 0) & (frame["cause"] != "censored"), "cause"].value_counts()
-    comp_txt = ", ".join(f"{n(v)} {k.replace('_', ' ')}" for k, v in comp.items()) or "none"
+    comp_txt = ", ".join(f"{n(v)} {fmt.label(k)}" for k, v in comp.items()) or "none"
     return (f"**{n(len(frame))}** customers were at risk at some time between {_d(start)} and {_d(end)}; "
             f"**{n(frame['event'].sum())}** churned. {n(trunc)} were onboarded before the window and enter late; "
             f"{n(frame['censored_at_contact'].sum())} were censored when a retention campaign treated them; competing "
@@ -59,22 +54,21 @@ def frame_md(frame: pd.DataFrame, start, end) -> str:
 
 
 def headline_md(pc: pd.Series, ret: pd.DataFrame, val, camp: pd.Series | None, period, alpha: float = 0.05) -> str:
-    lvl = 1 - alpha
     r = ret.iloc[0]
     lines = [
         f"- **Churn in {period.label}:** of {n(pc['at_risk_start'])} customers at risk on {_d(period.start)}, "
         f"{n(pc['churned_of_start'])} churned by {_d(period.end)}: "
-        f"**{pct_ci(pc['churn_rate'], pc['churn_rate_lower'], pc['churn_rate_upper'], lvl, 2)}** (Wilson). "
+        f"**{pct_ci(pc['churn_rate'], pc['churn_rate_lower'], pc['churn_rate_upper'], alpha, 2)}** (Wilson). "
         f"Counting newcomers too, {n(pc['churned'])} churns in {pc['customer_years']:,.0f} customer-years: "
-        f"{pct(pc['hazard_per_year'], 1)} a year ({lvl:.0%} CI {pct(pc['hazard_lower'], 1)}-{pct(pc['hazard_upper'], 1)}, "
+        f"{pct(pc['hazard_per_year'], 1)} a year ({ci_label(alpha)} {fmt.interval(pc['hazard_lower'], pc['hazard_upper'], pct)}, "
         "exact Poisson).",
     ]
     ms = [c[len("retention_"):-1] for c in ret.columns if c.startswith("retention_") and c.endswith("m")]
-    parts = [f"**{pct_ci(r[f'retention_{m}m'], r[f'retention_{m}m_lower'], r[f'retention_{m}m_upper'], lvl)}** after "
+    parts = [f"**{pct_ci(r[f'retention_{m}m'], r[f'retention_{m}m_lower'], r[f'retention_{m}m_upper'], alpha)}** after "
              f"{m} months" for m in ms]
     med = ("not reached: more than half of customers are still with the bank at the longest tenure observed"
            if not np.isfinite(r["median_years"]) else
-           f"**{r['median_years']:.1f} years** ({lvl:.0%} CI {_years(r['median_lower'])}-{_years(r['median_upper'])})")
+           f"**{r['median_years']:.1f} years** ({ci_label(alpha)} {_years(r['median_lower'])}-{_years(r['median_upper'])})")
     lines.append(f"- **Retention since onboarding:** {' and '.join(parts)} (Kaplan-Meier with delayed entry, "
                  f"n = {n(r['n'])}, {n(r['events'])} churns). Median tenure: {med}.")
     if val is not None:
@@ -85,13 +79,13 @@ def headline_md(pc: pd.Series, ret: pd.DataFrame, val, camp: pd.Series | None, p
         lines.append(
             f"- **Who will churn:** on customers at risk on {_d(val.test_start)} (n = {n(val.n_test)}, "
             f"{n(val.test_events)} churns in the next {H} months, not used for fitting), the dynamic Cox model ranks "
-            f"churners with C-index **{ratio_ci(cm['value'], cm['lower'], cm['upper'], 3)}** against "
+            f"churners with C-index **{ratio_ci(cm['value'], cm['lower'], cm['upper'], 3)}** ({ci_label(alpha)}) against "
             f"{ratio_ci(cb['value'], cb['lower'], cb['upper'], 3)} for the Kaplan-Meier baseline; integrated Brier "
             f"score {im['value']:.4f} ({im['lower']:.4f}-{im['upper']:.4f}) against {ib['value']:.4f} (lower is better).")
     if camp is not None and camp.get("status") == "ok":
-        lines.append(f"- **Retention campaign {camp['campaign_id']}:** treated customers churned at "
+        lines.append(f"- **Retention campaign {esc(camp['campaign_id'])}:** treated customers churned at "
                      f"**{ratio_ci(camp['hr'], camp['hr_lower'], camp['hr_upper'])}** times the rate of the randomised "
-                     f"control (hazard ratio, p {fmt_p(camp['p'])}; {n(camp['n_treated'])} treated, "
+                     f"control (hazard ratio, {ci_label(alpha)}; p {fmt_p(camp['p'])}; {n(camp['n_treated'])} treated, "
                      f"{n(camp['n_control'])} control).")
     return "\n".join(lines)
 
@@ -100,13 +94,13 @@ def retention_display(ret: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Retention summary as a reviewer reads it: counts, median tenure and retention as text with CIs."""
     out = pd.DataFrame({"customers": [n(v) for v in ret["n"]], "churns": [n(v) for v in ret["events"]]},
                        index=pd.Index(ret["group"].astype(str).str.replace("_", " "), name="group"))
-    out["median tenure, years (CI)"] = [
+    out[f"median tenure, years ({ci_label(alpha)})"] = [
         "not reached" + (f" (> {lo:.1f})" if np.isfinite(lo) else "") if not np.isfinite(m)
         else f"{m:.1f} ({_years(lo)}-{_years(hi)})"
         for m, lo, hi in zip(ret["median_years"], ret["median_lower"], ret["median_upper"])]
     for c in [c for c in ret.columns if c.startswith("retention_") and c.endswith("m")]:
         m = c[len("retention_"):]
-        out[f"retained {m} (CI)"] = [
+        out[f"retained {m} ({ci_label(alpha)})"] = [
             "not observed" if not np.isfinite(v) else f"{100 * v:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
             for v, lo, hi in zip(ret[c], ret[f"{c}_lower"], ret[f"{c}_upper"])]
     if "estimator" in ret and (ret["estimator"] != "Kaplan-Meier").any():
@@ -116,21 +110,22 @@ def retention_display(ret: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def logrank_md(overall: pd.Series, pairs: pd.DataFrame, what: str, alpha: float = 0.05) -> str:
     sig = pairs[pairs["significant"]]
-    s = (f"Log-rank test across {int(overall['groups'])} {what} groups (delayed entry): chi-square "
+    s = (f"Log-rank test across {int(overall['groups'])} {esc(what)} groups (delayed entry): chi-square "
          f"{overall['statistic']:.1f} on {int(overall['df'])} df, **p {fmt_p(overall['p'])}** (n = {n(overall['n'])}). ")
     if len(sig):
         s += (f"{len(sig)} of {len(pairs)} pairs differ after Holm adjustment: "
-              + "; ".join(f"{a.replace('_', ' ')} vs {b.replace('_', ' ')} (p {fmt_p(p)})"
+              + "; ".join(f"{fmt.label(a)} vs {fmt.label(b)} (p {fmt_p(p)})"
                           for a, b, p in sig[["group_a", "group_b", "p_holm"]].head(5).itertuples(index=False)) + ".")
     else:
-        s += f"No pair differs at the {alpha:.0%} level after Holm adjustment for {len(pairs)} comparisons."
+        s += (f"No pair differs at the {fmt.significance(alpha)} significance level after Holm adjustment for "
+              f"{len(pairs)} comparisons.")
     return s
 
 
 def hr_display(summary: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Hazard ratios as text: covariate, per what step, HR (CI), p."""
     return pd.DataFrame({"per": summary["per"].to_numpy(),
-                         f"hazard ratio ({1 - alpha:.0%} CI)": [ratio_ci(h, lo, hi) for h, lo, hi in
+                         f"hazard ratio ({ci_label(alpha)})": [ratio_ci(h, lo, hi) for h, lo, hi in
                                                               summary[["hr", "hr_lower", "hr_upper"]].to_numpy()],
                          "p": [fmt_p(p) for p in summary["p"]]},
                         index=pd.Index(summary["label"].to_numpy(), name="covariate"))
@@ -145,7 +140,7 @@ def model_md(model, frame_start, frame_end) -> str:
 
 
 def _notes(model) -> str:
-    return (" **Notes:** " + "; ".join(model.notes_) + ".") if getattr(model, "notes_", None) else ""
+    return (" **Notes:** " + "; ".join(esc(x) for x in model.notes_) + ".") if getattr(model, "notes_", None) else ""
 
 
 def ph_display(ph: pd.DataFrame) -> pd.DataFrame:
@@ -161,10 +156,10 @@ def ph_md(ph: pd.DataFrame, stratified, alpha: float = 0.05) -> str:
     bad = ph[~ph["ph_holds"]]
     if bad.empty:
         return (f"The Schoenfeld-residual test (Grambsch & Therneau 1994, time as 1 - Kaplan-Meier) does not reject "
-                f"proportional hazards for any covariate at the {alpha:.0%} level: the hazard ratios above hold at "
+                f"proportional hazards for any covariate at the {fmt.significance(alpha)} level: the hazard ratios above hold at "
                 "every tenure.")
-    s = (f"Proportional hazards is rejected at the {alpha:.0%} level for **{len(bad)}** covariate(s): "
-         + ", ".join(f"{r.label} (p {fmt_p(r.p)}, effect {'grows' if r.slope > 0 else 'fades'} with tenure)"
+    s = (f"Proportional hazards is rejected at the {fmt.significance(alpha)} level for **{len(bad)}** covariate(s): "
+         + ", ".join(f"{esc(r.label)} (p {fmt_p(r.p)}, effect {'grows' if r.slope > 0 else 'fades'} with tenure)"
                      for r in bad.itertuples()) + ". Their hazard ratio is an average over tenure. ")
     if stratified is not None:
         s += ("As a fallback the model is refitted **stratified** on the worst offender(s), each stratum with its own "
@@ -215,15 +210,15 @@ def aft_md(table: pd.DataFrame) -> str:
             s += (f" The Weibull shape is {ratio_ci(w['shape'], w['shape_lower'], w['shape_upper'], 2)}: the hazard of "
                   f"churning {trend} with tenure (shape > 1: rises).")
     if len(failed):
-        s += " Not fitted: " + "; ".join(f"{r.model} ({r.status})" for r in failed.itertuples()) + "."
+        s += " Not fitted: " + "; ".join(f"{esc(r.model)} ({esc(r.status)})" for r in failed.itertuples()) + "."
     return s
 
 
-def competing_md(inc: pd.DataFrame, frame: pd.DataFrame, years: int = 5) -> str:
+def competing_md(inc: pd.DataFrame, frame: pd.DataFrame, years: int = 5, alpha: float = 0.05) -> str:
     exits = frame.loc[frame["cause"] != "censored", "cause"].value_counts()
     at = inc[inc["years"] == inc["years"].max()]
-    parts = [f"{r.cause.replace('_', ' ')} {pct_ci(r.incidence, r.lower, r.upper)}" for r in at.itertuples()]
-    return (f"Exits by cause: " + ", ".join(f"{n(v)} {k.replace('_', ' ')}" for k, v in exits.items()) + ". "
+    parts = [f"{fmt.label(r.cause)} {pct_ci(r.incidence, r.lower, r.upper, alpha)}" for r in at.itertuples()]
+    return (f"Exits by cause: " + ", ".join(f"{n(v)} {fmt.label(k)}" for k, v in exits.items()) + ". "
             f"By {int(at['years'].iloc[0]) if len(at) else years} years of tenure the probability of having left is "
             + "; ".join(parts) + " (Aalen-Johansen cumulative incidence with delayed entry; the causes add up to the "
             "probability of leaving, which 1 - Kaplan-Meier of one cause would overstate). The cause-specific hazard "
@@ -234,7 +229,7 @@ def incidence_display(inc: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     wide = inc.assign(text=[f"{100 * v:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})" for v, lo, hi in
                             inc[["incidence", "lower", "upper"]].to_numpy()])
     out = wide.pivot(index="cause", columns="years", values="text")
-    out.columns = [f"by {y} year{'s' if y > 1 else ''} of tenure" for y in out.columns]
+    out.columns = [f"by {y} year{'s' if y > 1 else ''} of tenure ({ci_label(alpha)})" for y in out.columns]
     out.index = out.index.str.replace("_", " ")
     out.columns.name = None
     return out
@@ -246,7 +241,7 @@ def cause_display(cs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     order = list(dict.fromkeys(cs["label"]))
     out = out.loc[order]
     ev = cs.groupby("cause")["events"].first()
-    out.columns = [f"{c.replace('_', ' ')}: HR (CI), {n(ev[c])} exits" for c in out.columns]
+    out.columns = [f"{c.replace('_', ' ')}: HR ({ci_label(alpha)}), {n(ev[c])} exits" for c in out.columns]
     out.index.name = "covariate"
     return out
 
@@ -255,59 +250,81 @@ def cause_md(cs: pd.DataFrame) -> str:
     s = ("Cause-specific Cox models (each exit cause an event, the other causes censored), same cohort and covariates "
          "as the churn model above.")
     if cs.attrs.get("notes"):
-        s += " **Notes:** " + "; ".join(cs.attrs["notes"]) + "."
+        s += " **Notes:** " + "; ".join(esc(x) for x in cs.attrs["notes"]) + "."
     return s
 
 
-def campaign_md(camp: pd.Series, months: int = 12) -> str:
+def campaign_md(camp: pd.Series, months: int = 12, alpha: float = 0.05) -> str:
     if camp.get("status") != "ok":
-        return f"**Retention campaign:** nothing to estimate: {camp.get('status')}."
+        return f"**Retention campaign:** nothing to estimate: {esc(camp.get('status'))}."
     hr = ratio_ci(camp["hr"], camp["hr_lower"], camp["hr_upper"])
-    arm = {a: pct_ci(camp[f"churn_{months}m_{a}"], camp[f"churn_{months}m_{a}_lower"], camp[f"churn_{months}m_{a}_upper"])
-           for a in ("treated", "control")}
-    return (f"**{camp['campaign_id']}** randomised {n(camp['n_treated'] + camp['n_control'])} contacted customers "
+    arm = {a: pct_ci(camp[f"churn_{months}m_{a}"], camp[f"churn_{months}m_{a}_lower"], camp[f"churn_{months}m_{a}_upper"],
+                     alpha) for a in ("treated", "control")}
+    return (f"**{esc(camp['campaign_id'])}** randomised {n(camp['n_treated'] + camp['n_control'])} contacted customers "
             f"into treatment ({n(camp['n_treated'])}) and control ({n(camp['n_control'])}); both arms are followed from "
-            f"their contact date. Churn hazard ratio, treated vs control: **{hr}** "
+            f"their contact date. Churn hazard ratio, treated vs control: **{hr}** ({ci_label(alpha)}) "
             f"(Wald p {fmt_p(camp['p'])}, log-rank p {fmt_p(camp['logrank_p'])}; {n(camp['events_treated'])} and "
             f"{n(camp['events_control'])} churns). Within {months} months of contact {arm['treated']} of treated and "
             f"{arm['control']} of control customers churned (Kaplan-Meier).")
 
 
 def metrics_display(val) -> pd.DataFrame:
+    """Validation metrics, one row per metric and horizon: value (interval at the validation's 1 - alpha) per model."""
     m = val.metrics.copy()
-    names = {"c_index": "C-index (higher is better)", "td_auc": "time-dependent AUC (higher is better)",
+    level = f"{100 * (1 - getattr(val, 'alpha', 0.05)):g}% CI"
+    names = {"c_index": "Harrell's C-index (higher is better)", "uno_c": "Uno's C-index (higher is better)",
+             "td_auc": "time-dependent AUC (higher is better)",
              "brier": "Brier score (lower is better)", "ibs": "integrated Brier score (lower is better)"}
     digits = m["metric"].map({"brier": 4, "ibs": 4}).fillna(3).astype(int)
     m["text"] = [f"{v:.{k}f} ({lo:.{k}f} to {hi:.{k}f})" for k, v, lo, hi in
                  zip(digits, m["value"], m["lower"], m["upper"])]
     out = m.pivot_table(index=["metric", "horizon_months"], columns="model", values="text", aggfunc="first",
                         sort=False).reset_index()
+    rank = {k: i for i, k in enumerate(dict.fromkeys(m["metric"]))}          # metrics as listed, horizons ascending
+    out = out.sort_values(["metric", "horizon_months"], key=lambda c: c.map(rank) if c.name == "metric" else c,
+                          kind="stable")
     out["metric"] = out["metric"].map(names)
-    out = out.rename(columns={"horizon_months": "horizon (months)", "cox": "Cox (landmark)",
-                              "baseline": "Kaplan-Meier baseline", "difference": "difference (Cox - baseline)"})
+    cols = {"cox": f"Cox (landmark) ({level})", "baseline": f"Kaplan-Meier baseline ({level})",
+            "difference": f"difference, Cox - baseline ({level})"}
+    out = out.rename(columns={"horizon_months": "horizon (months)", **cols})
     out.columns.name = None
-    return out.set_index("metric")[["horizon (months)", "Cox (landmark)", "Kaplan-Meier baseline",
-                                    "difference (Cox - baseline)"]]
+    return out.set_index("metric")[["horizon (months)", *cols.values()]]
 
 
 def validation_md(val) -> str:
+    alpha = getattr(val, "alpha", 0.05)
     lms = ", ".join(pd.Timestamp(x).strftime("%b %Y") for x in val.train_landmarks)
     s = (f"**Out-of-time design.** The model was fitted on {n(val.n_train_rows)} customer-snapshots "
          f"({n(val.n_train_customers)} customers) at landmarks {lms}, each followed for {val.horizons_months[-1]} months "
          f"-- all before {_d(val.test_start)}. It is tested on the {n(val.n_test)} customers at risk on "
          f"{_d(val.test_start)}, followed to {_d(val.as_of)} ({n(val.test_events)} churns). The baseline is Kaplan-Meier "
-         "on tenure from the same training landmarks (no covariates). Intervals: C-index by infinitesimal jackknife; "
-         f"AUC and Brier scores by a paired bootstrap of the test customers ({val.n_boot} replicates).")
+         f"on tenure from the same training landmarks (no covariates). Intervals ({100 * (1 - alpha):g}% CI): C-indices "
+         "by infinitesimal jackknife (Uno's with its censoring weights held fixed); AUC and Brier scores by a paired "
+         f"percentile bootstrap of the test customers ({val.n_boot} replicates).")
     if val.notes:
         s += " Notes: " + "; ".join(val.notes) + "."
+    s += (f"\n\n**How censored customers count.** Follow-up is counted in whole days from {_d(val.test_start)}. At each "
+          "horizon, a customer who churned by then is a *case*, weighted by one over the chance of not having been "
+          "censored before churning, 1/G(T-); a customer still with the bank at the horizon -- including one whose "
+          "follow-up ends on that very date -- is a *control*, weighted 1/G(t-); a customer censored earlier (a "
+          "competing exit or a retention contact) counts only through these weights. G, the censoring distribution, is "
+          "the Kaplan-Meier estimate on the test window, with churns counted before censorings on the same day. "
+          "Harrell's C is the share of comparable pairs (one customer churned before the other left) that the score "
+          "orders correctly; it depends on how much follow-up is censored. Uno's C weights each pair by 1/G(T-)^2 so "
+          f"that it does not (Uno et al. 2011), counting churns before {val.horizons_months[-1]} months. Both rank "
+          f"customers by the predicted churn probability at {val.horizons_months[-1]} months.")
     return s
 
 
-def precision_display(val) -> pd.DataFrame:
+def precision_display(val, alpha: float | None = None) -> pd.DataFrame:
+    """How the top of the ranking performed out of time; intervals at ``alpha`` (default: the validation's)."""
+    if alpha is None:
+        alpha = getattr(val, "alpha", None) or getattr(getattr(val, "model", None), "alpha", 0.05)
     p = val.precision
     return pd.DataFrame({
         "horizon (months)": p["horizon_months"].to_numpy(), "customers listed": p["n_flagged"].to_numpy(),
-        "churned within horizon (CI)": [pct_ci(v, lo, hi) for v, lo, hi in
+        f"churned within horizon ({ci_label(alpha)})": [
+            f"{pct(v)} ({fmt.interval(lo, hi, pct, 'not estimable')})" for v, lo, hi in
                                         p[["precision", "precision_lower", "precision_upper"]].to_numpy()],
         "base rate": [pct(v) for v in p["base_rate"]], "lift": p["lift"].round(1).to_numpy(),
         "share of churners caught": [pct(v) for v in p["recall"]]},
@@ -333,7 +350,6 @@ def landmark_md(model, horizon_months: int) -> str:
 
 
 def warning_md(wl, val, alpha: float = 0.05) -> str:
-    lvl = 1 - alpha
     t = wl.table
     ep = expected_precision(val, wl.horizon_months)
     exp_n = t["churn_probability"].sum()
@@ -345,12 +361,12 @@ def warning_md(wl, val, alpha: float = 0.05) -> str:
         f"predicted probability of churning within **{wl.horizon_months} months** of {_d(wl.as_of)}; cut-off "
         f"probability {pct(wl.cutoff_probability, 1)}.",
         f"- **Expected precision:** when the same ranking was applied out of time (customers at risk on "
-        f"{_d(val.test_start)}), **{pct_ci(ep['precision'], ep['precision_lower'], ep['precision_upper'], lvl)}** of "
+        f"{_d(val.test_start)}), **{pct_ci(ep['precision'], ep['precision_lower'], ep['precision_upper'], alpha)}** of "
         f"the listed customers churned within {wl.horizon_months} months, {ep['lift']:.1f} times the base rate of "
         f"{pct(ep['base_rate'])}; the list caught {pct(ep['recall'])} of all churners.",
-        f"- **At stake:** the model expects {exp_n:,.0f} of the listed customers to churn ({lvl:.0%} prediction "
+        f"- **At stake:** the model expects {exp_n:,.0f} of the listed customers to churn ({fmt.level_pct(alpha)} prediction "
         f"interval {max(0.0, exp_n - z * sd):,.0f}-{exp_n + z * sd:,.0f}), taking an expected "
-        f"**{money(t['value_at_risk'].sum())}** of assets (AUM x probability; {lvl:.0%} prediction interval "
+        f"**{money(t['value_at_risk'].sum())}** of assets (AUM x probability; {fmt.level_pct(alpha)} prediction interval "
         f"{money(max(0.0, t['value_at_risk'].sum() - z * var_sd))}-{money(t['value_at_risk'].sum() + z * var_sd)}, "
         "assuming independent customers and a calibrated model). "
         f"Across all active customers: {wl.expected_churners_scored:,.0f} expected churners, "
@@ -406,8 +422,8 @@ def export_list(wl, ctx) -> list[Path]:
 
 def export_md(paths: list[Path], wl) -> str:
     return (f"The full list ({n(len(wl.table))} rows: pseudonymous customer ID, probability, assets, value at risk, tier, "
-            f"tenure and three reasons; no names or contact details) is exported as `{paths[0].name}` and "
-            f"`{paths[1].name}` in `{paths[0].parent}`. Contact details are looked up by the CRM team from the "
+            f"tenure and three reasons; no names or contact details) is exported as {fmt.code(paths[0].name)} and "
+            f"{fmt.code(paths[1].name)} in {fmt.code(paths[0].parent)}. Contact details are looked up by the CRM team from the "
             "pseudonym under their own access rights.")
 
 

@@ -7,6 +7,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from crm_lib.fmt import ci_label
+
 PALETTE = ["#1f4e79", "#2e86c1", "#85c1e9", "#d4ac0d", "#ca6f1e", "#7d3c98", "#148f77", "#922b21"]
 STYLE = {
     "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 11, "axes.titleweight": "bold",
@@ -25,6 +27,14 @@ def _done(fig: Figure) -> Figure:
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def _titled(title: str, alpha: float | None, what: str = "") -> str:
+    """``title (80% CI)``: a figure's title with the confidence level of the intervals it draws
+    (``what`` names them, e.g. "bands"); unchanged when ``alpha`` is None."""
+    if alpha is None:
+        return title
+    return f"{title} ({what + ': ' if what else ''}{ci_label(alpha)})"
 
 
 def _thousands(x, _pos=None):

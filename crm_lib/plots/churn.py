@@ -8,13 +8,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from crm_lib.plots._style import PALETTE, STYLE, _done, _new
+from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _titled
 
 
 def churn_curves(curves: pd.DataFrame, title: str = "Share of customers still with the bank",
                  xlabel: str = "years since onboarding", ylabel: str = "% still a customer", ylim_low=None,
-                 order: list | None = None) -> Figure:
-    """Kaplan-Meier retention curves with CI bands by group (from ``churn.km_curves``)."""
+                 order: list | None = None, alpha: float | None = None) -> Figure:
+    """Kaplan-Meier retention curves with CI bands by group (from ``churn.km_curves``);
+    with ``alpha`` the title states the bands' level."""
+    title = _titled(title, alpha, "bands")
     fig, ax = _new(figsize=(7.5, 3.8))
     if curves is None or curves.empty:
         ax.text(0.5, 0.5, "no data to plot", ha="center", va="center", transform=ax.transAxes)
@@ -41,9 +43,13 @@ def churn_curves(curves: pd.DataFrame, title: str = "Share of customers still wi
     return _done(fig)
 
 
-def hazard_ratio_forest(summary: pd.DataFrame, title: str = "Hazard ratios of churn (95% CI)",
-                        label: str = "label") -> Figure:
-    """Forest plot of hazard ratios on a log axis (from ``ChurnCox.summary_``); right of 1 = churns sooner."""
+def hazard_ratio_forest(summary: pd.DataFrame, title: str = "Hazard ratios of churn",
+                        label: str = "label", alpha: float = 0.05) -> Figure:
+    """Forest plot of hazard ratios on a log axis (from ``ChurnCox.summary_``); right of 1 = churns sooner.
+
+    The title ends with the intervals' level, ``(95% CI)`` at ``alpha`` 0.05: pass the model's alpha.
+    """
+    title = _titled(title, alpha)
     s = summary.iloc[::-1]
     fig, ax = _new(figsize=(7.5, 0.45 * len(s) + 1.2))
     with plt.rc_context(STYLE):
@@ -95,8 +101,11 @@ def ph_residuals_plot(curves: pd.DataFrame, ncols: int = 3, title: str = "Propor
     return _done(fig)
 
 
-def calibration_plot(cal: pd.DataFrame, title: str = "Calibration: predicted vs observed churn") -> Figure:
-    """Predicted vs observed churn by decile, one panel per horizon, model and baseline (``Validation.calibration``)."""
+def calibration_plot(cal: pd.DataFrame, title: str = "Calibration: predicted vs observed churn",
+                     alpha: float | None = None) -> Figure:
+    """Predicted vs observed churn by decile, one panel per horizon, model and baseline (``Validation.calibration``);
+    with ``alpha`` the title states the error bars' level."""
+    title = _titled(title, alpha, "bars")
     hs = sorted(cal["horizon_months"].unique())
     fig, axes = _new(1, len(hs), figsize=(3.8 * len(hs), 3.6), squeeze=False)
     names = {"cox": ("Cox (landmark)", PALETTE[0], "o"), "baseline": ("Kaplan-Meier baseline", PALETTE[4], "s")}
@@ -164,8 +173,11 @@ def gains_chart(gains: pd.DataFrame, top_share: float | None = None,
     return _done(fig)
 
 
-def cumulative_incidence_plot(cif: pd.DataFrame, title: str = "Leaving the bank, by exit cause") -> Figure:
-    """Aalen-Johansen cumulative incidence per cause with CI bands (``churn.cumulative_incidence``)."""
+def cumulative_incidence_plot(cif: pd.DataFrame, title: str = "Leaving the bank, by exit cause",
+                              alpha: float | None = None) -> Figure:
+    """Aalen-Johansen cumulative incidence per cause with CI bands (``churn.cumulative_incidence``);
+    with ``alpha`` the title states the bands' level."""
+    title = _titled(title, alpha, "bands")
     fig, ax = _new(figsize=(7.0, 3.6))
     with plt.rc_context(STYLE):
         for i, (c, g) in enumerate(cif.groupby("cause", sort=False)):

@@ -7,11 +7,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from crm_lib.fmt import ci_label
 from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
 
 
 def kpi_trends(hist: pd.DataFrame, targets: dict, names: list[str], ncols: int = 3) -> Figure:
-    """Small multiples of KPI history (``evaluation.history``) with CI bands and target lines."""
+    """Small multiples of KPI history (``evaluation.history``) with CI bands and target lines.
+
+    Each band is the interval the period's pack recorded, at that pack's own level (``ci_level``
+    in its facts), so no single level is printed here."""
     names = [n for n in names if n in set(hist["name"])]
     nrows = max(1, -(-len(names) // ncols))
     fig, axes = _new(nrows, ncols, figsize=(3.4 * ncols, 2.3 * nrows), squeeze=False)
@@ -35,15 +39,17 @@ def kpi_trends(hist: pd.DataFrame, targets: dict, names: list[str], ncols: int =
     return _done(fig)
 
 
-def uplift_forest(camps: pd.DataFrame, title: str = "Campaign response uplift (treatment - control)") -> Figure:
-    """Forest plot of campaign uplifts with CIs (``evaluation.evaluate_campaigns``), planted/planned marks."""
+def uplift_forest(camps: pd.DataFrame, title: str = "Campaign response uplift (treatment - control)",
+                  alpha: float = 0.05) -> Figure:
+    """Forest plot of campaign uplifts with CIs (``evaluation.evaluate_campaigns``), planted/planned marks;
+    the legend states the intervals' level (pass the run's ``alpha``)."""
     c = camps[camps["evaluable"] == True]  # noqa: E712
     fig, ax = _new(figsize=(7.5, 0.55 * max(len(c), 1) + 1.2))
     with plt.rc_context(STYLE):
         y = list(range(len(c)))[::-1]
         u, lo, hi = (c[k].to_numpy(float) for k in ("uplift", "uplift_ci_lower", "uplift_ci_upper"))
         ax.errorbar(100 * u, y, xerr=[100 * (u - lo), 100 * (hi - u)],
-                    fmt="o", color=PALETTE[0], capsize=3, label="uplift, 95% CI")
+                    fmt="o", color=PALETTE[0], capsize=3, label=f"uplift, {ci_label(alpha)}")
         if c["planned_uplift"].notna().any():
             ax.scatter(100 * c["planned_uplift"].to_numpy(float), y, marker="|", s=200, color=PALETTE[4], label="planned")
         ax.axvline(0, color="grey", linewidth=1)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crm_lib.plots._style import PALETTE, STYLE, _done, _new
+from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _titled
 
 
 def _flag_colors(status, color):
@@ -18,13 +18,15 @@ def _flag_colors(status, color):
 
 def score_intervals(table: pd.DataFrame, value: str, lower: str, upper: str, label: str = "segment",
                     panel: str = "dimension", title: str = "", xlabel: str = "", percent: bool = False,
-                    reference: float | None = None, hide_flagged: bool = False) -> Figure:
-    """Dot-and-interval chart per segment, one panel per dimension (from ``segment_scores``).
+                    reference: float | None = None, hide_flagged: bool = False, alpha: float | None = None) -> Figure:
+    """Dot-and-interval chart per segment, one panel per dimension (from ``segment_scores``);
+    with ``alpha`` the title states the intervals' level.
 
     Segments whose ``status`` is not ``ok`` (small n, no responses) are drawn hollow and grey,
     or left out with ``hide_flagged`` (for dimensions with many small segments, e.g. branches);
     ``reference`` (e.g. the overall score) is a dashed line.
     """
+    title = _titled(title, alpha) if title else title
     if hide_flagged and "status" in table.columns:
         hidden = int((table["status"] != "ok").sum())
         table = table[table["status"] == "ok"]
@@ -64,12 +66,14 @@ def score_intervals(table: pd.DataFrame, value: str, lower: str, upper: str, lab
 
 
 def score_trend_panels(trend: pd.DataFrame, index_trend: pd.DataFrame | None = None, period_label: str | None = None,
-                       title: str = "CSAT, NPS and satisfaction index by period") -> Figure:
+                       title: str = "CSAT, NPS and satisfaction index by period", alpha: float | None = None) -> Figure:
     """CSAT top-2-box (%), NPS and (optionally) the index per period with interval bands.
 
     ``trend`` from ``score_trend``, ``index_trend`` from ``report.index_trend``; flagged
-    periods are hollow points; the reported period is shaded.
+    periods are hollow points; the reported period is shaded. With ``alpha`` the title states
+    the bands' level.
     """
+    title = _titled(title, alpha, "bands")
     panels = [("csat_top2box", "csat_top2box_lower", "csat_top2box_upper", "CSAT satisfied (%)", 100, trend),
               ("nps", "nps_lower", "nps_upper", "NPS (points)", 1, trend)]
     if index_trend is not None:
@@ -93,11 +97,13 @@ def score_trend_panels(trend: pd.DataFrame, index_trend: pd.DataFrame | None = N
     return _done(fig)
 
 
-def driver_importance(importance: pd.DataFrame, title: str = "Key drivers: share of explained variance") -> Figure:
+def driver_importance(importance: pd.DataFrame, title: str = "Key drivers: share of explained variance",
+                      alpha: float | None = None) -> Figure:
     """Relative weights and LMG shares (%) per driver with bootstrap intervals, beside standardised betas.
 
-    ``importance`` is ``KeyDriverAnalysis.importance_``.
+    ``importance`` is ``KeyDriverAnalysis.importance_``; with ``alpha`` the title states the bars' level.
     """
+    title = _titled(title, alpha, "bars")
     t = importance.sort_values("rw_share")
     fig, (a, b) = _new(1, 2, figsize=(9, 0.9 + 0.45 * len(t)), gridspec_kw={"width_ratios": [3, 2]})
     with plt.rc_context(STYLE):
@@ -182,11 +188,14 @@ def pareto(volumes: pd.DataFrame, label: str = "segment", count: str = "complain
 
 
 def km_resolution(curves: pd.DataFrame, sla_days: dict | None = None, order: list | None = None,
-                  title: str = "Time to resolution (Kaplan-Meier)", max_days: float | None = None) -> Figure:
+                  title: str = "Time to resolution (Kaplan-Meier)", max_days: float | None = None,
+                  alpha: float | None = None) -> Figure:
     """Share of complaints resolved by day t, per group, with pointwise bands and the SLA of each group.
 
-    ``curves`` is ``ResolutionTime.curves_``; open complaints are censored, not dropped.
+    ``curves`` is ``ResolutionTime.curves_``; open complaints are censored, not dropped. With
+    ``alpha`` the title states the bands' level.
     """
+    title = _titled(title, alpha, "bands")
     groups = order or list(dict.fromkeys(curves["group"]))
     colors = [PALETTE[1], PALETTE[6], PALETTE[4], PALETTE[5], PALETTE[3], PALETTE[7]]
     fig, ax = _new(figsize=(7.5, 3.8))

@@ -68,7 +68,7 @@ def cluster_selection(selection: pd.DataFrame, min_stability: float | None = Non
         if min_stability is not None:
             a.axhline(min_stability, color=PALETTE[4], linestyle="--", linewidth=1, label="gate (lower bound)")
             a.legend(loc="lower left", fontsize=7)
-        a.set_title("Stability: bootstrap ARI (95% interval)", fontsize=9)
+        a.set_title("Stability: bootstrap ARI\n(95% interval, fixed by design: the gate reads it)", fontsize=9)
         a.set_ylim(min(0, np.nanmin(selection["stability_lower"])) - 0.02, 1.02)
         b.plot(k, selection["silhouette"], "o-", color=PALETTE[1])
         if min_silhouette is not None:

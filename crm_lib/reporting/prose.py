@@ -1,40 +1,28 @@
-"""Sentences a reviewer reads, built from computed results (numbers with n and uncertainty)."""
+"""Sentences a reviewer reads, built from computed results (numbers with n and uncertainty).
+
+Numbers, intervals and values from data are written by ``crm_lib.fmt``; ``n``, ``pct``,
+``money`` and ``pct_ci`` stay here as aliases because many notebooks and modules call them.
+"""
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
+from crm_lib import fmt
+from crm_lib.fmt import esc, money, pct  # noqa: F401  (re-exported: prose.money, prose.pct)
 
-def n(x) -> str:
-    """An integer with thousands separators."""
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(round(x)):,}"
-
-
-def pct(x, digits: int = 1) -> str:
-    """A proportion (0-1) as a percentage."""
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}%"
-
-
-def money(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    for unit, div in (("bn", 1e9), ("m", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:,.1f}{unit}"
-    return f"{x:,.0f}"
+n = fmt.integer
 
 
 def pct_ci(x, lo, hi, level: float = 0.95, digits: int = 1) -> str:
-    """``2.1% (95% CI 1.9%-2.3%)``."""
-    return f"{pct(x, digits)} ({level:.0%} CI {pct(lo, digits)}-{pct(hi, digits)})"
+    """``2.1% (95% CI 1.9%-2.3%)`` at confidence ``level`` (``fmt.pct_ci`` takes alpha)."""
+    return fmt.pct_ci(x, lo, hi, fmt.alpha_of(level), digits)
 
 
 def header(ctx, title: str) -> str:
     p = ctx.period
     return (f"# {title}: {p.label}\n\n"
-            f"Period **{p.label}** ({p.start:%d %b %Y} to {p.end:%d %b %Y}), profile *{ctx.profile}*. "
+            f"Period **{p.label}** ({p.start:%d %b %Y} to {p.end:%d %b %Y}), profile *{esc(ctx.profile)}*. "
             f"Data checked at the door: {n(sum(ctx.door['rows'].values()))} rows in {len(ctx.door['rows'])} tables, "
             f"{ctx.door['errors']} error(s), {ctx.door['warnings']} warning(s).")
 
@@ -72,7 +60,7 @@ def tiers(t: pd.DataFrame) -> str:
     s = (f"{n(t['customers'].sum())} active customers hold {money(t['aum'].sum())} of AUM "
          "(deposits + investments, average of the last month-ends). ")
     if top is not None:
-        s += (f"The top individual tier, *{top['tier'].replace('_', ' ')}*, is {pct(top['share'])} of customers but "
+        s += (f"The top individual tier, *{fmt.label(top['tier'])}*, is {pct(top['share'])} of customers but "
               f"{pct(top['aum_share'])} of AUM. ")
     if len(corp):
         s += f"Corporates are {pct(corp['share'].sum())} of customers and {pct(corp['aum_share'].sum())} of AUM."
@@ -85,39 +73,42 @@ STATUS_COLOURS = {"met": "#d5f5e3", "near": "#fcf3cf", "missed": "#fadbd8", "no 
 
 
 def _by_unit(value, unit) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if unit == "proportion":
-        return f"{100 * value:.2f}%"
-    if unit == "currency":
-        return money(value)
-    if unit in ("customers", "problems", "KPIs", "alerts"):
-        return f"{value:,.0f}"
-    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.1f}"
+    return fmt.by_unit(value, unit, missing_text="")
 
 
-def scorecard_table(card: pd.DataFrame):
-    """The scorecard as a styled table: values in their units, CI, status colours, significance marks."""
+def scorecard_table(card: pd.DataFrame, alpha: float = 0.05, levels: pd.Series | None = None):
+    """The scorecard as a styled table: values in their units, CI, status colours, significance marks.
+
+    The interval column is headed with the run's level (``alpha``); ``levels`` (KPI name →
+    the recorded ``ci_level``, e.g. the pack's facts) marks an interval recorded at another
+    level, such as one fixed by design, in its cell. Cells are HTML-escaped (KPI names and
+    statuses come from parameters).
+    """
     rows = []
+    head = fmt.ci_label(alpha)
     for name, r in card.iterrows():
         u = r["unit"]
-        ci = f"{_by_unit(r['ci_lower'], u)} – {_by_unit(r['ci_upper'], u)}" if not pd.isna(r["ci_lower"]) else "census"
+        ci = (f"{_by_unit(r['ci_lower'], u)} – {_by_unit(r['ci_upper'], u)}" if not pd.isna(r["ci_lower"])
+              else "census")
+        lv = levels.get(name) if levels is not None else None
+        if not pd.isna(r["ci_lower"]) and not fmt.missing(lv) and abs(float(lv) - fmt.level(alpha)) > 1e-9:
+            ci += f" ({fmt.ci_label(fmt.alpha_of(lv))}, fixed level)"
 
         def chg(tag):
             if pd.isna(r[f"change_{tag}"]):
                 return "no history"
             c = r[f"change_{tag}"]
-            s = (f"{100 * c:+.2f} pp" if u == "proportion" else ("+" if c >= 0 else "−") + _by_unit(abs(c), u))
+            s = fmt.pp(c) if u == "proportion" else ("+" if c >= 0 else "−") + _by_unit(abs(c), u)
             p = r[f"p_{tag}"]
-            return s + ("" if pd.isna(p) else f" (p={p:.2g}{' *' if r[f'sig_{tag}'] else ''})")
+            return s + ("" if pd.isna(p) else f" ({fmt.p_text(p)}{' *' if r[f'sig_{tag}'] else ''})")
 
-        rows.append({"KPI": name.replace("_", " "), "value": _by_unit(r["value"], u), "95% CI": ci,
-                     "n": "" if pd.isna(r["n"]) else f"{int(r['n']):,}",
+        rows.append({"KPI": str(name).replace("_", " "), "value": _by_unit(r["value"], u), head: ci,
+                     "n": "" if pd.isna(r["n"]) else fmt.integer(r["n"]),
                      "target": _by_unit(r["target"], u), "status": r["status"],
                      "vs previous": chg("prev"), "vs year ago": chg("yoy"),
                      "better": r["better"]})
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    return (df.style.hide(axis="index")
-            .map(lambda v: f"background-color: {STATUS_COLOURS.get(v, '')}", subset=["status"]))
+    return fmt.escape_styler(df.style.hide(axis="index")
+                             .map(lambda v: f"background-color: {STATUS_COLOURS.get(v, '')}", subset=["status"]))

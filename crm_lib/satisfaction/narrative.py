@@ -6,39 +6,33 @@ such instead of being quoted. Nothing here computes a statistic.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from crm_lib.reporting.prose import n, pct, pct_ci
+from crm_lib import fmt
+from crm_lib.fmt import esc, pct
+from crm_lib.fmt import integer as n
+from crm_lib.fmt import number as _num
+from crm_lib.fmt import p_text as _p
+from crm_lib.fmt import signed as _signed
+
+_label = fmt.label           # codes from data and parameters as words, escaped for Markdown
 
 
 def _ok(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def _num(x, digits: int = 1) -> str:
-    return f"{x:,.{digits}f}" if _ok(x) else "n/a"
-
-
-def _signed(x, digits: int = 1) -> str:
-    return f"{x:+,.{digits}f}" if _ok(x) else "n/a"
+    return not fmt.missing(v)
 
 
 def _range(lo, hi, digits: int = 1) -> str:
-    if not (_ok(lo) and _ok(hi)):
-        return "interval not estimable"
-    return f"{_num(lo, digits)} to {_num(hi, digits)}"
+    return fmt.interval(lo, hi, fmt.number, sep=" to ", digits=digits)
 
 
-def _label(s) -> str:
-    return str(s).replace("_", " ")
+def _ci(level: float) -> str:
+    """``95% CI`` at confidence ``level`` (1 - alpha)."""
+    return fmt.ci_label(fmt.alpha_of(level))
 
 
-def _p(p) -> str:
-    if not _ok(p):
-        return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+def pct_ci(x, lo, hi, level: float = 0.95, digits: int = 1) -> str:
+    return fmt.pct_ci(x, lo, hi, fmt.alpha_of(level), digits)
 
 
 def data_note(what: str, rows: int, problems: pd.DataFrame, period_label: str,
@@ -69,7 +63,7 @@ def satisfaction_headline(headline: pd.DataFrame, index: pd.DataFrame, period_la
                 f"{min_n}:** CSAT, NPS and the satisfaction index are flagged and not reported for this period. "
                 "The trend below shows each period's n; segment and driver results use what data there is and are "
                 "flagged the same way.")
-    lvl = f"{level:.0%} CI"
+    lvl = _ci(level)
     s = (f"In {period_label}, **{n(h['n'])} survey responses** gave a CSAT of "
          f"**{pct(h['csat_top2box'])} satisfied** (share answering 4 or 5 of 5; "
          f"{lvl} {pct(h['csat_top2box_lower'])}-{pct(h['csat_top2box_upper'])}; mean {_num(h['csat_mean'], 2)} of 5, "
@@ -94,31 +88,31 @@ def score_change(change: pd.DataFrame, level: float = 0.95) -> str:
     if change is None or not len(change):
         return ""
     c, p = change.loc["csat_top2box"], change.loc["nps"]
-    sig = [name for name, row in (("CSAT", c), ("NPS", p)) if _ok(row["p_value"]) and row["p_value"] < 1 - level]
+    sig = [name for name, row in (("CSAT", c), ("NPS", p)) if _ok(row["p_value"]) and row["p_value"] < fmt.alpha_of(level)]
     verdict = (["neither change is distinguishable from sampling noise"] if not sig else
                [f"the change in {' and '.join(sig)} is larger than sampling noise would explain"])
-    return (f"Against {c['previous_period']}, CSAT moved by {_signed(100 * c['change'])} percentage points "
-            f"({level:.0%} CI {_range(100 * c['ci_lower'], 100 * c['ci_upper'])}, {_p(c['p_value'])}) and NPS by "
-            f"{_signed(p['change'])} points ({_range(p['ci_lower'], p['ci_upper'])}, {_p(p['p_value'])}): "
+    return (f"Against {esc(c['previous_period'])}, CSAT moved by {_signed(100 * c['change'])} percentage points "
+            f"({_ci(level)} {_range(100 * c['ci_lower'], 100 * c['ci_upper'])}, {_p(c['p_value'])}) and NPS by "
+            f"{_signed(p['change'])} points ({_ci(level)} {_range(p['ci_lower'], p['ci_upper'])}, {_p(p['p_value'])}): "
             f"{verdict[0]}.")
 
 
 def segment_summary(segments: pd.DataFrame, metric: str = "nps", min_n: int = 30) -> str:
     """Highest and lowest reportable segment per dimension; how many are flagged."""
     parts = []
-    fmt = (lambda v: _num(v, 0)) if metric == "nps" else pct
+    show = (lambda v: _num(v, 0)) if metric == "nps" else pct
     name = "NPS" if metric == "nps" else "CSAT"
     for dim, g in segments.groupby("dimension", sort=False):
         ok = g[g["status"] == "ok"].sort_values(metric)
         flagged = int((g["status"] != "ok").sum())
         if len(ok) >= 2:
             lo, hi = ok.iloc[0], ok.iloc[-1]
-            s = (f"by {dim}, {name} ranges from {fmt(lo[metric])} (*{_label(lo['segment'])}*, n = {n(lo['n'])}) "
-                 f"to {fmt(hi[metric])} (*{_label(hi['segment'])}*, n = {n(hi['n'])})")
+            s = (f"by {esc(dim)}, {name} ranges from {show(lo[metric])} (*{_label(lo['segment'])}*, n = {n(lo['n'])}) "
+                 f"to {show(hi[metric])} (*{_label(hi['segment'])}*, n = {n(hi['n'])})")
         elif len(ok) == 1:
-            s = f"by {dim}, only *{_label(ok.iloc[0]['segment'])}* has enough responses"
+            s = f"by {esc(dim)}, only *{_label(ok.iloc[0]['segment'])}* has enough responses"
         else:
-            s = f"by {dim}, no segment reaches {min_n} responses"
+            s = f"by {esc(dim)}, no segment reaches {min_n} responses"
         if flagged:
             s += f" ({flagged} segment(s) below {min_n} responses flagged)"
         parts.append(s)
@@ -133,9 +127,9 @@ def drivers(kda, matrix: pd.DataFrame, start, end, level: float = 0.95) -> str:
     others = ", ".join(f"{_label(a).replace('attr ', '')} {pct(r['rw_share'], 0)}" for a, r in imp.iloc[1:].iterrows())
     first = matrix[matrix["quadrant"] == "concentrate here"]
     s = (f"Over the responses from {start} to {end} (n = {n(kda.n_)}), the {len(imp)} attribute ratings explain "
-         f"**R² = {_num(kda.r2_, 2)}** ({level:.0%} CI {_range(kda.r2_lower_, kda.r2_upper_, 2)}) of {kda.outcome_.upper()}. "
+         f"**R² = {_num(kda.r2_, 2)}** ({_ci(level)} {_range(kda.r2_lower_, kda.r2_upper_, 2)}) of {esc(str(kda.outcome_).upper())}. "
          f"**{_label(imp.index[0]).replace('attr ', '').capitalize()}** is the strongest driver: "
-         f"{pct(top['rw_share'], 0)} of the explained variance ({pct(top['rw_share_lower'], 0)}-"
+         f"{pct(top['rw_share'], 0)} of the explained variance ({_ci(level)} {pct(top['rw_share_lower'], 0)}-"
          f"{pct(top['rw_share_upper'], 0)}, Johnson's relative weights; LMG {pct(top['lmg_share'], 0)}), then "
          f"{others}. ")
     if len(first):
@@ -158,7 +152,7 @@ def complaints_headline(volumes: pd.DataFrame, repeat: pd.Series, sla: pd.DataFr
     """The opening paragraph of the complaints report (figures below ``min_n`` are flagged, not quoted)."""
     a = volumes[volumes["dimension"] == "all"].iloc[0]
     al, s_all = sla.loc["all"], rt.summary_.loc["all"]
-    lvl = f"{level:.0%} CI"
+    lvl = _ci(level)
     s = (f"In {period_label}, **{n(a['complaints'])} complaints** were opened: **{_num(a['rate_per_1000'])} per 1,000 "
          f"customers** ({lvl} {_range(a['rate_lower'], a['rate_upper'])}; {n(a['customers'])} customers on book). ")
     if a["status"] == "ok":
@@ -188,7 +182,7 @@ def complaints_headline(volumes: pd.DataFrame, repeat: pd.Series, sla: pd.DataFr
     return s
 
 
-def resolution(rt, min_n: int = 30) -> str:
+def resolution(rt, min_n: int = 30, level: float = 0.95) -> str:
     """Medians by severity against the SLA, and what dropping open complaints would have done."""
     s = rt.summary_
     parts = []
@@ -196,10 +190,10 @@ def resolution(rt, min_n: int = 30) -> str:
         if r["status"] != "ok":
             parts.append(f"*{_label(g)}* {_flagged(r['n'], min_n)}")
             continue
-        med = (f"median {_num(r['median_days'])} days ({_range(r['median_lower'], r['median_upper'])})"
+        med = (f"median {_num(r['median_days'])} days ({_ci(level)} {_range(r['median_lower'], r['median_upper'])})"
                if _ok(r["median_days"]) else "median not yet reached")
         sla = (f"; {pct(r['within_sla'], 0)} resolved within the {_num(r['sla_days'], 0)}-day SLA "
-               f"({_range(100 * r['within_sla_lower'], 100 * r['within_sla_upper'], 0)}%)"
+               f"({_ci(level)} {_range(100 * r['within_sla_lower'], 100 * r['within_sla_upper'], 0)}%)"
                if _ok(r["within_sla"]) else "")
         parts.append(f"*{_label(g)}* {med}{sla} (n = {n(r['n'])}, {n(r['open'])} open)")
     a = s.loc["all"]
@@ -220,7 +214,7 @@ def control_chart(chart: pd.DataFrame, what: str, unit: str = "") -> str:
     if not len(sig):
         return (f"From {span}, {what} stayed within its 3-sigma control limits (centre line {c}) with no run of 8 "
                 "on one side: month-to-month movement is consistent with noise.")
-    listed = "; ".join(f"{m}: {t}" for m, t in zip(sig["month"].astype(str), sig["signal"]))
+    listed = "; ".join(f"{esc(m)}: {esc(t)}" for m, t in zip(sig["month"].astype(str), sig["signal"]))
     return (f"From {span} (centre line {c}), {what} signals a shift in {len(sig)} month(s) ({listed}). "
             "A point beyond the limits or a run of 8 on one side is unlikely under stable conditions (about 0.3% and "
             "0.8% per point): look for a cause.")
@@ -230,10 +224,10 @@ def churn_link(churn: pd.Series, level: float = 0.95) -> str:
     """Complainants' churn hazard vs the others."""
     if not _ok(churn.get("hazard_ratio")):
         return ("Too few complainants or closures in the cohort to compare complainants' churn with the others'.")
-    sig = _ok(churn["p_value"]) and churn["p_value"] < 1 - level
+    sig = _ok(churn["p_value"]) and churn["p_value"] < fmt.alpha_of(level)
     return (f"Customers who complained in the 12 months to {churn['t0']} (n = {n(churn['complainants'])}) closed their "
             f"relationship in the following 12 months at **{_num(churn['hazard_ratio'], 2)} times the rate** of the "
-            f"other {n(churn['others'])} customers (hazard ratio, {level:.0%} CI "
+            f"other {n(churn['others'])} customers (hazard ratio, {_ci(level)} "
             f"{_range(churn['hr_lower'], churn['hr_upper'], 2)}; log-rank {_p(churn['p_value'])}): "
             f"{pct(churn['churn_complainants'])} vs {pct(churn['churn_others'])} closed. "
             + ("Complaints mark customers at risk: a prompt, good resolution is also a retention lever."

@@ -7,24 +7,29 @@ Nothing here computes a statistic.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
+
+from crm_lib import fmt
 
 DASH = "—"
 _FORMATS = {
-    "int": lambda v: f"{int(round(v)):,}",
-    "pct": lambda v: f"{100 * v:.1f}%",
-    "pct0": lambda v: f"{100 * v:.0f}%",
-    "num0": lambda v: f"{v:,.0f}",
-    "num1": lambda v: f"{v:,.1f}",
-    "num2": lambda v: f"{v:,.2f}",
-    "num3": lambda v: f"{v:,.3f}",
+    "int": fmt.integer,
+    "pct": fmt.pct,
+    "pct0": lambda v: fmt.pct(v, 0),
+    "num0": lambda v: fmt.number(v, 0),
+    "num1": lambda v: fmt.number(v, 1),
+    "num2": lambda v: fmt.number(v, 2),
+    "num3": lambda v: fmt.number(v, 3),
 }
 
 
 def _ok(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v)) and v is not pd.NA
+    return not fmt.missing(v)
+
+
+def _ci(level: float) -> str:
+    """``95% CI`` at confidence ``level`` (1 - alpha)."""
+    return fmt.ci_label(fmt.alpha_of(level))
 
 
 def _one(v, kind: str) -> str:
@@ -71,7 +76,7 @@ def format_table(df: pd.DataFrame, spec: list[tuple], index: str | list[str] | N
 
 def scores_view(t: pd.DataFrame, index: str | list[str] | None = None, level: float = 0.95) -> pd.DataFrame:
     """CSAT and NPS (from ``score_table``, ``score_trend`` or ``segment_scores``)."""
-    ci = f"{level:.0%} CI"
+    ci = _ci(level)
     return format_table(t, [("responses", "n", None, None, "int"), ("CSAT satisfied", "csat_top2box", None, None, "pct"),
                             (f"CSAT {ci}", None, "csat_top2box_lower", "csat_top2box_upper", "pct"),
                             ("CSAT mean (1-5)", "csat_mean", None, None, "num2"),
@@ -85,7 +90,7 @@ def trend_view(trend: pd.DataFrame, index_trend: pd.DataFrame, level: float = 0.
     """Scores and the satisfaction index per period side by side."""
     s = scores_view(trend, index="period", level=level).drop(columns=["promoters", "detractors", "CSAT mean (1-5)"])
     i = format_table(index_trend, [("index (0-100)", "index", None, None, "num1"),
-                                   (f"index {level:.0%} CI", None, "ci_lower", "ci_upper", "num1")], index="period")
+                                   (f"index {_ci(level)}", None, "ci_lower", "ci_upper", "num1")], index="period")
     return s.join(i)
 
 
@@ -108,7 +113,7 @@ def segments_view(segments: pd.DataFrame, hide_flagged: tuple = ("branch",), lev
 
 def index_view(index: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return format_table(index, [("responses", "n", None, None, "int"), ("index (0-100)", "index", None, None, "num1"),
-                                (f"{level:.0%} CI", None, "ci_lower", "ci_upper", "num1"),
+                                (_ci(level), None, "ci_lower", "ci_upper", "num1"),
                                 ("status", "status", None, None, "text")])
 
 
@@ -117,7 +122,7 @@ def drivers_view(kda, matrix: pd.DataFrame, weights: pd.Series | None = None, le
     imp = kda.importance_.join(matrix[["quadrant", "priority"]])
     if weights is not None:
         imp = imp.join(weights.rename("index_weight"))
-    ci = f"{level:.0%} CI"
+    ci = _ci(level)
     spec = [("mean rating (1-5)", "mean", None, None, "num2"), ("performance (0-100)", "performance", None, None, "num1"),
             ("standardised beta", "beta_std", None, None, "num3"), (f"beta {ci}", None, "beta_std_lower",
                                                                    "beta_std_upper", "num3"),
@@ -136,7 +141,7 @@ def drivers_view(kda, matrix: pd.DataFrame, weights: pd.Series | None = None, le
 
 def volumes_view(volumes: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """``complaint_breakdowns`` for reading."""
-    ci = f"{level:.0%} CI"
+    ci = _ci(level)
     return format_table(volumes, [("complaints", "complaints", None, None, "int"),
                                   ("share", "share", None, None, "pct", ""),
                                   ("customers", "customers", None, None, "int"),
@@ -156,13 +161,13 @@ def repeat_view(repeat: pd.Series, level: float = 0.95, min_n: int = 30) -> pd.D
                                    _range(repeat["ci_lower"], repeat["ci_upper"], "pct") if ok else DASH,
                                    _one(repeat["repeat_complaint_share"], "pct") if ok else DASH]},
                         index=pd.Index(["complainants in the period", "complained 2+ times",
-                                        "share of complainants", f"share {level:.0%} CI",
+                                        "share of complainants", f"share {_ci(level)}",
                                         "share of complaints made by them"], name="repeat complainants"))
 
 
 def resolution_view(rt, level: float = 0.95) -> pd.DataFrame:
     """``ResolutionTime.summary_`` for reading."""
-    ci = f"{level:.0%} CI"
+    ci = _ci(level)
     s = rt.summary_.reset_index()
     return format_table(s, [("complaints", "n", None, None, "int"), ("resolved", "resolved", None, None, "int"),
                             ("open (censored)", "open", None, None, "int"),
@@ -182,7 +187,7 @@ def sla_view(sla: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                             ("met", "met", None, None, "int"), ("breached", "breached", None, None, "int"),
                             ("still open", "still_open", None, None, "int"),
                             ("compliance", "compliance", None, None, "pct"),
-                            (f"{level:.0%} CI", None, "ci_lower", "ci_upper", "pct"),
+                            (_ci(level), None, "ci_lower", "ci_upper", "pct"),
                             ("status", "status", None, None, "text")], index="severity")
 
 
@@ -199,7 +204,7 @@ def headline_view(headline: pd.DataFrame, index: pd.DataFrame, level: float = 0.
     i = index.loc["all"]
     ok = i["status"] == "ok"
     t["index (0-100)"] = [_one(i["index"], "num1") if ok else DASH] + ["not weighted"] * (len(t) - 1)
-    t[f"index {level:.0%} CI"] = [_range(i["ci_lower"], i["ci_upper"], "num1") if ok else DASH] + [""] * (len(t) - 1)
+    t[f"index {_ci(level)}"] = [_range(i["ci_lower"], i["ci_upper"], "num1") if ok else DASH] + [""] * (len(t) - 1)
     return t
 
 
@@ -211,8 +216,8 @@ def churn_view(churn: pd.Series, level: float = 0.95) -> pd.DataFrame:
             ("closed within 12 months: complainants", _one(churn["churn_complainants"], "pct")),
             ("closed within 12 months: others", _one(churn["churn_others"], "pct")),
             ("hazard ratio (complainants / others)", _one(churn["hazard_ratio"], "num2")),
-            (f"hazard ratio {level:.0%} CI", _range(churn["hr_lower"], churn["hr_upper"], "num2")),
-            ("log-rank p-value", _one(churn["p_value"], "num3") if churn["p_value"] >= 0.001 else "< 0.001")]
+            (f"hazard ratio {_ci(level)}", _range(churn["hr_lower"], churn["hr_upper"], "num2")),
+            ("log-rank p-value", fmt.p_value(churn["p_value"]) if _ok(churn["p_value"]) else DASH)]
     return pd.DataFrame({"value": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows], name="measure"))
 
 

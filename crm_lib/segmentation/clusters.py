@@ -8,7 +8,9 @@ all reported in ``selection_``:
 
 - **stability**: the adjusted Rand index (ARI) between the clustering of the sample and
   clusterings refitted on ``n_bootstrap`` bootstrap resamples of it, with its 95%
-  percentile interval (Lange et al. 2004; Hennig 2007);
+  percentile interval (Lange et al. 2004; Hennig 2007). The level is fixed by design
+  (``STABILITY_LEVEL``), not the run's ``alpha``: the admissibility gate below reads the
+  interval's lower bound, and the chosen k must not change with a report's confidence level;
 - **silhouette** (Rousseeuw 1987) of the sample's clustering;
 - **BIC** of a full-covariance Gaussian mixture with k components (Schwarz 1978;
   Fraley & Raftery 2002), and its clustering form **ICL** = BIC + 2 x the entropy of the
@@ -73,6 +75,12 @@ from crm_lib.segmentation.derived import cluster_features, feature_columns, name
 
 logger = logging.getLogger(__name__)
 
+#: Level of the bootstrap stability interval: fixed (2.5th-97.5th percentiles), whatever the run's alpha.
+STABILITY_LEVEL = 0.95
+#: Why it is fixed, in the words the reports use.
+STABILITY_LEVEL_WHY = ("fixed by design: k is admitted only when this interval's lower bound reaches "
+                       "min_stability, so the choice of k does not change with the report's confidence level")
+
 
 class CustomerClusters(BaseEstimator):
     """Behavioural clusters of one customer population, with k chosen and labels stabilised.
@@ -115,7 +123,7 @@ class CustomerClusters(BaseEstimator):
         Cluster label per customer, indexed by ``customer_id``.
     selection_ : DataFrame
         Per candidate k: ``silhouette``, ``bic``, ``icl``, ``stability`` (mean bootstrap ARI),
-        ``stability_lower``, ``stability_upper`` (95% percentile interval),
+        ``stability_lower``, ``stability_upper`` (95% percentile interval, ``STABILITY_LEVEL``),
         ``degenerate``, ``admissible``, ``chosen``, ``note``.
     stability_ : dict
         ``mean``, ``ci_lower``, ``ci_upper``, ``n_bootstrap``, ``n_sample`` at ``k_``.
@@ -441,6 +449,12 @@ def cluster_customers(features: pd.DataFrame, settings: dict, reference: dict | 
     (DataFrame, dict)
         ``customer_id``, ``customer_type``, ``cluster``, ``cluster_name`` per clustered
         customer; and the fitted models by customer type.
+
+    Notes
+    -----
+    A configured feature that is missing for every customer of a type (an optional source
+    column the bank does not hold, e.g. ``income``) is left out of that type's clustering,
+    logged, and listed in the model's ``dropped_features_``; the others are used.
     """
     require_columns(features, ["customer_id", "customer_type"], why="clustering")
     df = features.loc[features["is_active"].fillna(False).astype(bool)] if "is_active" in features else features
@@ -451,6 +465,14 @@ def cluster_customers(features: pd.DataFrame, settings: dict, reference: dict | 
         if not len(part):
             logger.warning("no active %s customers: not clustered", ctype)
             continue
+        present = [f for f in names if set(feature_columns([f])) <= set(part.columns)]
+        values = cluster_features(part, present)
+        empty = {f: "missing for every customer" for f in present if values[f].isna().all()}
+        if empty and len(empty) < len(names):
+            logger.warning("%s clustering: feature(s) %s missing for every customer, left out", ctype, sorted(empty))
+            names = [f for f in names if f not in empty]
+        else:
+            empty = {}
         m = CustomerClusters(
             features=names, k_range=tuple(settings["k_range"]), algorithm=settings["algorithm"],
             pca_components=settings["pca_components"], n_bootstrap=settings["n_bootstrap"],
@@ -459,6 +481,7 @@ def cluster_customers(features: pd.DataFrame, settings: dict, reference: dict | 
             silhouette_sample=settings["silhouette_sample"], minibatch_threshold=settings["minibatch_threshold"],
             reference=(reference or {}).get(ctype), label_prefix=ctype[:1].upper(), random_state=random_state)
         models[ctype] = m.fit(part)
+        m.dropped_features_ = empty
         parts.append(pd.DataFrame({"customer_id": m.labels_.index, "customer_type": ctype,
                                    "cluster": m.labels_.to_numpy(),
                                    "cluster_name": m.names_.reindex(m.labels_.to_numpy()).to_numpy()}))

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crm_lib.reporting.prose import money, n, pct, pct_ci
+from crm_lib import fmt
+from crm_lib.fmt import ci_label, esc, money, pct
+from crm_lib.fmt import integer as n
+from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY
+
+_label = fmt.label           # codes from data and parameters as words, escaped: for Markdown
 
 
-def _label(s) -> str:
+def _words(s) -> str:
+    """A code as words for a DataFrame cell or label (pandas escapes HTML there; Markdown does not apply)."""
     return str(s).replace("_", " ")
+
+#: the stability interval's label: its level is fixed by design, and says so
+STABILITY_CI = f"{fmt.level_pct(1 - STABILITY_LEVEL)} interval, {STABILITY_LEVEL_WHY}"
 
 
 def format_table(df: pd.DataFrame, percent=(), currency=(), integer=(), decimals: dict | None = None) -> pd.DataFrame:
@@ -22,23 +31,23 @@ def format_table(df: pd.DataFrame, percent=(), currency=(), integer=(), decimals
     for c in out.columns:
         col = out[c]
         if c in percent:
-            out[c] = [("-" if pd.isna(v) else f"{100 * v:.1f}%") for v in col]
+            out[c] = [("-" if pd.isna(v) else pct(v)) for v in col]
         elif c in currency:
             out[c] = [("-" if pd.isna(v) else money(v)) for v in col]
         elif c in integer:
-            out[c] = [("-" if pd.isna(v) else f"{int(round(v)):,}") for v in col]
+            out[c] = [("-" if pd.isna(v) else n(v)) for v in col]
         elif decimals and c in decimals:
-            out[c] = [("-" if pd.isna(v) else f"{v:,.{decimals[c]}f}") for v in col]
+            out[c] = [("-" if pd.isna(v) else fmt.number(v, decimals[c])) for v in col]
     return out
 
 
-def _ci(x, lo, hi, level: float, digits: int = 2) -> str:
-    return pct_ci(x, lo, hi, level, digits)
+def _ci(x, lo, hi, alpha: float, digits: int = 2) -> str:
+    return fmt.pct_ci(x, lo, hi, alpha, digits)
 
 
 def headline(res) -> str:
     """The bullet points a reviewer reads first: size, value, movement, clusters, lifecycle."""
-    level = 1 - res.alpha
+    alpha = res.alpha
     ts = res.tier_summary
     d = res.dates
     base = (f"**Base:** {n(ts['customers'].sum())} active customers on {d['current']:%d %b %Y} hold "
@@ -53,9 +62,9 @@ def headline(res) -> str:
         r = res.tier_rates.loc["all"]
         bullets.append(
             f"**Since {d['previous']:%d %b %Y}:** {n(r['up'])} customers moved up a value tier and {n(r['down'])} "
-            f"down: up-tier rate **{_ci(r['up_rate'], r['up_rate_lower'], r['up_rate_upper'], level)}**, "
-            f"down-tier rate **{_ci(r['down_rate'], r['down_rate_lower'], r['down_rate_upper'], level)}**, net "
-            f"{_ci(r['net_up_rate'], r['net_up_rate_lower'], r['net_up_rate_upper'], level)} (n = "
+            f"down: up-tier rate **{_ci(r['up_rate'], r['up_rate_lower'], r['up_rate_upper'], alpha)}**, "
+            f"down-tier rate **{_ci(r['down_rate'], r['down_rate_lower'], r['down_rate_upper'], alpha)}**, net "
+            f"{_ci(r['net_up_rate'], r['net_up_rate_lower'], r['net_up_rate_upper'], alpha)} (n = "
             f"{n(r['n_start'])} customers active at the start). {money(r['aum_moved_up'])} of AUM sits with "
             f"customers who moved up, {money(r['aum_moved_down'])} with those who moved down.")
     else:
@@ -63,26 +72,28 @@ def headline(res) -> str:
     if res.tier_rates_yoy is not None and d["year_ago"] != d["previous"]:
         y = res.tier_rates_yoy.loc["all"]
         bullets.append(f"**Over the year since {d['year_ago']:%d %b %Y}:** up "
-                       f"{_ci(y['up_rate'], y['up_rate_lower'], y['up_rate_upper'], level)}, down "
-                       f"{_ci(y['down_rate'], y['down_rate_lower'], y['down_rate_upper'], level)} "
+                       f"{_ci(y['up_rate'], y['up_rate_lower'], y['up_rate_upper'], alpha)}, down "
+                       f"{_ci(y['down_rate'], y['down_rate_lower'], y['down_rate_upper'], alpha)} "
                        f"(n = {n(y['n_start'])}).")
-    cl = [f"{m.k_} {ct} clusters (stability: bootstrap ARI {m.stability_['mean']:.3f}, 95% interval "
-          f"{m.stability_['ci_lower']:.3f}-{m.stability_['ci_upper']:.3f}, n = {n(m.n_)})"
+    cl = [f"{m.k_} {esc(ct)} clusters (stability: bootstrap ARI {m.stability_['mean']:.3f}, "
+          f"{fmt.level_pct(1 - STABILITY_LEVEL)} interval, fixed by design, {m.stability_['ci_lower']:.3f}-"
+          f"{m.stability_['ci_upper']:.3f}, n = {n(m.n_)})"
           for ct, m in res.current.models.items()]
     if cl:
-        bullets.append("**Behaviour:** " + " and ".join(cl) + ".")
+        bullets.append("**Behaviour:** " + " and ".join(cl) + f". The stability interval is at {STABILITY_CI}.")
     ls = res.lifecycle_summary
     active = max(int(ls.loc[ls.index != "closed", "customers"].sum()), 1)
     bullets.append(f"**Lifecycle:** {n(ls.loc['at_risk', 'customers'])} customers at risk "
                    f"({pct(ls.loc['at_risk', 'customers'] / active)} of active) and "
                    f"{n(ls.loc['dormant', 'customers'])} dormant ({pct(ls.loc['dormant', 'customers'] / active)}).")
     return ("\n".join(f"- {b}" for b in bullets)
-            + f"\n\nIntervals are {level:.0%} percentile bootstraps over customers (Wilson where a count is 0); "
-            "counts and AUM are a census of the warehouse and carry no sampling error.")
+            + f"\n\nIntervals are {fmt.level_pct(alpha)} percentile bootstraps over customers (Wilson where a count is "
+            "0), except the cluster stability's; counts and AUM are a census of the warehouse and carry no sampling "
+            "error.")
 
 
 def tiers_text(res, thresholds: dict) -> str:
-    rules = "; ".join(f"{ct}: " + ", ".join(f"{_label(t)} from {money(lo)}" for t, lo in tiers.items())
+    rules = "; ".join(f"{esc(ct)}: " + ", ".join(f"{_label(t)} from {money(lo)}" for t, lo in tiers.items())
                       for ct, tiers in thresholds.items())
     ov = int(res.tier_summary["overridden"].sum())
     return (f"Tiers by the average AUM of the last month-ends ({rules}; parameter `tiers`). "
@@ -94,13 +105,13 @@ def tiers_text(res, thresholds: dict) -> str:
 def _titles(df: pd.DataFrame) -> pd.DataFrame:
     names = {"aum": "AUM", "aum_share": "AUM share", "median_aum": "median AUM", "csat_mean": "CSAT mean",
              "complaints_per_100": "complaints per 100"}
-    out = df.rename(columns=lambda c: names.get(c, _label(c)))
-    out.index.names = [_label(x) if x else x for x in out.index.names]
+    out = df.rename(columns=lambda c: names.get(c, _words(c)))
+    out.index.names = [_words(x) if x else x for x in out.index.names]
     return out
 
 
 def tier_table(res) -> pd.DataFrame:
-    t = res.tier_summary.assign(tier=lambda d: d["tier"].map(_label)).set_index(["customer_type", "tier"])
+    t = res.tier_summary.assign(tier=lambda d: d["tier"].map(_words)).set_index(["customer_type", "tier"])
     return _titles(format_table(t, percent=("share", "aum_share"), currency=("aum", "median_aum"),
                                 integer=("customers", "overridden")))
 
@@ -112,13 +123,13 @@ def rfm_text(res) -> str:
         d = s[s["customer_type"] == ct].set_index("segment")
         bits = [f"*{_label(seg)}* {pct(d.loc[seg, 'share'])} of customers / {pct(d.loc[seg, 'value_share'])} of value"
                 for seg in ("champions", "loyal_customers", "at_risk", "hibernating") if seg in d.index]
-        out.append(f"**{ct.capitalize()}s** ({n(d['customers'].sum())}): " + "; ".join(bits) + ".")
+        out.append(f"**{esc(str(ct).capitalize())}s** ({n(d['customers'].sum())}): " + "; ".join(bits) + ".")
     return (" ".join(out) + " Scores are quintiles within customer type over the behaviour window; equal values "
             "share a score. Segment sizes are a census of the window.")
 
 
 def rfm_table(res) -> pd.DataFrame:
-    t = res.rfm_summary.assign(segment=lambda d: d["segment"].map(_label)).set_index(["customer_type", "segment"])
+    t = res.rfm_summary.assign(segment=lambda d: d["segment"].map(_words)).set_index(["customer_type", "segment"])
     return _titles(format_table(t, percent=("share", "value_share"), currency=("monetary",),
                                 integer=("customers", "median_recency_days", "median_frequency")))
 
@@ -128,13 +139,13 @@ def clusters_text(res, ctype: str) -> str:
     sel = m.selection_
     adm = [int(k) for k in sel.loc[sel["admissible"], "k"]]
     st = m.stability_
-    s = (f"**{ctype.capitalize()}s: k = {m.k_}.** Admissible k (bootstrap ARI lower bound >= {m.min_stability:.2f} "
+    s = (f"**{esc(str(ctype).capitalize())}s: k = {m.k_}.** Admissible k (bootstrap ARI lower bound >= {m.min_stability:.2f} "
          f"and silhouette >= {m.min_silhouette:.2f}): {adm or 'none'}; ")
     s += ("among them k = {} has the lowest ICL. ".format(m.k_) if m.k_ in adm else
           "none passed both gates, so the most stable k was taken. ")
-    s += (f"Stability at k = {m.k_}: mean ARI {st['mean']:.3f} (95% interval {st['ci_lower']:.3f}-"
+    s += (f"Stability at k = {m.k_}: mean ARI {st['mean']:.3f} ({STABILITY_CI}: {st['ci_lower']:.3f}-"
           f"{st['ci_upper']:.3f}, {st['n_bootstrap']} bootstrap refits on {n(st['n_sample'])} customers); silhouette "
-          f"{m.silhouette_:.2f}. Features: {', '.join(m.features_)}. Fit: {m.fit_method_}.")
+          f"{m.silhouette_:.2f}. Features: {', '.join(esc(f) for f in m.features_)}. Fit: {esc(m.fit_method_)}.")
     lm = m.label_map_
     if lm["reference_label"].notna().any():
         s += (f" Labels follow last period's clusters (Hungarian matching of centroids; largest shift "
@@ -147,8 +158,9 @@ def selection_table(model) -> pd.DataFrame:
                           "note"]].set_index("k")
     t = format_table(t, decimals={"silhouette": 3, "stability": 3, "stability_lower": 3, "stability_upper": 3,
                                   "bic": 0, "icl": 0})
-    return t.rename(columns={"stability": "stability (ARI)", "stability_lower": "95% lower",
-                             "stability_upper": "95% upper", "bic": "BIC", "icl": "ICL"})
+    fixed = f"{fmt.level_pct(1 - STABILITY_LEVEL)}, fixed by design"
+    return t.rename(columns={"stability": "stability (ARI)", "stability_lower": f"lower ({fixed})",
+                             "stability_upper": f"upper ({fixed})", "bic": "BIC", "icl": "ICL"})
 
 
 _PROFILE_ROWS = ["customers", "share", "aum_share", "median_age", "median_income", "median_revenue", "median_aum",
@@ -156,7 +168,7 @@ _PROFILE_ROWS = ["customers", "share", "aum_share", "median_age", "median_income
                  "median_digital_share", "median_tenure_years", "csat_mean", "complaints_per_100"]
 
 
-def _profile_table(p: pd.DataFrame, closure: pd.DataFrame | None, level: float) -> pd.DataFrame:
+def _profile_table(p: pd.DataFrame, closure: pd.DataFrame | None, alpha: float) -> pd.DataFrame:
     cols = [c for c in _PROFILE_ROWS if c in p.columns]
     t = format_table(p[cols], percent=("share", "aum_share", "median_digital_share"),
                      currency=("median_income", "median_revenue", "median_aum", "aum_q1", "aum_q3",
@@ -165,7 +177,7 @@ def _profile_table(p: pd.DataFrame, closure: pd.DataFrame | None, level: float) 
                      decimals={"csat_mean": 2, "complaints_per_100": 1, "median_tenure_years": 1})
     t = t.rename(columns={"aum_q1": "AUM 25th percentile", "aum_q3": "AUM 75th percentile"})
     if closure is not None and len(closure):
-        t[f"closed since the previous period end % [{level:.0%} CI]"] = [
+        t[f"closed since the previous period end % [{ci_label(alpha)}]"] = [
             _pp(closure.loc[i, "row_share"], closure.loc[i, "ci_lower"], closure.loc[i, "ci_upper"])
             + f" of {n(closure.loc[i, 'row_total'])}" if i in closure.index and closure.loc[i, "row_total"] > 0
             else "-" for i in p.index]
@@ -179,7 +191,7 @@ def cluster_table(res, ctype: str) -> pd.DataFrame:
     period end (same label, matched across periods) who have closed since, with its interval.
     """
     p = res.cluster_profiles[ctype]
-    t = _profile_table(p, res.cluster_closure.get(ctype), 1 - res.alpha)
+    t = _profile_table(p, res.cluster_closure.get(ctype), res.alpha)
     t.index = [f"{lbl}: {p.loc[lbl, 'name']}" for lbl in p.index]
     return _titles(t).T
 
@@ -189,8 +201,8 @@ def tier_profile_table(res) -> pd.DataFrame:
     clo = None
     if res.tier_closure is not None:
         clo = res.tier_closure[res.tier_closure["from_state"] != "new"].set_index("from_state")
-    t = _profile_table(res.tier_profiles, clo, 1 - res.alpha)
-    t.index = [_label(i) for i in t.index]
+    t = _profile_table(res.tier_profiles, clo, res.alpha)
+    t.index = [_words(i) for i in t.index]
     return _titles(t).T
 
 
@@ -198,23 +210,23 @@ def penetration_table(res, ctype: str) -> pd.DataFrame:
     """Products held and channel shares (rows) per cluster (columns), as percentages."""
     p = res.cluster_penetration[ctype]
     t = format_table(p, percent=tuple(p.columns)).T
-    t.index = [_label(i).replace("channel ", "channel: ") for i in t.index]
+    t.index = [_words(i).replace("channel ", "channel: ") for i in t.index]
     return t
 
 
 def lifecycle_text(res, rules: dict) -> str:
     ls = res.lifecycle_summary
     return (f"Stages by rule (`parameters/segmentation.yaml`, precedence top to bottom): closed within "
-            f"{rules['closed_lookback_days']} days; onboarding (tenure <= {rules['onboarding_days']} days); at risk "
+            f"{esc(rules['closed_lookback_days'])} days; onboarding (tenure <= {esc(rules['onboarding_days'])} days); at risk "
             f"(AUM down {pct(-rules['at_risk_aum_change_3m'], 0)} or more over 3 month-ends, or "
-            f"{rules['at_risk_complaints_90d']}+ complaints in 90 days); dormant (no transaction in "
-            f"{rules['dormant_days']} days); growing (tenure <= {rules['growing_tenure_days']} days or AUM up "
+            f"{esc(rules['at_risk_complaints_90d'])}+ complaints in 90 days); dormant (no transaction in "
+            f"{esc(rules['dormant_days'])} days); growing (tenure <= {esc(rules['growing_tenure_days'])} days or AUM up "
             f"{pct(rules['growing_aum_change_3m'], 0)}+); mature otherwise. The churn model's score will replace the "
             f"at-risk rules once it exists. Mature customers hold {pct(ls.loc['mature', 'aum_share'])} of AUM.")
 
 
 def lifecycle_table(res) -> pd.DataFrame:
-    t = res.lifecycle_summary.rename(index=_label)
+    t = res.lifecycle_summary.rename(index=_words)
     return _titles(format_table(t, percent=("share", "aum_share"), currency=("aum",), integer=("customers",)))
 
 
@@ -224,7 +236,6 @@ def _pp(x, lo, hi) -> str:
 
 def rates_table(res) -> pd.DataFrame:
     """Up, down, net and closure rates (% [interval]), this period and over a year, per customer type."""
-    level = 1 - res.alpha
     rows = []
     for label, rates, since in (("previous period end", res.tier_rates, res.dates["previous"]),
                                 ("a year before", res.tier_rates_yoy, res.dates["year_ago"])):
@@ -241,7 +252,7 @@ def rates_table(res) -> pd.DataFrame:
     t = pd.DataFrame(rows)
     if len(t):
         t = t.set_index(["since", "customer type"])
-        t = t.rename(columns={c: f"{c} % [{level:.0%} CI]" for c in ("up", "down", "net up", "closed")})
+        t = t.rename(columns={c: f"{c} % [{ci_label(res.alpha)}]" for c in ("up", "down", "net up", "closed")})
     return t
 
 
@@ -251,11 +262,11 @@ def closure_table(res) -> pd.DataFrame:
     if c is None:
         return pd.DataFrame()
     c = c[c["from_state"] != "new"]
-    level = 1 - res.alpha
-    return pd.DataFrame({"customer type": c["customer_type"], "tier at start": c["from_state"].map(_label),
+    return pd.DataFrame({"customer type": c["customer_type"],
+                         "tier at start": c["from_state"].map(_words),
                          "customers at start": [n(v) for v in c["row_total"]],
                          "closed in the period": [n(v) for v in c["count"]],
-                         f"closure rate % [{level:.0%} CI]": [_pp(s, lo, hi) for s, lo, hi in
+                         f"closure rate % [{ci_label(res.alpha)}]": [_pp(s, lo, hi) for s, lo, hi in
                                                              zip(c["row_share"], c["ci_lower"], c["ci_upper"])]}
                         ).set_index(["customer type", "tier at start"])
 
@@ -263,29 +274,30 @@ def closure_table(res) -> pd.DataFrame:
 def migration_text(res) -> str:
     if res.tier_rates is None:
         return "No previous period in the data: migration is not available."
-    level = 1 - res.alpha
+    alpha = res.alpha
     parts = []
     for ct, r in res.tier_rates.drop(index="all", errors="ignore").iterrows():
-        parts.append(f"{ct}s: up {_ci(r['up_rate'], r['up_rate_lower'], r['up_rate_upper'], level)}, down "
-                     f"{_ci(r['down_rate'], r['down_rate_lower'], r['down_rate_upper'], level)}, closed "
-                     f"{_ci(r['closed_rate'], r['closed_rate_lower'], r['closed_rate_upper'], level)} "
+        parts.append(f"{esc(ct)}s: up {_ci(r['up_rate'], r['up_rate_lower'], r['up_rate_upper'], alpha)}, down "
+                     f"{_ci(r['down_rate'], r['down_rate_lower'], r['down_rate_upper'], alpha)}, closed "
+                     f"{_ci(r['closed_rate'], r['closed_rate_lower'], r['closed_rate_upper'], alpha)} "
                      f"(n = {n(r['n_start'])})")
     return ("Tier movement from the previous period's end to this period's end, among customers active at the "
             "start: " + "; ".join(parts) + ". Cells of the matrices show the row share, its "
-            f"{level:.0%} bootstrap interval and the count; `new` is where customers onboarded in the period landed.")
+            f"{fmt.level_pct(alpha)} bootstrap interval and the count; `new` is where customers onboarded in the period "
+            "landed.")
 
 
 def clusters_method(settings: dict) -> str:
     """How the clusters are fitted, including what happens at large N (from the settings)."""
     c = settings["clusters"]
-    feats = "; ".join(f"{ct}: {', '.join(f)}" for ct, f in c["features"].items())
+    feats = "; ".join(f"{esc(ct)}: {', '.join(esc(x) for x in f)}" for ct, f in c["features"].items())
     return (f"Each customer type is clustered separately with a scikit-learn pipeline: median imputation, "
             f"standardisation{', PCA' if c['pca_components'] else ''}, then "
             f"{'k-means' if c['algorithm'] == 'kmeans' else 'a Gaussian mixture'} with fixed seeds (features: "
-            f"{feats}). k from {c['k_range'][0]} to {c['k_range'][1]} is scored on a random sample of at most "
-            f"{n(c['selection_sample'])} customers by stability (adjusted Rand index of {c['n_bootstrap']} bootstrap "
+            f"{feats}). k from {esc(c['k_range'][0])} to {esc(c['k_range'][1])} is scored on a random sample of at most "
+            f"{n(c['selection_sample'])} customers by stability (adjusted Rand index of {esc(c['n_bootstrap'])} bootstrap "
             f"refits), silhouette and BIC/ICL of a Gaussian mixture; the chosen k is the admissible one (stability "
-            f"lower bound >= {c['min_stability']}, silhouette >= {c['min_silhouette']}) with the lowest ICL, the "
+            f"lower bound >= {esc(c['min_stability'])}, silhouette >= {esc(c['min_silhouette'])}) with the lowest ICL, the "
             "clustering form of BIC that does not split one non-Gaussian cluster into overlapping components. "
             f"**Large populations:** above {n(c['minibatch_threshold'])} customers of a type the final fit is "
             "MiniBatchKMeans (batches of 4,096) on all customers "
@@ -293,27 +305,35 @@ def clusters_method(settings: dict) -> str:
             "Labels are matched to last period's clusters so that segment names do not shuffle between reports.")
 
 
+def _fact_value(x, unit: str) -> str:
+    if x is None:
+        return ""
+    if unit == "ARI":
+        return fmt.number(x, 3)
+    if unit in ("proportion", "currency"):
+        return fmt.by_unit(x, unit)
+    return n(x)
+
+
+def _fact_interval(f) -> str:
+    """``lo to hi (80% CI)``; a level fixed by design says so."""
+    if f.ci_lower is None:
+        return ""
+    lv = f"{ci_label(fmt.alpha_of(f.ci_level))}" if f.ci_level else "level not recorded"
+    if f.tags.get("ci_level_fixed"):
+        lv += ", fixed by design"
+    return f"{_fact_value(f.ci_lower, f.unit)} to {_fact_value(f.ci_upper, f.unit)} ({lv})"
+
+
 def facts_table(facts):
     """The recorded facts for display (a pandas Styler, so definitions are not cut short):
-    values in their units, intervals, n and how uncertain."""
+    values in their units, intervals with their level, n and how uncertain. Cells are
+    HTML-escaped (tier names and definitions come from parameters)."""
     rows = []
     for f in facts.facts.values():
-        v, lo, hi = f.value, f.ci_lower, f.ci_upper
-
-        def fmt(x):
-            if x is None:
-                return ""
-            if f.unit == "proportion":
-                return f"{100 * x:.2f}%"
-            if f.unit == "currency":
-                return money(x)
-            if f.unit == "ARI":
-                return f"{x:.3f}"
-            return n(x)
-
-        rows.append({"fact": f.name, "value": fmt(v), "unit": f.unit,
-                     "interval": f"{fmt(lo)} to {fmt(hi)}" if lo is not None else "",
+        rows.append({"fact": f.name, "value": _fact_value(f.value, f.unit), "unit": f.unit,
+                     "interval": _fact_interval(f),
                      "n": n(f.n) if f.n is not None else "", "uncertainty": f.uncertainty,
                      "headline": "yes" if f.headline else "", "definition": f.definition})
     t = pd.DataFrame(rows).set_index("fact")
-    return t.style.set_properties(subset=["uncertainty", "definition"], **{"text-align": "left"})
+    return fmt.escape_styler(t.style.set_properties(subset=["uncertainty", "definition"], **{"text-align": "left"}))

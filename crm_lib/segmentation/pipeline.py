@@ -15,7 +15,7 @@ import pandas as pd
 
 from crm_lib.features import feature_table
 from crm_lib.segmentation import settings as S
-from crm_lib.segmentation.clusters import cluster_customers
+from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY, cluster_customers
 from crm_lib.segmentation.lifecycle import lifecycle_stages, lifecycle_summary
 from crm_lib.segmentation.migration import migration_pairs, migration_rates, transition_matrix
 from crm_lib.segmentation.profiles import cluster_descriptions, penetration, profile, standardised_means
@@ -259,15 +259,16 @@ def record_facts(facts, res: PeriodSegmentation) -> None:
                      f"{m.min_stability}, silhouette >= {m.min_silhouette}) with the lowest ICL, k in "
                      f"{list(m.selection_['k'])}", n=int(m.n_),
                      uncertainty=f"selected by rule; stability at k: mean bootstrap ARI {st['mean']:.3f} "
-                                 f"(95% interval {st['ci_lower']:.3f}-{st['ci_upper']:.3f}, "
-                                 f"{st['n_bootstrap']} resamples of {st['n_sample']:,})",
+                                 f"({STABILITY_LEVEL:.0%} interval {st['ci_lower']:.3f}-{st['ci_upper']:.3f}, "
+                                 f"{st['n_bootstrap']} resamples of {st['n_sample']:,}; its level is {STABILITY_LEVEL_WHY})",
                      headline=ct == "individual", customer_type=ct)
         facts.record(f"cluster_stability_{ct}", float(st["mean"]), "ARI",
                      f"mean adjusted Rand index between the {ct} clustering and refits on bootstrap resamples "
                      "(1 = identical partitions, 0 = chance agreement)", n=int(st["n_sample"]),
-                     ci=(float(st["ci_lower"]), float(st["ci_upper"])), ci_level=0.95,
-                     uncertainty=f"percentile interval over {st['n_bootstrap']} bootstrap resamples",
-                     headline=ct == "individual", customer_type=ct)
+                     ci=(float(st["ci_lower"]), float(st["ci_upper"])), ci_level=STABILITY_LEVEL,
+                     uncertainty=f"percentile interval over {st['n_bootstrap']} bootstrap resamples; "
+                                 f"its {STABILITY_LEVEL:.0%} level is {STABILITY_LEVEL_WHY}",
+                     headline=ct == "individual", customer_type=ct, ci_level_fixed=STABILITY_LEVEL_WHY)
     boot = f"percentile bootstrap over customers ({res.n_boot:,} multinomial draws)"
     for suffix, rates, span in (("", res.tier_rates, "the previous period's end"),
                                 ("_yoy", res.tier_rates_yoy, "a year before")):

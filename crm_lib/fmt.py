@@ -1,0 +1,272 @@
+"""How numbers, intervals and data values are written for reviewers: one place for every page.
+
+The bottom layer of the presentation code (it imports nothing from ``crm_lib``): numbers
+with thousands separators, money on a bn/m/k scale, percentages and percentage points,
+p-values, the confidence-level label of an interval (``ci_label(alpha)`` → ``"95% CI"``)
+and ``esc``, which makes a value read from data or parameters safe to put into
+Markdown-with-HTML, so that it shows as the literal text it is and never as markup.
+
+Every function returns ``"n/a"`` (``NA``) for a missing value (None, NaN, ``pd.NA``) unless
+it says otherwise, and never uses scientific notation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+NA = "n/a"
+
+
+def missing(x) -> bool:
+    """True for None, NaN (float or NumPy), ``pd.NA`` and ``pd.NaT``; False for anything else."""
+    if x is None:
+        return True
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):              # arrays and other non-scalars are not "missing"
+        return False
+
+
+def _no_negative_zero(s: str) -> str:
+    """``-0.0`` and ``-0.0%`` read as a signed zero; write them as zero."""
+    return s[1:] if s.startswith("-") and not re.search(r"[1-9]", s) else s
+
+
+# --------------------------------------------------------------------------- numbers
+
+def integer(x) -> str:
+    """An integer with thousands separators (rounded half to even): ``12,345``."""
+    return NA if missing(x) else f"{int(round(float(x))):,}"
+
+
+def number(x, digits: int = 1) -> str:
+    """A number with thousands separators and ``digits`` decimals: ``1,234.5``."""
+    return NA if missing(x) else _no_negative_zero(f"{float(x):,.{digits}f}")
+
+
+def signed(x, digits: int = 1) -> str:
+    """A number with an explicit sign: ``+1.5``, ``-0.3``, ``0.0``."""
+    if missing(x):
+        return NA
+    s = f"{float(x):+,.{digits}f}"
+    return s[1:] if not re.search(r"[1-9]", s) else s
+
+
+def money(x) -> str:
+    """An amount on a bn/m/k scale with one decimal (``1.5m``, ``-250.0k``), plain below 1,000.
+
+    The scale is chosen after rounding, so 999,960 is ``1.0m``, not ``1,000.0k``.
+    """
+    if missing(x):
+        return NA
+    x = float(x)
+    scales = (("", 1.0, 0), ("k", 1e3, 1), ("m", 1e6, 1), ("bn", 1e9, 1))
+    i = max(j for j, (_, div, _) in enumerate(scales) if j == 0 or abs(x) >= div)
+    if i < len(scales) - 1 and round(abs(x) / scales[i][1], scales[i][2]) >= 1000:
+        i += 1
+    unit, div, digits = scales[i]
+    return _no_negative_zero(f"{x / div:,.{digits}f}{unit}")
+
+
+def pct(x, digits: int = 1) -> str:
+    """A proportion (0-1) as a percentage: ``0.123`` → ``12.3%``."""
+    return NA if missing(x) else _no_negative_zero(f"{100 * float(x):.{digits}f}%")
+
+
+def pp(x, digits: int = 2) -> str:
+    """A difference of proportions (0-1) in percentage points, signed: ``0.0123`` → ``+1.23 pp``."""
+    return NA if missing(x) else f"{signed(100 * float(x), digits)} pp"
+
+
+def p_value(p, digits: int = 3) -> str:
+    """A p-value: ``0.012``; below ``10**-digits`` ``<0.001`` (never ``0.000`` or ``1e-300``).
+
+    Rounding error up to 1e-9 outside [0, 1] (e.g. a survival test's 1.0000000002) is clipped.
+
+    Raises
+    ------
+    ValueError
+        When ``p`` is further outside [0, 1] (a p-value that is not a probability is a bug upstream).
+    """
+    if missing(p):
+        return NA
+    p = float(p)
+    if not -1e-9 <= p <= 1 + 1e-9:
+        raise ValueError(f"p-value {p!r} is not in [0, 1]")
+    p = min(max(p, 0.0), 1.0)
+    floor = 10.0 ** -digits
+    return f"<{floor:.{digits}f}" if p < floor else f"{p:.{digits}f}"
+
+
+def p_text(p, digits: int = 3) -> str:
+    """``p = 0.012``, ``p < 0.001`` or ``p n/a``, for sentences."""
+    s = p_value(p, digits)
+    if s == NA:
+        return "p n/a"
+    return f"p < {s[1:]}" if s.startswith("<") else f"p = {s}"
+
+
+def significant(x, digits: int = 3) -> str:
+    """``digits`` significant digits without scientific notation: 0.000123, 12.3, 1,234."""
+    if missing(x):
+        return NA
+    x = float(x)
+    if x == 0 or not math.isfinite(x):
+        return number(x, 0) if x == 0 else str(x)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return number(x, decimals)
+
+
+COUNT_UNITS = ("customers", "problems", "KPIs", "alerts", "count", "complaints", "responses", "clusters")
+
+
+def by_unit(value, unit: str, pct_digits: int = 2, missing_text: str = NA) -> str:
+    """A fact's value in its unit: proportions as %, currency with ``money``, counts as integers,
+    anything else to 3 significant digits below 100 and 1 decimal above."""
+    if missing(value):
+        return missing_text
+    if unit == "proportion":
+        return pct(value, pct_digits)
+    if unit == "currency":
+        return money(value)
+    if unit in COUNT_UNITS:
+        return integer(value)
+    return significant(value, 3) if abs(float(value)) < 100 else number(value, 1)
+
+
+# --------------------------------------------------------------------------- confidence levels
+
+def level(alpha: float) -> float:
+    """The confidence level of an interval at ``alpha``: ``1 - alpha`` (0.05 → 0.95).
+
+    Rounded to 10 decimals, so ``level(1 - 0.8)`` is 0.8, not 0.8000000000000000444.
+
+    Raises
+    ------
+    ValueError
+        When ``alpha`` is not strictly between 0 and 1.
+    """
+    if missing(alpha) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha={alpha!r}: give the error rate of an interval, strictly between 0 and 1 "
+                         "(e.g. 0.05 for a 95% interval)")
+    return round(1.0 - float(alpha), 10)
+
+
+def level_pct(alpha: float) -> str:
+    """The level as a percentage without spurious decimals: 0.05 → ``95%``, 0.025 → ``97.5%``."""
+    v = round(100 * level(alpha), 6)
+    return f"{v:.6f}".rstrip("0").rstrip(".") + "%"
+
+
+def significance(alpha: float) -> str:
+    """The significance level as a percentage: 0.05 → ``5%``, 0.025 → ``2.5%``."""
+    level(alpha)                                 # validates alpha
+    v = round(100 * float(alpha), 6)
+    return f"{v:.6f}".rstrip("0").rstrip(".") + "%"
+
+
+def ci_label(alpha: float) -> str:
+    """``"95% CI"`` at alpha 0.05, ``"80% CI"`` at 0.2, ``"97.5% CI"`` at 0.025."""
+    return f"{level_pct(alpha)} CI"
+
+
+def alpha_of(level_: float) -> float:
+    """The alpha of a confidence level (0.95 → 0.05), for callers that carry the level."""
+    return round(1.0 - float(level_), 10)
+
+
+def interval(lo, hi, f=number, missing_text: str = "interval not estimable", sep: str | None = None, **kw) -> str:
+    """``lo-hi`` written with ``f`` (``" to "`` when a bound is negative, so signs stay readable;
+    ``sep`` forces a separator)."""
+    if missing(lo) or missing(hi):
+        return missing_text
+    a, b = f(lo, **kw), f(hi, **kw)
+    if sep is None:
+        sep = " to " if a.startswith(("-", "+")) or b.startswith(("-", "+")) else "-"
+    return f"{a}{sep}{b}"
+
+
+def with_ci(value: str, lo: str, hi: str, alpha: float) -> str:
+    """``value (95% CI lo-hi)`` from already formatted parts."""
+    sep = " to " if lo.startswith(("-", "+")) or hi.startswith(("-", "+")) else "-"
+    return f"{value} ({ci_label(alpha)} {lo}{sep}{hi})"
+
+
+def pct_ci(x, lo, hi, alpha: float = 0.05, digits: int = 1) -> str:
+    """``2.1% (95% CI 1.9%-2.3%)``."""
+    if missing(lo) or missing(hi):
+        return f"{pct(x, digits)} ({ci_label(alpha)} not estimable)"
+    return with_ci(pct(x, digits), pct(lo, digits), pct(hi, digits), alpha)
+
+
+def ratio_ci(v, lo, hi, digits: int = 2) -> str:
+    """``1.81 (1.73-1.90)``: a ratio with its interval, the level stated by the caller's header."""
+    return f"{number(v, digits)} ({interval(lo, hi, number, 'not estimable', digits=digits)})"
+
+
+# --------------------------------------------------------------------------- values from data and parameters
+
+# HTML's special characters, and the characters Markdown (CommonMark, GFM tables and
+# strikethrough, nbconvert's $ maths) reads as inline syntax anywhere in a line, become
+# numeric character references: Markdown treats a reference as literal text and HTML decodes
+# it to the character. Parentheses need nothing once brackets are escaped (no link can form);
+# the colon is escaped because nbconvert's Markdown turns bare ``http://host.tld`` into links.
+_ESCAPES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_[]|~$:"}
+_ESCAPE_RE = re.compile("[" + re.escape("".join(_ESCAPES)) + "]")
+# what starts a block when it opens a line: heading, list, quote, setext rule, image/link
+_LINE_START = re.compile(r"^(\s*)([#+\-=>!]|\d+[.)])")
+
+
+def esc(value) -> str:
+    """A value from data or parameters, safe to interpolate into Markdown-with-HTML.
+
+    ``<img src=x onerror=alert(1)>`` renders as that text, not an image; ``[x](javascript:…)``
+    as that text, not a link (nor is a bare URL made one); ``*``, ``_``, backticks, ``|``, ``~``
+    and ``$`` as themselves, not emphasis, code, a table cell break, strikethrough or maths.
+    Line breaks become spaces and a leading ``#``, ``-``, ``+``, ``>``, ``=`` or ``1.`` is
+    escaped, so a value cannot start a heading, a list or a quote. Missing values are ``n/a``.
+
+    Use it on every value that comes from the warehouse or from parameters, in every sentence
+    and Markdown table; not inside code spans (use ``code``), not in DataFrame cells (pandas
+    escapes HTML there; Stylers need ``escape_styler``) and not in plot titles (plain text).
+    """
+    if not isinstance(value, str) and missing(value):
+        return NA
+    s = re.sub(r"\s+", " ", str(value))
+    s = _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], s)
+    m = _LINE_START.match(s)
+    if m:
+        c = m.group(2)[-1] if m.group(2)[0].isdigit() else m.group(2)
+        i = m.end() - 1
+        s = s[:i] + f"&#{ord(c)};" + s[i + 1:]
+    return s
+
+
+def label(value) -> str:
+    """A code as words, escaped: ``loyal_customers`` → ``loyal customers``."""
+    return esc(str(value).replace("_", " ")) if not missing(value) else NA
+
+
+def code(value) -> str:
+    """A value as a Markdown code span, whatever backticks it contains (CommonMark's longer fence)."""
+    s = re.sub(r"\s+", " ", str(value))
+    run = max((len(r) for r in re.findall(r"`+", s)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if run or s.startswith(" ") or s.endswith(" ") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def escape_styler(styler):
+    """A pandas ``Styler`` whose cells and index/column labels are HTML-escaped (pandas does not by default)."""
+    styler = styler.format(escape="html", na_rep="")
+    styler = styler.format_index(escape="html", axis=0)
+    return styler.format_index(escape="html", axis=1)
+
+
+def finite(x) -> bool:
+    """True for a number that is neither missing nor infinite."""
+    return not missing(x) and bool(np.isfinite(float(x)))
