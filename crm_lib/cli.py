@@ -1,7 +1,9 @@
 """The ``crm-workbench`` command: demo data, validation, report runs.
 
 Exit codes (for schedulers): 0 success; 2 bad parameters; 3 bad data or source;
-4 a notebook failed; 5 a run of the same pack is already in progress; 1 anything else.
+4 a notebook failed; 5 a run of the same pack is already in progress; 6 a fault of the
+machine (reports folder not writable or full, a planted symlink, an exposed key file;
+``crm-workbench doctor`` checks these); 1 anything else.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from crm_lib.errors import WorkbenchError
 
 logger = logging.getLogger("crm_lib")
 
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA, EXIT_NOTEBOOK, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA, EXIT_NOTEBOOK, EXIT_LOCKED, EXIT_ENVIRONMENT = 0, 1, 2, 3, 4, 5, 6
 
 
 def _setup_logging(verbose: int) -> None:
@@ -45,7 +47,17 @@ def cmd_validate(args) -> int:
 
     wh, report = check_source(args.source, mapping=args.mapping)
     print(report.text())
-    wh.close()
+    try:
+        if report.ok:  # what each notebook of the profile will do with this source
+            from crm_lib import config
+            from crm_lib.data.door import notebook_verdicts, verdicts_text
+
+            cfg = config.resolve(args.profile)
+            per = config.Period.last_closed(cfg.params.period_kind, wh.data_end().date())
+            print(verdicts_text(notebook_verdicts(wh, report, cfg.params.notebooks, cfg.as_dict(), per),
+                                args.profile, per.label))
+    finally:
+        wh.close()
     return EXIT_OK if report.ok else EXIT_DATA
 
 
@@ -67,7 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a source against the canonical contracts")
     v.add_argument("source", help="DuckDB file, or a folder of Parquet or CSV tables")
     v.add_argument("--mapping", help="column mapping YAML (parameters/mappings/...)")
+    v.add_argument("--profile", default="quarterly",
+                   help="the pack whose notebooks are checked against the source (default quarterly)")
     v.set_defaults(func=cmd_validate)
+
+    from crm_lib.data.propose import add_map_command  # crm-workbench map SOURCE [--out FILE]
+
+    add_map_command(sub)
 
     try:
         from crm_lib.reporting.commands import add_commands
@@ -85,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # no space, read-only, no permission: one line, not a traceback
+        from crm_lib.reporting.fsafe import fault, is_environment_error
+
+        if not is_environment_error(e):
+            raise
+        print(f"error: {fault(e, f'crm-workbench {args.command}', verb='read or write')}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

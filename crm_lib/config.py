@@ -37,6 +37,21 @@ def default_parameters_dir() -> Path:
     return Path(os.environ.get("CRM_PARAMETERS_DIR") or PARAMETERS_DIR)
 
 
+# --------------------------------------------------------------------------- names
+
+# Profile names, notebook names and action ids become file names, URLs and page anchors:
+# ASCII letters, digits, '_' and '-', starting with a letter or digit, at most 64 characters.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", re.ASCII)
+NAME_RULE = "letters, digits, '_' and '-' only, starting with a letter or digit, at most 64 characters"
+
+
+def check_name(kind: str, value: Any) -> str:
+    """``value`` if it is a valid name (``NAME_PATTERN``), else ConfigError stating the rule."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise ConfigError(f"{kind} {value!r}: a name may use {NAME_RULE}")
+    return value
+
+
 # --------------------------------------------------------------------------- periods
 
 @dataclass(frozen=True, order=True)
@@ -179,6 +194,9 @@ class Params(BaseModel):
     @field_validator("notebooks")
     @classmethod
     def _exist(cls, v):
+        bad = [n for n in v if not NAME_PATTERN.fullmatch(n)]
+        if bad:
+            raise ValueError(f"notebook name(s) {bad}: a name may use {NAME_RULE}")
         missing = [n for n in v if not (default_notebooks_dir() / f"{n}.ipynb").exists()]
         if missing:
             raise ValueError(f"no such notebook(s) in notebooks/: {missing}")
@@ -252,6 +270,7 @@ def resolve(profile: str, overrides: list[str] | None = None, parameters_dir: Pa
     ConfigError
         Naming the file (or ``--set``) and the key of the first problems found.
     """
+    check_name("profile", profile)
     pdir = Path(parameters_dir or default_parameters_dir())
     defaults_path = pdir / "defaults.yaml"
     profile_path = pdir / "profiles" / f"{profile}.yaml"
@@ -330,6 +349,8 @@ def load_actions(path: Path) -> list:
             raise ConfigError(f"{where}.effect_scale: must be 'absolute' or 'relative', got {a['effect_scale']!r}")
         if not isinstance(a, dict) or need - set(a):
             raise ConfigError(f"{where}: missing key(s) {sorted(need - set(a or {}))}")
+        if not isinstance(a["id"], str) or not NAME_PATTERN.fullmatch(a["id"]):
+            raise ConfigError(f"{where}.id: {a['id']!r}: an action id may use {NAME_RULE}")
         if a["kpi"] not in kpis.REGISTRY:
             raise ConfigError(f"{where}.kpi: unknown KPI {a['kpi']!r}")
         try:

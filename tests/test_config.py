@@ -131,3 +131,24 @@ def test_project_parameters_are_valid():
         cfg = resolve(profile)
         assert cfg.params.notebooks and cfg.targets and cfg.actions
     assert config.default_notebooks_dir().exists()
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("quarterly", True), ("m2", True), ("ACT-01-CSAT", True), ("00_data_overview", True), ("x" * 64, True),
+    ("x" * 65, False), ("", False), ("-x", False), ("_x", False), ("a.b", False), ("a/b", False), ("..", False),
+    ("m2<img onerror=alert(1)>", False), ("o'brien", False), ("a b", False), ("caf\u00e9", False), ("x\n", False),
+])
+def test_names_follow_the_documented_rule(name, ok):
+    # issue #20: names become file names, URLs and anchors, so only [A-Za-z0-9][A-Za-z0-9_-]{0,63}
+    if ok:
+        assert config.check_name("profile", name) == name
+    else:
+        with pytest.raises(ConfigError, match=r"a name may use letters, digits, '_' and '-' only, starting with a "
+                                              r"letter or digit, at most 64 characters"):
+            config.check_name("profile", name)
+
+
+@pytest.mark.parametrize("text", ["../2026Q3", "2026Q3/..", "2026-09'", "2026<b>"])
+def test_a_period_label_is_only_ever_a_period(text):
+    with pytest.raises(ConfigError, match=r"expected a month \(2026-09\), quarter \(2026Q3\) or year"):
+        resolve_period(text, "quarter", date(2026, 9, 30))

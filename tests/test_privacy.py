@@ -1,12 +1,14 @@
 """Keyed pseudonymisation and PII removal."""
 
 import logging
+import os
 
 import duckdb
 import pandas as pd
 import pytest
 
 from crm_lib.data import privacy
+from crm_lib.errors import EnvironmentFault
 
 
 def test_python_and_sql_pseudonyms_agree_and_depend_on_the_key():
@@ -46,3 +48,51 @@ def test_unset_key_warns_loudly_and_uses_a_per_install_key(monkeypatch, tmp_path
     assert k1 == k2 and len(k1) == 64
     assert (tmp_path / "crm-workbench" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
     assert "CRM_PSEUDONYM_KEY is not set" in caplog.text
+
+
+def test_the_key_folder_is_0700_and_the_key_0600_whatever_the_umask(monkeypatch, tmp_path):
+    # issue #20: under umask 000 the folder took mode 0777 and anyone could swap the key
+    monkeypatch.delenv(privacy.KEY_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    old = os.umask(0o000)
+    try:
+        privacy.pseudonym_key()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "crm-workbench").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "crm-workbench" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o640, 0o604])
+def test_a_key_file_others_can_read_is_refused_with_the_fix(monkeypatch, tmp_path, mode):
+    monkeypatch.delenv(privacy.KEY_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    key = privacy.pseudonym_key()
+    path = tmp_path / "crm-workbench" / "pseudonym.key"
+    os.chmod(path, mode)
+    with pytest.raises(EnvironmentFault, match=rf"pseudonym key file {path} is open to others \(mode 0{mode:o}\).*"
+                                               rf"Run `chmod 600 {path}`"):
+        privacy.pseudonym_key()
+    os.chmod(path, 0o600)
+    assert privacy.pseudonym_key() == key  # fixed as the message says, the same key is used again
+
+
+def test_a_key_folder_others_can_write_is_refused(monkeypatch, tmp_path):
+    monkeypatch.delenv(privacy.KEY_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "crm-workbench").mkdir()
+    os.chmod(tmp_path / "crm-workbench", 0o777)
+    with pytest.raises(EnvironmentFault, match=r"folder .*crm-workbench is writable by others \(mode 0777\).*chmod 700"):
+        privacy.pseudonym_key()
+    assert not (tmp_path / "crm-workbench" / "pseudonym.key").exists()
+
+
+def test_a_symlinked_key_file_is_refused(monkeypatch, tmp_path):
+    monkeypatch.delenv(privacy.KEY_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    (tmp_path / "theirs.key").write_text("a key someone else chose")
+    folder = tmp_path / "cfg" / "crm-workbench"
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "pseudonym.key").symlink_to(tmp_path / "theirs.key")
+    with pytest.raises(EnvironmentFault, match=r"pseudonym\.key is a symbolic link"):
+        privacy.pseudonym_key()

@@ -35,15 +35,59 @@ def key_file() -> Path:
     return base / "crm-workbench" / "pseudonym.key"
 
 
+def check_key_file(path: Path) -> None:
+    """Refuse a per-install key that others could read or replace.
+
+    Raises
+    ------
+    EnvironmentFault
+        The key file is a symlink, is not owned by this user, or is readable or writable by
+        group or others; or its folder is writable by group or others (anyone could swap the key).
+        The message gives the ``chmod`` that fixes it.
+    """
+    from crm_lib.errors import EnvironmentFault
+
+    folder = path.parent
+    if folder.is_dir() and os.stat(folder).st_mode & 0o022:
+        mode = os.stat(folder).st_mode & 0o777
+        raise EnvironmentFault(f"the pseudonym key's folder {folder} is writable by others (mode {mode:04o}), so "
+                               f"anyone could replace the key: run `chmod 700 {folder}`, or set {KEY_ENV}")
+    if path.is_symlink():
+        raise EnvironmentFault(f"the pseudonym key file {path} is a symbolic link (to {os.readlink(path)}): "
+                               f"replace it with the key file itself (mode 0600), or set {KEY_ENV}")
+    if not path.exists():
+        return
+    st = os.stat(path)
+    if st.st_uid != os.geteuid():
+        raise EnvironmentFault(f"the pseudonym key file {path} belongs to user id {st.st_uid}, not to this user "
+                               f"({os.geteuid()}): use your own key file, or set {KEY_ENV}")
+    if st.st_mode & 0o077:
+        raise EnvironmentFault(f"the pseudonym key file {path} is open to others (mode {st.st_mode & 0o777:04o}): "
+                               f"anyone who read it can recompute the pseudonyms. Run `chmod 600 {path}` and treat "
+                               f"the key as exposed (set {KEY_ENV} from your secrets manager), then run again")
+
+
 def pseudonym_key() -> str:
-    """The pseudonymisation key: from the environment, else the per-install key file."""
+    """The pseudonymisation key: from the environment, else the per-install key file.
+
+    The key file is created mode 0600 in a folder of mode 0700 (whatever the umask), and an
+    existing one that others can read or replace is refused (``check_key_file``).
+    """
     key = os.environ.get(KEY_ENV)
     if key:
         return key
     path = key_file()
+    if not path.parent.is_dir():
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path.parent, 0o700)
+        except FileExistsError:
+            pass
+        os.chmod(path.parent, 0o700)  # the umask may have taken bits away (or, at 000, added none)
+    check_key_file(path)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
     logger.warning("%s is not set: pseudonyms use the per-install key in %s and will differ on "

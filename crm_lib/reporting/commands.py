@@ -1,8 +1,9 @@
-"""``crm-workbench run``, ``run-due`` and ``list``: the scheduler's commands."""
+"""``crm-workbench run``, ``run-due``, ``list`` and ``doctor``: the scheduler's commands."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from crm_lib import config
@@ -10,12 +11,15 @@ from crm_lib import config
 logger = logging.getLogger(__name__)
 
 EXIT_NOTEBOOK = 4
+EXIT_ENVIRONMENT = 6
 
 
 def _print_result(r) -> None:
     print(f"{r.profile}/{r.period}: {r.status} -> {r.path}")
     for nb in r.notebooks:
         print(f"  {nb.name:<28} {nb.status:<7} {nb.seconds:>6.1f}s  {nb.error}")
+        for o in getattr(nb, "omitted", []):
+            print(f"    not estimable: {o['section']}: {o['reason']}")
     if r.archived:
         print(f"  previous pack kept at {r.archived}")
 
@@ -88,6 +92,129 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _check_kernel(name: str) -> tuple[str, str]:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        return "FAIL", (f"kernel {name!r} is not registered with Jupyter: run `make env` (or `.venv/bin/python -m "
+                        f"ipykernel install --sys-prefix --name {name}`)")
+    exe = spec.argv[0] if spec.argv else ""
+    if exe and not shutil.which(exe):
+        return "FAIL", f"kernel {name!r} ({spec.resource_dir}) starts {exe}, which does not exist: re-register it"
+    return "ok", f"kernel {name!r} registered ({spec.resource_dir}), runs {exe}"
+
+
+def _check_source(source: str, mapping: str | None) -> tuple[str, str]:
+    from crm_lib.data.store import open_source
+    from crm_lib.errors import WorkbenchError
+
+    try:
+        with open_source(source, mapping=mapping) as wh:
+            end = wh.data_end().date()
+    except (WorkbenchError, OSError) as e:
+        return "FAIL", f"source {source} is not readable: {str(e).splitlines()[0]}"
+    except Exception as e:  # noqa: BLE001 - a broken file shows as the engine's error, on one line
+        return "FAIL", f"source {source} is not readable: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    return "ok", f"source {source} readable, data to {end}"
+
+
+def _check_reports(root: Path, profile: str) -> tuple[str, str]:
+    from crm_lib.errors import EnvironmentFault
+    from crm_lib.reporting import fsafe
+    from crm_lib.reporting.runner import check_reports_folder, expected_pack_bytes
+
+    try:
+        free = check_reports_folder(root, root / profile)
+    except EnvironmentFault as e:
+        return "FAIL", str(e)
+    need = expected_pack_bytes(root / profile)
+    return "ok", (f"{root / profile} writable, {free / fsafe.MB:,.0f} MB free "
+                  f"(a pack needs about {need / fsafe.MB:.0f} MB)")
+
+
+def _check_key() -> tuple[str, str]:
+    import os
+
+    from crm_lib.data.privacy import KEY_ENV, check_key_file, key_file
+    from crm_lib.errors import EnvironmentFault
+
+    if os.environ.get(KEY_ENV):
+        return "ok", f"{KEY_ENV} is set"
+    path = key_file()
+    try:
+        check_key_file(path)
+    except EnvironmentFault as e:
+        return "FAIL", str(e)
+    state = "in use" if path.exists() else "to be created on the first run"
+    return "warn", (f"{KEY_ENV} is not set: the per-install key {path} is {state}; pseudonyms will differ on other "
+                    f"machines (set {KEY_ENV} from your secrets manager)")
+
+
+def _check_fonts() -> tuple[str, str]:
+    from matplotlib import font_manager, rcParams
+
+    family = rcParams["font.sans-serif"][0] if rcParams["font.family"] == ["sans-serif"] else rcParams["font.family"][0]
+    try:
+        path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    except ValueError:
+        return "FAIL", f"figures: font {family!r} not found; install it (Debian: fonts-dejavu-core)"
+    return "ok", f"figures: font {family!r} at {path}"
+
+
+def _check_chromium() -> tuple[str, str]:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    # No profile renders with a browser: HTML pages come from nbconvert. Only the browser tests need it.
+    return "ok", (f"chromium: no profile needs it (browser tests only); "
+                  f"{'found at ' + found if found else 'not installed (`make browser` for the tests)'}")
+
+
+def doctor_checks(profiles: list[str], overrides: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """``(status, check, detail)`` per check of what a scheduled run depends on; status ok, warn or FAIL."""
+    from crm_lib.errors import ConfigError
+    from crm_lib.reporting.runner import _abs, reports_root
+
+    rows: list[tuple[str, str, str]] = []
+    seen: set = set()
+
+    def add(check: str, key, fn, *a) -> None:
+        if (check, key) in seen:  # profiles sharing a kernel or source are checked once
+            return
+        seen.add((check, key))
+        try:
+            status, detail = fn(*a)
+        except Exception as e:  # noqa: BLE001 - a check that cannot run is a failed check, on its line
+            status, detail = "FAIL", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        rows.append((status, check, detail))
+
+    for profile in profiles:
+        try:
+            cfg = config.resolve(profile, overrides)
+        except ConfigError as e:
+            rows.append(("FAIL", "parameters", f"{profile}: {' '.join(str(e).split())[:300]}"))
+            continue
+        p = cfg.params
+        rows.append(("ok", "parameters", f"{profile}: {len(p.notebooks)} notebook(s), one pack per {p.period_kind}"))
+        add("kernel", p.kernel, _check_kernel, p.kernel)
+        add("source", (p.source, p.mapping), _check_source, _abs(p.source), _abs(p.mapping))
+        add("reports", (p.reports_dir, profile), _check_reports, reports_root(cfg), profile)
+    add("key", None, _check_key)
+    add("fonts", None, _check_fonts)
+    add("chromium", None, _check_chromium)
+    return rows
+
+
+def cmd_doctor(args) -> int:
+    profiles = args.profiles or sorted(p.stem for p in (config.default_parameters_dir() / "profiles").glob("*.yaml"))
+    rows = doctor_checks(profiles, list(args.set or []))
+    for status, check, detail in rows:
+        print(f"{status:<5} {check:<10} {detail}")
+    failed = sum(s == "FAIL" for s, _, _ in rows)
+    print(f"doctor: {len(rows)} check(s), {failed} failed")
+    return EXIT_ENVIRONMENT if failed else 0
+
+
 def add_commands(sub) -> None:
     r = sub.add_parser("run", help="build one report pack (profile and period)")
     r.add_argument("profile", help="monthly, quarterly or annual (parameters/profiles/)")
@@ -108,3 +235,8 @@ def add_commands(sub) -> None:
     ls.add_argument("--profile", help="profile whose parameters locate the reports folder")
     ls.add_argument("--set", action="append", metavar="KEY=VALUE")
     ls.set_defaults(func=cmd_list)
+
+    dr = sub.add_parser("doctor", help="check what a scheduled run needs: kernel, source, reports folder, key, fonts")
+    dr.add_argument("profiles", nargs="*", help="profiles to check (default: all)")
+    dr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
+    dr.set_defaults(func=cmd_doctor)

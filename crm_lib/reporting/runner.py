@@ -9,6 +9,7 @@ when its holder dies, so a stale lock can never block) stops a second run.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -22,14 +23,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
-from filelock import FileLock, Timeout
 
 from crm_lib import __version__, config
 from crm_lib.config import Period, RunConfig
 from crm_lib.data.door import check_source
-from crm_lib.errors import WorkbenchError
-from crm_lib.reporting.context import door_summary
+from crm_lib.errors import EnvironmentFault, WorkbenchError
+from crm_lib.reporting import fsafe
+from crm_lib.reporting.context import door_summary, omitted_sections
 from crm_lib.reporting.facts import load_facts
+from crm_lib.reporting.kernels import (OUT_OF_MEMORY, PAPERMILL_DEAD_KERNEL, mark_dead_kernel, raise_if_machine_fault,
+                                       run_papermill)
 from crm_lib.reporting.render import render_html
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class NotebookResult:
     execute_seconds: float
     render_seconds: float
     error: str = ""
+    omitted: list = field(default_factory=list)  # sections shown as 'not estimable' (context.omitted_sections)
 
 
 @dataclass
@@ -110,6 +114,32 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+# Free space a pack needs: 1.5 x the profile's last pack (notebooks grow; the index figure and
+# run.log come on top), and never less than MIN_PACK_BYTES, for a profile's first pack (the
+# tiny-bank quarterly pack measured 8.4 MB on 2026-12-03; its size barely grows with the bank).
+PACK_HEADROOM = 1.5
+MIN_PACK_BYTES = 25 * fsafe.MB
+
+
+def expected_pack_bytes(profile_dir: Path) -> int:
+    """Free space to ask for before building a pack of this profile (see ``PACK_HEADROOM``)."""
+    packs = [p for p in profile_dir.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")] \
+        if profile_dir.is_dir() else []
+    last = max(packs, key=lambda p: p.stat().st_mtime, default=None)
+    return max(MIN_PACK_BYTES, int(PACK_HEADROOM * fsafe.folder_bytes(last))) if last else MIN_PACK_BYTES
+
+
+def check_reports_folder(root: Path, profile_dir: Path) -> int:
+    """The reports folder of a profile is writable and has room for a pack; free bytes, else EnvironmentFault.
+
+    Nothing is left behind: a probe file is written in the nearest existing folder on the
+    way to ``profile_dir`` and removed again.
+    """
+    fsafe.inside(root, profile_dir)  # a planted symlink on the way is refused here
+    return fsafe.check_writable(profile_dir, expected_pack_bytes(profile_dir),
+                                what="reports folder")
+
+
 def _clean_stale(profile_dir: Path) -> None:
     """Remove build folders left by killed runs (their process is gone)."""
     for d in profile_dir.glob(".build-*"):
@@ -147,11 +177,18 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     ------
     ConfigError, DataContractError, PackExists, LockHeld
         Before any notebook starts; nothing is written.
+    EnvironmentFault
+        The reports folder is not writable, lacks room for a pack (checked before any
+        notebook starts), fills up or turns read-only during the build, or holds a planted
+        symlink: one line saying what, where and what to do. The build folder is removed,
+        the lock released, the previous pack and the index are untouched.
     """
     t0 = time.perf_counter()
     started = _now()
     cfg = config.resolve(profile, overrides, parameters_dir)
     params = cfg.params
+    root = reports_root(cfg)
+    check_reports_folder(root, root / profile)
     source = _abs(params.source)
     mapping = _abs(params.mapping)
     wh, report = check_source(source, mapping=mapping)
@@ -161,38 +198,58 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
         fingerprint = wh.fingerprint()
     finally:
         wh.close()
-    root = reports_root(cfg)
     profile_dir = root / profile
     final = profile_dir / per.label
     if final.exists() and not force:
         raise PackExists(f"pack {final} already exists; use --force to rebuild it (the old pack is kept aside)")
-    profile_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = profile_dir / f".{per.label}.lock"
-    lock = FileLock(str(lock_path), timeout=0)
+    what = f"pack {profile}/{per.label} not built"
+    info = profile_dir / f".{per.label}.lock.json"
+    for planted in (final, profile_dir / ".archive", info):  # refuse a planted symlink before any notebook runs
+        fsafe.inside(root, planted)
     try:
-        lock.acquire()
-    except Timeout:
+        fsafe.makedirs(root, profile_dir)
+        lock = fsafe.try_lock(root, profile_dir / f".{per.label}.lock")
+    except OSError as e:
+        raise fsafe.fault(e, what) from None
+    if lock is None:
         holder = ""
-        info = profile_dir / f".{per.label}.lock.json"
-        if info.exists():
-            holder = f" by {info.read_text().strip()}"
+        if info.is_file() and not info.is_symlink():
+            holder = f" by {info.read_text(errors='replace').strip()[:200]}"
         raise LockHeld(f"pack {profile}/{per.label} is being built{holder}; try again when it finishes") from None
     try:
-        (profile_dir / f".{per.label}.lock.json").write_text(json.dumps({"pid": os.getpid(), "started": started}))
+        fsafe.write_text(root, info, json.dumps({"pid": os.getpid(), "started": started}))
         _clean_stale(profile_dir)
-        return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0)
+        return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root)
+    except BaseException as e:
+        # the message first (it reports the free space as the build left it), then the build goes
+        fault = None
+        if fsafe.is_environment_error(e):
+            file = Path(e.filename) if e.filename else None
+            in_pack = file is None or file.is_relative_to(profile_dir)
+            fault = fsafe.fault(e, what, profile_dir if in_pack else file)
+        shutil.rmtree(profile_dir / f".build-{per.label}-{os.getpid()}", ignore_errors=True)
+        if fault is None:
+            raise
+        need = ""
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            need = f" (expected size of a pack of this profile: {expected_pack_bytes(profile_dir) / fsafe.MB:.0f} MB)"
+        raise EnvironmentFault(f"{fault}{need}; nothing was published: the previous pack and the index "
+                               f"are unchanged") from None
     finally:
-        (profile_dir / f".{per.label}.lock.json").unlink(missing_ok=True)
-        lock.release()
+        try:
+            if info.is_file() and not info.is_symlink():
+                info.unlink()
+        except OSError:
+            pass
+        fsafe.unlock(lock)
 
 
 def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report, fingerprint: str,
-           final: Path, force: bool, started: str, t0: float) -> PackResult:
+           final: Path, force: bool, started: str, t0: float, root: Path) -> PackResult:
     params = cfg.params
     build = final.parent / f".build-{per.label}-{os.getpid()}"
-    if build.exists():
-        shutil.rmtree(build)
-    (build / "facts").mkdir(parents=True)
+    fsafe.rmtree(root, build)
+    fsafe.makedirs(root, build / "facts")
     log_handler = logging.FileHandler(build / "run.log")
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     pkg_logger = logging.getLogger("crm_lib")
@@ -204,9 +261,9 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
         logger.info("pack %s/%s: source %s (fingerprint %s), %d notebook(s)", cfg.profile, per.label, source,
                     fingerprint, len(params.notebooks))
         door = door_summary(report)
-        (build / "door.json").write_text(json.dumps(door, indent=2, default=str))
+        fsafe.write_text(root, build / "door.json", json.dumps(door, indent=2, default=str))
         resolved = {**cfg.as_dict(), "source": source, "mapping": mapping}
-        (build / "parameters.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        fsafe.write_text(root, build / "parameters.yaml", yaml.safe_dump(resolved, sort_keys=False))
         # Resolve the pseudonymisation key once (a missing key warns here, in run.log, not in
         # every reviewer page) and hand it to the kernels through their environment.
         from crm_lib.data.privacy import KEY_ENV, pseudonym_key
@@ -217,7 +274,8 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
         facts = []
         for r in results:
             facts.extend(load_facts(build / "facts" / f"{r.name}.json"))
-        (build / "facts.json").write_text(json.dumps(facts, indent=2, default=str))
+            r.omitted = omitted_sections(load_facts(build / "facts" / f"{r.name}.json"))
+        fsafe.write_text(root, build / "facts.json", json.dumps(facts, indent=2, default=str))
         status = STATUS_OK if all(r.status == STATUS_OK for r in results) else STATUS_FAILED
         manifest = {
             "profile": cfg.profile, "period": per.label, "period_start": str(per.start), "period_end": str(per.end),
@@ -229,36 +287,47 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
             "seed": params.seed, "host_cores": os.cpu_count(), "pseudonym_key": key_source,
             "notebooks": [r.__dict__ for r in results],
         }
-        (build / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    except BaseException:
+        fsafe.write_text(root, build / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    except BaseException as e:
         pkg_logger.removeHandler(log_handler)
         log_handler.close()
-        shutil.rmtree(build, ignore_errors=True)
+        if not fsafe.is_environment_error(e):  # else run_pack measures the free space first, then removes it
+            shutil.rmtree(build, ignore_errors=True)
         raise
     logger.info("pack %s/%s %s in %.1fs", cfg.profile, per.label, status, time.perf_counter() - t0)
     pkg_logger.removeHandler(log_handler)
     log_handler.close()
-    archived = _publish(build, final, force)
+    try:
+        archived = _publish(build, final, force, root)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
     result = PackResult(cfg.profile, per.label, final, status, results, archived)
     from crm_lib.reporting.index import build_index
 
-    build_index(final.parent.parent)
+    try:
+        build_index(root)
+    except OSError as e:
+        if not fsafe.is_environment_error(e):
+            raise
+        raise EnvironmentFault(f"{fsafe.fault(e, 'reports index not rebuilt')}; the pack itself was published "
+                               f"at {final}") from None
     return result
 
 
-def _publish(build: Path, final: Path, force: bool) -> Path | None:
+def _publish(build: Path, final: Path, force: bool, root: Path) -> Path | None:
     """Move the finished build into place; an old pack goes to .archive/ (only with force)."""
     archived = None
-    if final.exists():
+    if final.exists() or final.is_symlink():
         if not force:
             shutil.rmtree(build, ignore_errors=True)
             raise PackExists(f"pack {final} appeared while building; nothing was overwritten")
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         archived = final.parent / ".archive" / f"{final.name}-{stamp}"
-        archived.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(final, archived)
+        fsafe.makedirs(root, archived.parent)
+        fsafe.replace(root, final, archived)
         logger.info("kept the previous pack aside: %s", archived)
-    os.replace(build, final)
+    fsafe.replace(root, build, final)
     return archived
 
 
@@ -300,9 +369,8 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
     t0 = time.perf_counter()
     from crm_lib.data.privacy import KEY_ENV
 
-    env = {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed), KEY_ENV: key}
     for attempt in range(KERNEL_START_RETRIES + 1):
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        proc = run_papermill(cmd, {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed), KEY_ENV: key})
         if proc.returncode == 0 or not _kernel_did_not_start(proc.stderr) or attempt == KERNEL_START_RETRIES:
             break
         logger.warning("%s: the kernel did not start (%s); starting it again (%d of %d)", name,
@@ -314,11 +382,21 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
     status = STATUS_OK if proc.returncode == 0 else STATUS_FAILED
     if status == STATUS_FAILED:
         error = _papermill_error(proc.stderr)
+        raise_if_machine_fault(error, out)
+        if proc.returncode == PAPERMILL_DEAD_KERNEL or proc.returncode < 0:
+            error = mark_dead_kernel(out, proc.returncode)
+        elif "MemoryError" in error:
+            error += f"; {OUT_OF_MEMORY}"
         (build / f"{name}.stderr.txt").write_text(proc.stderr[-20000:])
     t1 = time.perf_counter()
     if out.exists():
         try:
             render_html(out, build / f"{name}.html", failed=status == STATUS_FAILED)
+        except OSError as e:
+            if fsafe.is_environment_error(e):
+                raise
+            logger.error("%s: HTML render failed: %s", name, e)
+            status, error = STATUS_FAILED, error or f"render failed: {e}"
         except Exception as e:  # a render failure must not hide the notebook's own result
             logger.error("%s: HTML render failed: %s", name, e)
             status, error = STATUS_FAILED, error or f"render failed: {e}"
