@@ -1,0 +1,125 @@
+"""The next-best-product run of one period, end to end (what notebook 50 calls).
+
+Dates, with ``W`` the label window (``adoption.window_months``) and ``end`` the period end:
+
+- validation: train at ``end - 2W`` (labels to ``end - W``), test at ``end - W`` (labels to
+  ``end``): out of time, as ``crm_lib.churn.validation`` does;
+- scoring: the logistic model refitted at ``end - W`` (the latest fully observed window)
+  scores every customer at ``end``. The logistic model scores the list because its
+  contributions give each recommendation its reasons; the gradient-boosting model is the
+  challenger reported beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from crm_lib.data.store import Warehouse
+from crm_lib.errors import NotEstimable
+from crm_lib.marketing import nbp as N
+from crm_lib.marketing import targeting as T
+from crm_lib.marketing.adoption import AdoptionData, adoption_data
+from crm_lib.marketing.models import PropensityModels, evaluate, popularity_baseline
+from crm_lib.marketing.settings import check_products
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MarketingRun:
+    """Everything notebook 50 shows: validation, the scoring model, next-best products and the list."""
+
+    end: object
+    rules: dict
+    train: AdoptionData
+    test: AdoptionData
+    scoring: AdoptionData
+    validation_models: dict          # {"logistic": PropensityModels, "hgb": PropensityModels}
+    model: PropensityModels          # the scoring model (logistic, refitted at end - W)
+    quality: pd.DataFrame
+    lifts: dict
+    calibration: dict
+    nbp: N.NextBestProducts
+    target: T.TargetList
+    balance: pd.DataFrame
+    value: pd.DataFrame
+    model_version: str
+    timings: dict                    # seconds per step: data, validation, scoring, lists
+
+
+def model_version(model: PropensityModels, train_as_of) -> str:
+    """``<kind>@<training as-of>#<hash of features and coefficients>``: changes whenever the model does."""
+    blob = json.dumps({"features": model.features_, "coef": model.coef_.round(8).to_dict() if len(model.coef_) else {},
+                       "kind": model.kind, "C": model.C}, sort_keys=True, default=str)
+    return f"{model.kind}@{train_as_of}#{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def run_period(wh: Warehouse, end, rules: dict, params: dict | None = None, alpha: float = 0.05,
+               seed: int = 0, key: str | None = None, period: str = "") -> MarketingRun:
+    """Validate, score, recommend and build the target list for the period ending ``end``.
+
+    Raises
+    ------
+    ConfigError
+        A product in the margin or eligibility table that the bank does not hold.
+    NotEstimable
+        No product has enough adoptions to be modelled.
+    DataContractError
+        No eligible pair, no consenting customer, or nobody left to contact.
+    """
+    params = params or {}
+    a = rules["adoption"]
+    W = int(a["window_months"])
+    end = pd.Timestamp(end).date()
+    test_as_of = (pd.Timestamp(end) - pd.DateOffset(months=W)).date()
+    train_as_of = (pd.Timestamp(end) - pd.DateOffset(months=2 * W)).date()
+    clock = [time.perf_counter()]
+    timings: dict = {}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(timings.get(name, 0.0) + now - clock[0], 2)
+        clock[0] = now
+
+    train = adoption_data(wh, train_as_of, W, params, key)
+    check_products(rules, list(train.at_risk.columns))
+    test = adoption_data(wh, test_as_of, W, params, key)
+    products = [p for p in train.at_risk.columns if p in rules["products"]]
+    lap("data")
+    kw = dict(C=float(a["C"]), min_events=int(a["min_events"]), hgb_max_iter=int(a["hgb_max_iter"]),
+              calibration_folds=int(a["calibration_folds"]), max_train_rows=int(a["max_train_rows"]), seed=seed)
+    vm = {k: PropensityModels(k, **kw).fit(train, products) for k in ("logistic", "hgb")}
+    if not vm["logistic"].models_:
+        raise NotEstimable(f"no product has {a['min_events']} or more adoptions in the training window "
+                           f"{train_as_of} to {test_as_of}", "use a longer adoption.window_months or more history")
+    scores = {k: m.predict(test) for k, m in vm.items()}
+    scores["popularity baseline"] = popularity_baseline(train, test)[list(vm["logistic"].models_)]
+    quality, lifts, cal = evaluate(scores, test, alpha, min_events=max(5, int(a["min_events"]) // 2))
+    model = PropensityModels("logistic", **kw).fit(test, products)
+    version = model_version(model, test_as_of)
+    lap("validation_and_fit")
+    scoring = adoption_data(wh, end, None, params, key)
+    lap("data")
+    t = rules["targeting"]
+    offers_cool = N.recent_offers(wh, end, int(t["cooling_off_days"]), key)
+    offers_fatigue = N.recent_offers(wh, end, int(t["fatigue_days"]), key)
+    prop = model.predict(scoring)
+    lap("score_all_products")
+    nb = N.next_best_products(scoring, prop, rules, offers_cool)
+    lap("next_best")
+    target = T.build_target_list(nb, scoring.features, rules, offers_fatigue, None, alpha, seed, end, period, version)
+    # reasons in words for the selected customers only (both arms: the review reads the assignment)
+    target = T.attach_reasons(target, N.reasons(model, scoring, nb.best.loc[target.assignment["customer_id"]]))
+    cov = scoring.X[["age", "log_income", "log_aum", "tenure_years", "n_products"]]
+    balance = T.balance_test(target.assignment, cov)
+    value = T.list_value(target.assignment, alpha)
+    lap("lists")
+    logger.info("next-best product %s: %s", period or end, timings)
+    return MarketingRun(end, rules, train, test, scoring, vm, model, quality, lifts, cal, nb, target, balance, value,
+                        version, timings)
