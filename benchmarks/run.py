@@ -21,6 +21,21 @@ Benchmarks (``--only`` takes these names, comma-separated):
     (same rows, order, columns, dtypes; floats to 1e-9), mismatches and the largest
     absolute difference per column. Key ``features_agreement_50k``.
 
+``clv``
+    Transactional CLV (key ``clv_transactional_1m``): BG/NBD + Gamma-Gamma fitted by
+    ``crm_lib.clv`` on a 1M-customer summary simulated from the planted parameters (seeded),
+    side by side in the same run with lifetimes 0.11.3 on the same summary, run by the
+    interpreter in ``$LIFETIMES_PYTHON`` (default ``benchmarks/work/lifetimes-venv/bin/python``;
+    a benchmark-only dependency, never in the project's environment); parameters compared and
+    the time ratio lifetimes / ours. Relationship CLV (key ``clv_relationship_<size>``):
+    ``crm_lib.clv.value_book`` on the work bank (survival model, snapshot, margins, 200 draws),
+    time and peak memory.
+
+``marketing``
+    ``crm_lib.marketing.pipeline.run_period`` on the work bank (key ``marketing_<size>``): three
+    feature tables, the adoption models per product, scoring every customer x product, the
+    next-best product with reasons and the target lists; time per step and peak memory.
+
 Usage::
 
     .venv/bin/python benchmarks/run.py                      # everything (takes minutes)
@@ -49,7 +64,8 @@ AS_OF = "2025-12-31"
 KEY = "bench"
 SEED = 20_261
 DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"], "segmentation": ["1m"],
-                 "churn": ["1m"], "satisfaction": ["1m"]}
+                 "churn": ["1m"], "satisfaction": ["1m"], "clv": ["1m"], "marketing": ["1m"]}
+LIFETIMES_PYTHON = os.environ.get("LIFETIMES_PYTHON", str(WORK / "lifetimes-venv" / "bin" / "python"))
 QUICK_SIZES = ["50k"]
 AGREEMENT_SIZE = "50k"
 TARGETS = {"generate_1m": "under 120 s wall and 4096 MB peak RSS",
@@ -261,9 +277,117 @@ def child(argv: list[str]) -> None:
         res = {"wall_seconds": round(t3 - t1, 2), "frame_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 2),
                "score_seconds": round(t3 - t2, 2), "rows": len(frame), "events": int(frame["event"].sum()),
                "engine": model.engine_, "scored": len(scored)}
+    elif a.what == "clv_transactional":
+        res = _clv_transactional(a.customers)
+    elif a.what == "clv_relationship":
+        from crm_lib import config
+        from crm_lib.churn import ChurnSettings
+        from crm_lib.clv import value_book
+        from crm_lib.data.store import open_source
+
+        s = ChurnSettings.from_params(config.resolve("quarterly").as_dict())
+        with open_source(Path(a.out) / "warehouse.duckdb") as wh:
+            t0 = time.perf_counter()
+            r = value_book(wh, END_DATE, s, key=KEY)
+            t1 = time.perf_counter()
+        res = {"wall_seconds": round(t1 - t0, 2), "rows": len(r.customers), "draws": r.n_draws,
+               "total_clv": float(r.customers["clv"].sum()), "steps_seconds": r.timings}
+    elif a.what == "marketing":
+        from crm_lib.data.store import open_source
+        from crm_lib.marketing import load_rules
+        from crm_lib.marketing.pipeline import run_period
+
+        with open_source(Path(a.out) / "warehouse.duckdb") as wh:
+            t0 = time.perf_counter()
+            r = run_period(wh, END_DATE, load_rules(), seed=SEED, key=KEY, period="2026Q3")
+            t1 = time.perf_counter()
+        res = {"wall_seconds": round(t1 - t0, 2), "steps_seconds": r.timings, "rows": len(r.scoring.X),
+               "products_modelled": len(r.model.models_), "customers_with_a_product": len(r.nbp.best),
+               "list": r.target.manifest["n_list"], "control": r.target.manifest["n_control"]}
     else:
         raise SystemExit(f"unknown child benchmark {a.what!r}")
     print(json.dumps(res, default=str))
+
+
+def simulate_bgnbd(n: int, seed: int = SEED) -> dict:
+    """A BG/NBD + Gamma-Gamma summary of ``n`` customers drawn from the synthetic bank's planted
+    parameters (``personas.TransactionalTruth``), vectorised: first purchase at 0, T ~ U(26, 104) weeks,
+    recency and T in whole days / 7 and spend in cents, as summaries of real logs are."""
+    import numpy as np
+
+    from crm_lib.data.personas import TransactionalTruth
+
+    tt = TransactionalTruth()
+    rng = np.random.default_rng(seed)
+    T = rng.integers(26 * 7, 104 * 7 + 1, n) / 7.0           # weeks, measured in days as real summaries are
+    lam = rng.gamma(tt.r, 1 / tt.alpha, n)
+    p = rng.beta(tt.a, tt.b, n)
+    events = rng.poisson(lam * T)
+    alive = rng.geometric(p)                     # dropout right after the j-th repeat purchase (never at the trial)
+    x = np.minimum(events, alive)
+    # the x-th of `events` uniform arrival times on [0, T] is T * Beta(x, events - x + 1)
+    tx = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(events - x + 1, 1)), 0.0)
+    nu = rng.gamma(tt.q, 1 / tt.gamma, n)
+    zbar = np.where(x > 0, rng.gamma(tt.p_spend * np.maximum(x, 1), 1 / (nu * np.maximum(x, 1))), 0.0)
+    return {"frequency": x.astype(float), "recency": np.floor(tx * 7) / 7.0, "T": T, "monetary_value": np.round(zbar, 2)}
+
+
+_LIFETIMES_SCRIPT = """
+import json, sys, time, warnings
+import numpy as np, pandas as pd
+warnings.simplefilter("ignore")
+import lifetimes
+from lifetimes import BetaGeoFitter, GammaGammaFitter
+d = np.load(sys.argv[1])
+t0 = time.perf_counter()
+bg = BetaGeoFitter().fit(pd.Series(d["frequency"]), pd.Series(d["recency"]), pd.Series(d["T"]))
+t1 = time.perf_counter()
+rep = d["frequency"] > 0
+gg = GammaGammaFitter().fit(pd.Series(d["frequency"][rep]), pd.Series(d["monetary_value"][rep]))
+t2 = time.perf_counter()
+print(json.dumps({"version": lifetimes.__version__, "bgnbd_seconds": t1 - t0, "gamma_gamma_seconds": t2 - t1,
+                  "seconds": t2 - t0, "bgnbd": bg.params_.to_dict(),
+                  "gamma_gamma": {"p": gg.params_["p"], "q": gg.params_["q"], "gamma": gg.params_["v"]}}))
+"""
+
+
+def _clv_transactional(n: int) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from crm_lib.clv import BetaGeoModel, GammaGammaModel
+
+    d = simulate_bgnbd(n)
+    path = WORK / f"clv_summary_{label(n)}.npz"
+    np.savez(path, **d)
+    summary = pd.DataFrame(d)
+    t0 = time.perf_counter()
+    bg = BetaGeoModel().fit(summary)
+    t1 = time.perf_counter()
+    gg = GammaGammaModel().fit(summary[summary["frequency"] > 0])
+    t2 = time.perf_counter()
+    ours = {"bgnbd_seconds": round(t1 - t0, 3), "gamma_gamma_seconds": round(t2 - t1, 3),
+            "seconds": round(t2 - t0, 3), "bgnbd": bg.params_.round(6).to_dict(),
+            "gamma_gamma": gg.params_.round(6).to_dict(), "bgnbd_log_likelihood": round(bg.log_likelihood_, 3)}
+    res = {"wall_seconds": ours["seconds"], "rows": n, "repeat_buyers": int((d["frequency"] > 0).sum()),
+           "ours": ours, "planted": {"bgnbd": {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.4},
+                                     "gamma_gamma": {"p": 6.0, "q": 4.0, "gamma": 40.0}}}
+    if not Path(LIFETIMES_PYTHON).exists():
+        res["lifetimes"] = {"error": f"{LIFETIMES_PYTHON} not found: create it with `python3 -m venv "
+                                     "benchmarks/work/lifetimes-venv && benchmarks/work/lifetimes-venv/bin/pip install "
+                                     "lifetimes==0.11.3` or set LIFETIMES_PYTHON"}
+        return res
+    r = subprocess.run([LIFETIMES_PYTHON, "-c", _LIFETIMES_SCRIPT, str(path)], capture_output=True, text=True)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not lines:
+        res["lifetimes"] = {"error": (r.stderr.strip().splitlines() or ["failed"])[-1][:300]}
+        return res
+    lt = json.loads(lines[-1])
+    diff = max(max(abs(ours[m][k] - lt[m][k]) for k in ours[m]) for m in ("bgnbd", "gamma_gamma"))
+    res.update({"lifetimes": lt, "max_abs_param_diff": diff, "same_to_1e-3": bool(diff <= 1e-3),
+                "speedup_vs_lifetimes": round(lt["seconds"] / ours["seconds"], 1),
+                "target": "same parameters to 1e-3 and at least 10x faster than lifetimes 0.11.3"})
+    return res
 
 
 def _frames_equal(a, b) -> tuple[bool, list[str]]:
@@ -472,11 +596,34 @@ def bench_satisfaction(n: int) -> dict:
                         "replicated up to those sizes); wall_seconds excludes loading")
 
 
+def bench_clv(n: int) -> dict:
+    """Transactional fits against lifetimes (simulated summary of ``n``), then relationship CLV on the work bank."""
+    res = run_child(["clv_transactional", "--customers", str(n)])
+    res.update({"benchmark": "clv_transactional", "customers": n,
+                "what": "BG/NBD + Gamma-Gamma maximum likelihood on the same simulated summary: crm_lib.clv vs "
+                        "lifetimes 0.11.3 (its own process, same run); wall_seconds = ours"})
+    return res
+
+
+def bench_clv_relationship(n: int) -> dict:
+    return _bench_child("clv_relationship", n,
+                        "crm_lib.clv.value_book at the data end: cohort Cox fit, snapshot features, margins, "
+                        "relationship CLV with 200 coefficient draws and every aggregate")
+
+
 def bench_churn(n: int) -> dict:
     return _bench_child("churn", n,
                         "cohort survival frame at 2025-09-30 (12-month follow-up, features as of the start), "
                         "then a Cox fit and vectorised 6-month churn scoring of every customer; "
                         "wall_seconds = fit + score")
+
+
+def bench_marketing(n: int) -> dict:
+    return _bench_child("marketing", n,
+                        "crm_lib.marketing.pipeline.run_period at the data end (what notebook 50 computes): feature "
+                        "tables at three as-of dates, logistic and calibrated gradient-boosting models per product "
+                        "(training rows capped by adoption.max_train_rows), out-of-time evaluation, scoring every "
+                        "customer x every product, next-best product with reasons, target lists with control")
 
 
 # --------------------------------------------------------------------------- output
@@ -546,11 +693,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, pack, segmentation, churn, "
-                                    "satisfaction")
+                                    "satisfaction, clv, marketing")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
-    known = ["generate", "features", "agreement", "pack", "segmentation", "churn", "satisfaction"]
+    known = ["generate", "features", "agreement", "pack", "segmentation", "churn", "satisfaction", "clv", "marketing"]
     names = [s.strip() for s in (a.only or ",".join(known)).split(",") if s.strip()]
     unknown = set(names) - set(known)
     if unknown:
@@ -570,9 +717,13 @@ def main(argv: list[str] | None = None) -> int:
     if "features" in names:
         plan += [(f"features_{label(parse_size(s))}", bench_features, parse_size(s)) for s in sizes["features"]]
     for kind, fn in (("segmentation", bench_segmentation), ("churn", bench_churn),
-                     ("satisfaction", bench_satisfaction)):
+                     ("satisfaction", bench_satisfaction), ("marketing", bench_marketing)):
         if kind in names:
             plan += [(f"{kind}_{label(parse_size(s))}", fn, parse_size(s)) for s in sizes.get(kind, ["1m"])]
+    if "clv" in names:
+        plan += [(f"clv_transactional_{label(parse_size(s))}", bench_clv, parse_size(s)) for s in sizes.get("clv", ["1m"])]
+        plan += [(f"clv_relationship_{label(parse_size(s))}", bench_clv_relationship, parse_size(s))
+                 for s in sizes.get("clv", ["1m"])]
     if "pack" in names:
         plan += [(f"pack_{label(parse_size(s))}", bench_pack, parse_size(s)) for s in sizes.get("pack", ["50k"])]
     if "agreement" in names:

@@ -96,8 +96,24 @@ _KPIS = [
         -1, 1, "10_segmentation", "bootstrap CI"),
     KPI("tier_aum_share_private_banking", "share of AUM held by private-banking customers", "proportion", True, 0, 1,
         "10_segmentation", "census share: no sampling error"),
+    KPI("total_clv", "relationship CLV summed over active customers (margin x Cox survival x discount, "
+        "parameters/clv.yaml)", "currency", True, None, None, "40_clv",
+        "percentile interval over draws of the Cox coefficients"),
+    KPI("median_clv", "median relationship CLV of active customers", "currency", True, None, None, "40_clv",
+        "percentile interval over draws of the Cox coefficients"),
+    KPI("clv_cac_ratio", "sum of CLV / sum of acquisition cost, customers onboarded in the last 12 months",
+        "ratio", True, None, None, "40_clv", "coefficient draws and a Poisson bootstrap of customers"),
     KPI("data_quality_errors", "rules broken at the data door", "problems", False, 0, None,
         "00_data_overview", "census count"),
+    # customer-information quality scorecard (crm_lib.data.quality): census shares 0-1, higher is better
+    *[KPI(f"data_quality_{dim}", definition, "proportion", True, 0, 1, "00_data_overview",
+          "census measure of the source: no sampling error")
+      for dim, definition in (
+          ("completeness", "filled cells / cells of the contract's not-null columns"),
+          ("validity", "values that keep their column's contract (type, codes, range) / values checked"),
+          ("uniqueness", "1 - rows repeating another row's key / rows"),
+          ("timeliness", "continuous tables whose latest record is within the stale limit / such tables"),
+          ("consistency", "1 - orphan or out-of-order rows / rows the cross-table rules apply to"))],
 ]
 REGISTRY: dict[str, KPI] = {k.name: k for k in _KPIS}
 

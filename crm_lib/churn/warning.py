@@ -2,9 +2,10 @@
 
 The score comes from the landmark model (current behaviour as of the list date), fitted
 on the latest landmarks whose follow-up has completed. Each listed customer gets their
-churn probability, the value at risk (AUM x probability) and the three covariates that
-raise their log-hazard most above the average customer's, in words. Identifiers are
-pseudonyms; nothing personal is listed.
+churn probability, the value at risk (AUM x probability), their relationship CLV and the CLV
+at risk (CLV x probability; ``crm_lib.clv``, rates in ``parameters/clv.yaml``) and the three
+covariates that raise their log-hazard most above the average customer's, in words.
+Identifiers are pseudonyms; nothing personal is listed.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ logger = logging.getLogger(__name__)
 
 PSEUDONYM = re.compile(r"^P[0-9a-f]{15}$")
 MIN_REASON = np.log(1.05)        # a reason must raise the hazard by at least 5%
-LIST_COLUMNS = ["rank", "customer_id", "churn_probability", "aum", "value_at_risk", "customer_type", "tier",
-                "tenure_years", "reason_1", "reason_2", "reason_3"]
+LIST_COLUMNS = ["rank", "customer_id", "churn_probability", "aum", "value_at_risk", "clv", "clv_at_risk",
+                "customer_type", "tier", "tenure_years", "reason_1", "reason_2", "reason_3"]
 
 
 def reasons(model: ChurnCox, frame: pd.DataFrame, n: int = 3, reference: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -77,20 +78,31 @@ def reasons(model: ChurnCox, frame: pd.DataFrame, n: int = 3, reference: pd.Data
     return pd.DataFrame(out, index=frame.index, columns=[f"reason_{k + 1}" for k in range(n)])
 
 
-def score(model: ChurnCox, snap: pd.DataFrame, horizon_months: int) -> pd.DataFrame:
+def score(model: ChurnCox, snap: pd.DataFrame, horizon_months: int, clv: pd.Series | None = None) -> pd.DataFrame:
     """Churn probability within ``horizon_months`` for every customer in ``snap``, vectorised.
+
+    Parameters
+    ----------
+    clv : Series indexed like ``snap``, optional
+        Each customer's relationship CLV (currency, ``crm_lib.clv.relationship.point_clv``).
 
     Returns
     -------
     DataFrame with ``customer_id``, ``churn_probability`` (0-1), ``log_hazard`` (against the
-    training-average customer), ``aum`` (currency), ``value_at_risk`` (aum x probability).
+    training-average customer), ``aum`` (currency), ``value_at_risk`` (aum x probability); with
+    ``clv`` also ``clv`` and ``clv_at_risk`` (clv x probability, currency).
     """
     p = model.predict_churn_probability(snap, horizon_months / 12)
     lh = model.predict_log_hazard(snap)
     aum = pd.to_numeric(snap.get("aum_avg", pd.Series(0.0, index=snap.index)), errors="coerce").fillna(0.0)
-    return pd.DataFrame({"customer_id": snap["customer_id"].to_numpy(), "churn_probability": p.to_numpy(),
-                         "log_hazard": lh.to_numpy(), "aum": aum.to_numpy(), "value_at_risk": (p * aum).to_numpy()},
-                        index=snap.index)
+    out = pd.DataFrame({"customer_id": snap["customer_id"].to_numpy(), "churn_probability": p.to_numpy(),
+                        "log_hazard": lh.to_numpy(), "aum": aum.to_numpy(), "value_at_risk": (p * aum).to_numpy()},
+                       index=snap.index)
+    if clv is not None:
+        c = clv.reindex(snap.index).to_numpy(float)
+        out["clv"] = c
+        out["clv_at_risk"] = p.to_numpy() * c
+    return out
 
 
 @dataclass
@@ -99,7 +111,9 @@ class WarningList:
 
     ``scores`` holds every active customer scored (``score`` columns); ``n_scored`` counts them;
     ``expected_churners_scored`` and ``value_at_risk_scored`` sum probability and value at risk
-    over all of them; ``cutoff_probability`` is the lowest probability on the list.
+    over all of them (``clv_at_risk_scored``: CLV x probability; NaN when CLV could not be
+    computed, with the reason in ``clv_note``); ``cutoff_probability`` is the lowest probability
+    on the list.
     """
 
     table: pd.DataFrame
@@ -112,10 +126,12 @@ class WarningList:
     expected_churners_scored: float
     value_at_risk_scored: float
     cutoff_probability: float
+    clv_at_risk_scored: float = float("nan")
+    clv_note: str = ""
 
 
 def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.DYNAMIC, key: str | None = None,
-                  model: ChurnCox | None = None) -> WarningList:
+                  model: ChurnCox | None = None, clv_settings=None) -> WarningList:
     """Score every active customer as of ``as_of`` and list the ``warning_top_share`` most at risk.
 
     Parameters
@@ -129,7 +145,10 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     WarningList
         ``table`` columns (``LIST_COLUMNS``): ``rank``, ``customer_id`` (pseudonym),
         ``churn_probability`` (within the horizon, 0-1), ``aum`` (currency),
-        ``value_at_risk`` (aum x probability, currency), ``customer_type``, ``tier``,
+        ``value_at_risk`` (aum x probability, currency), ``clv`` (relationship CLV if retained: the
+        landmark model's survival with recent behaviour at the average, margins of
+        ``parameters/clv.yaml``, currency),
+        ``clv_at_risk`` (clv x probability, currency), ``customer_type``, ``tier``,
         ``tenure_years``, ``reason_1``..``reason_3``.
     """
     as_of = pd.Timestamp(as_of).normalize()
@@ -139,7 +158,8 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     snap = snapshot(wh, as_of, settings.definition, key, settings.window_days, settings.aum_months, settings.tiers)
     if snap.empty:
         raise DataContractError(f"customers: nobody is active on {as_of.date()} (rule 'customers to score')")
-    s = score(model, snap, h)
+    clv, clv_note = _clv(wh, as_of, snap, model, settings, key, clv_settings)
+    s = score(model, snap, h, clv)
     k = max(1, int(np.ceil(settings.warning_top_share * len(s))))
     top = s.sort_values(["churn_probability", "customer_id"], ascending=[False, True]).head(k)
     listed = snap.loc[top.index]
@@ -147,7 +167,8 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     table = pd.DataFrame({
         "rank": np.arange(1, k + 1), "customer_id": top["customer_id"].to_numpy(),
         "churn_probability": top["churn_probability"].to_numpy(), "aum": top["aum"].to_numpy(),
-        "value_at_risk": top["value_at_risk"].to_numpy(), "customer_type": listed["customer_type"].to_numpy(),
+        "value_at_risk": top["value_at_risk"].to_numpy(), "clv": top["clv"].to_numpy(),
+        "clv_at_risk": top["clv_at_risk"].to_numpy(), "customer_type": listed["customer_type"].to_numpy(),
         "tier": listed["tier"].fillna("unknown").to_numpy(), "tenure_years": listed["entry"].to_numpy(),
         **{c: why[c].to_numpy() for c in why.columns}})
     logger.info("early warning %s: %d of %d customers listed (p >= %.3f)", as_of.date(), k, len(s),
@@ -157,7 +178,33 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
                        top_share=settings.warning_top_share, n_scored=len(s),
                        expected_churners_scored=float(s["churn_probability"].sum()),
                        value_at_risk_scored=float(s["value_at_risk"].sum()),
-                       cutoff_probability=float(table["churn_probability"].min()))
+                       cutoff_probability=float(table["churn_probability"].min()),
+                       clv_at_risk_scored=float(s["clv_at_risk"].sum(min_count=1)), clv_note=clv_note)
+
+
+def _clv(wh, as_of, snap, model, settings, key, clv_settings) -> tuple[pd.Series, str]:
+    """Point relationship CLV of every scored customer, or NaN and the reason.
+
+    Survival from ``model`` with its short-term behaviour covariates (those not in
+    ``covariates.EXPLANATORY``) held at the average: the value the bank keeps if the customer
+    is retained, which the churn probability then puts at risk.
+
+    The list never fails for want of a margin table: a missing product or segment in
+    ``parameters/clv.yaml`` leaves CLV empty and says why (``WarningList.clv_note``).
+    """
+    from crm_lib.clv.margin import ClvSettings, warehouse_margin
+    from crm_lib.clv.relationship import point_clv
+    from crm_lib.errors import ConfigError
+
+    try:
+        cs = clv_settings or ClvSettings.load()
+        margin = warehouse_margin(wh, as_of, cs, key, settings.aum_months)
+        behaviour = [c for c in model.covariates_ if c not in cv.EXPLANATORY]
+        return point_clv(snap, margin, model, cs, at_mean=behaviour), ""
+    except (DataContractError, ConfigError, ValueError) as e:
+        note = f"CLV not computed: {str(e).splitlines()[0]}"
+        logger.warning("early warning: %s", note)
+        return pd.Series(np.nan, index=snap.index, name="clv"), note
 
 
 def export_warning_list(table: pd.DataFrame, path: str | os.PathLike) -> Path:

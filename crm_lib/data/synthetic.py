@@ -42,6 +42,9 @@ import pyarrow.parquet as pq
 from crm_lib.data import personas as P
 from crm_lib.data._synth.activity import PERSONA_AUM, PERSONA_AUM_SD, PERSONA_DRIFT, PERSONA_MIX, PERSONA_TXN_AMOUNT  # noqa: F401
 from crm_lib.data._synth.activity import PERSONA_TXN_RATE, PERSONA_VOL, _chunk_tables, expected_action_lift  # noqa: F401
+from crm_lib.data._synth.adoption import adoption_accounts, adoption_inputs
+from crm_lib.data._synth.adoption import truth_dict as adoption_truth
+from crm_lib.data._synth import truth_clv
 from crm_lib.data._synth.arrays import _table
 from crm_lib.data._synth.people import _campaigns, _contacts_table, _customers, _truth_table, make_campaigns  # noqa: F401
 from crm_lib.data._synth.people import make_customers  # noqa: F401
@@ -86,6 +89,7 @@ def generate(out: str | Path, size: str | int = "small", seed: int = DEFAULT_SEE
     try:
         writer = _PartWriter(tmp)
         customers, t = _customers(spec)
+        adopt_rates = adoption_inputs(customers)["adoption_rates"]   # planted adoption (_synth/adoption.py)
         campaigns, contacts = _campaigns(spec, t["onboard"], t["closed_date"], t["retention_arm"],
                                          t["retention_contact"])
         contacts_table = _contacts_table(contacts)
@@ -100,6 +104,8 @@ def generate(out: str | Path, size: str | int = "small", seed: int = DEFAULT_SEE
             hi = min(lo + CHUNK, n)
             chunk = {k: v[lo:hi] for k, v in t.items()}
             tables, ttx, tcmp = _chunk_tables(spec, ci, lo, chunk, contacts, offsets)
+            tables["accounts"] = adoption_accounts(spec, ci, lo, chunk, adopt_rates[lo:hi], tables["accounts"],
+                                                   offsets["accounts"])
             for name, tbl in tables.items():
                 counts[name] = counts.get(name, 0) + len(tbl)
                 if name in offsets:
@@ -119,6 +125,8 @@ def generate(out: str | Path, size: str | int = "small", seed: int = DEFAULT_SEE
         gt = P.truth_dict()
         gt["improvement_action"]["expected"] = expected_action_lift()
         gt["realised"] = realised
+        gt["relationship_clv"] = truth_clv.describe()
+        gt["adoption"] = adoption_truth()
         meta = {"generator_version": GENERATOR_VERSION, "seed": seed, "n_customers": n,
                 "size": str(size), "history_start": str(hs), "end_date": str(end),
                 "rows": counts, "chunk_size": CHUNK}

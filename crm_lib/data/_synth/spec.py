@@ -18,7 +18,7 @@ SIZES = {"tiny": 2_000, "small": 50_000, "large": 1_000_000}
 CHUNK = 100_000
 DEFAULT_SEED = 20_261
 HISTORY_YEARS = 6
-GENERATOR_VERSION = "2"   # 2: every voluntary leaver winds down, also after the data end
+GENERATOR_VERSION = "3"   # 2: every voluntary leaver winds down, also after the data end; 3: planted product adoption
 TABLES = ("customers", "accounts", "balances", "transactions", "complaints", "surveys",
           "campaigns", "campaign_contacts")
 
