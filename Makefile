@@ -47,7 +47,13 @@ test-fast: $(STAMP)
 lab: $(STAMP) $(DATA)/warehouse.duckdb
 	$(BIN)/jupyter lab notebooks/
 
-bench: $(STAMP)
+# lifetimes 0.11.3 is the CLV benchmark's comparison only: its own venv, never the project's lock.
+LIFETIMES := benchmarks/work/lifetimes-venv/bin/python
+$(LIFETIMES):
+	$(PYTHON) -m venv benchmarks/work/lifetimes-venv
+	$@ -m pip install --quiet --disable-pip-version-check lifetimes==0.11.3
+
+bench: $(STAMP) $(LIFETIMES)
 	$(BIN)/python benchmarks/run.py
 
 clean:
