@@ -12,7 +12,7 @@ from scipy import stats
 from crm_lib.churn import covariates as cv
 from crm_lib.churn._survival import check_frame, entry_column, per_year, with_unit
 from crm_lib.churn.cox import _drop_inestimable
-from crm_lib.errors import DataContractError, NotEstimable
+from crm_lib.errors import NotEstimable
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import pandas as pd
 from crm_lib.churn import covariates as cv
 from crm_lib.churn._survival import check_frame, entry_column, per_year, require_columns, with_unit
 from crm_lib.churn.cox import ChurnCox
-from crm_lib.errors import DataContractError, NotEstimable
+from crm_lib.errors import NotEstimable
 
 logger = logging.getLogger(__name__)
 

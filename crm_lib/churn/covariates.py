@@ -3,6 +3,12 @@
 A covariate name is either one of ``REGISTRY`` (derived from feature-table columns by a
 documented rule, missing values filled by that rule) or any numeric column already in the
 frame (used as is; missing values are an error).
+
+Missing values, the stated rule: every registry covariate fills them by its rule (see
+``Covariate``), so no customer is dropped and every active customer can be scored. An
+individual customer without an age is counted in the 30-64 reference band (neither age
+covariate set); ``imputed_counts`` gives how many, the Cox notes say it on the page and
+``record_imputation`` records it as a fact.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ class Covariate:
     ratio refers to; ``shown`` names the frame column a reviewer reads (e.g. AUM for
     ``log_aum``) and ``fmt`` formats it. Missing values are filled by each rule: no
     complaints/products/transactions -> 0; no transactions -> digital share 0 and recency =
-    tenure; no balance -> AUM 0; no AUM 3 months earlier -> change 0.
+    tenure; no balance -> AUM 0; no AUM 3 months earlier -> change 0; an individual without
+    an age -> neither age band (the 30-64 reference).
     """
 
     name: str
@@ -54,9 +61,10 @@ def _col(c, fill=0.0):
 
 def _age(lo, hi):
     def f(fr, w):
-        age = pd.to_numeric(fr["age"], errors="coerce")
+        age = pd.to_numeric(fr["age"], errors="coerce").astype(float)
         ind = fr["customer_type"].eq("individual")
-        return (ind & (age >= lo) & (age < hi)).astype(float)
+        # a missing age compares False: the customer counts in the 30-64 reference band
+        return (ind & (age >= lo) & (age < hi)).fillna(False).astype(float)
     return f
 
 
@@ -142,6 +150,10 @@ def design_matrix(frame: pd.DataFrame, covariates, window_days: int = 365, table
         spec = REGISTRY.get(name)
         if spec is not None and set(spec.needs) <= set(frame.columns):
             out[name] = np.asarray(spec.compute(frame, window_days), dtype=float)
+            bad = ~np.isfinite(out[name])
+            if bad.any():  # every rule fills its gaps; a gap left is a bug in the rule, named here
+                raise DataContractError(f"{table}.{name}: {int(bad.sum())} row(s) break rule 'finite covariate value' "
+                                        f"after its missing-value rule (from {', '.join(spec.needs)})")
             continue
         if spec is not None and name not in frame.columns:
             missing = [c for c in spec.needs if c not in frame.columns]
@@ -161,6 +173,45 @@ def design_matrix(frame: pd.DataFrame, covariates, window_days: int = 365, table
                 f"{bad.head(3).to_string(index=False)}", problems=bad.head(5).to_dict("records"))
         out[name] = num.astype(float).to_numpy()
     return pd.DataFrame(out, index=frame.index)
+
+
+def imputed_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Customers whose covariate value came from a missing-value rule rather than their data.
+
+    Returns
+    -------
+    dict
+        ``{"age": n}``: individual customers without an age, counted in the 30-64 reference
+        band; empty when every value was observed.
+    """
+    out = {}
+    if {"age", "customer_type"} <= set(frame.columns):
+        n = int((frame["customer_type"].eq("individual") & pd.to_numeric(frame["age"], errors="coerce").isna()).sum())
+        if n:
+            out["age"] = n
+    return out
+
+
+def imputed_notes(frame: pd.DataFrame) -> list[str]:
+    """The missing-value rule in words, for a model's notes (empty when nothing was imputed)."""
+    n = imputed_counts(frame).get("age", 0)
+    if not n:
+        return []
+    share = n / max(1, int(frame["customer_type"].eq("individual").sum()))
+    return [f"{n:,} individual customer(s) ({share:.1%}) have no age and are counted in the 30-64 reference "
+            "band (neither age covariate set)"]
+
+
+def record_imputation(facts, frame: pd.DataFrame, model: str = "cox") -> None:
+    """Record, as a fact, how many customers had a covariate filled by its missing-value rule.
+
+    Nothing is recorded when every covariate value was observed.
+    """
+    for col, n in imputed_counts(frame).items():
+        facts.record(f"churn.{model}_{col}_imputed", n, "customers",
+                     f"individual customers without an {col} in the {model} model's frame, counted in the 30-64 "
+                     "reference band (neither age covariate set)", n=len(frame),
+                     uncertainty="census count: no sampling error")
 
 
 def shown_values(frame: pd.DataFrame, name: str, window_days: int = 365) -> pd.Series:

@@ -60,3 +60,174 @@ def open_checked(source, mapping=None, today: pd.Timestamp | None = None) -> War
         wh.close()
         raise
     return wh
+
+
+# --------------------------------------------------------------------------- what each notebook will do
+# Sections a notebook shows as 'not estimable' when its precondition fails (names as in the
+# notebooks' ``ctx.section(...)``; sections that build on them are omitted with them).
+CHURN_EVENT_SECTIONS = ("Out-of-time validation", "Log-rank test by value tier", "Log-rank test by segment",
+                        "Log-rank test by acquisition channel", "Log-rank test by cohort", "Cox model",
+                        "Parametric (AFT) models")
+CHURN_EXIT_SECTIONS = ("Cumulative incidence by exit cause", "Cause-specific hazard ratios")
+SURVEY_SECTIONS = ("Satisfaction scores and index",)
+COMPLAINT_SECTIONS = ("Time to resolution",)
+WILL_RUN, OMITTING, CANNOT_RUN = "will run", "will run with sections omitted", "cannot run"
+
+
+def notebook_verdicts(wh: Warehouse, report: ValidationReport, notebooks, params: dict, period=None) -> list[dict]:
+    """What each notebook of a profile will do with this source: run, run with sections omitted, or not run.
+
+    The door's own errors stop every notebook. Otherwise the preconditions that a valid
+    source can still fail are checked in SQL: the length of history (the churn models'
+    behaviour window and validation horizons: 20_churn, 21_early_warning and 40_clv cannot
+    run without it), churn events and exits up to the period end and in the models' cohort
+    (churn models, log-rank tests, competing risks), customer types and acquisition channels
+    with at least ``min_n`` customers (the log-rank tests between them), survey responses in
+    and before the period (satisfaction scores; their change) and complaints opened in the
+    period (resolution time). It is a prediction from counts, checked against the pages on
+    degenerate banks by ``tests/test_degenerate_banks.py``.
+
+    Parameters
+    ----------
+    wh : Warehouse
+    report : ValidationReport
+        The door's verdict on ``wh``.
+    notebooks : list of str
+        The profile's notebooks.
+    params : dict
+        Resolved parameters (``min_n``, ``churn``).
+    period : Period, optional
+        The period the pack reports; required when the report is ok.
+
+    Returns
+    -------
+    list of dict
+        ``notebook``, ``verdict`` (``will run``, ``will run with sections omitted`` or
+        ``cannot run``), ``sections`` (list of ``{"section", "reason"}``, the sections
+        predicted 'not estimable', each naming its reason; sections that build on them go
+        with them), ``reason`` (why it cannot run, else empty).
+    """
+    if not report.ok:
+        why = f"the door found {len(report.errors)} error(s) in the source"
+        return [{"notebook": nb, "verdict": CANNOT_RUN, "sections": [], "reason": why} for nb in notebooks]
+    pre = _preconditions(wh, params, period)
+    out = []
+    for nb in notebooks:
+        sections, cannot = _omissions(nb, pre, params)
+        verdict = CANNOT_RUN if cannot else OMITTING if sections else WILL_RUN
+        out.append({"notebook": nb, "verdict": verdict, "sections": sections, "reason": cannot})
+    return out
+
+
+def verdicts_text(verdicts: list[dict], profile: str, period_label: str) -> str:
+    """``notebook_verdicts`` as the lines ``crm-workbench validate`` prints."""
+    lines = [f"notebooks of the {profile} pack for {period_label}:"]
+    for v in verdicts:
+        if v["verdict"] == CANNOT_RUN:
+            lines.append(f"  {v['notebook']:<26} {CANNOT_RUN}: {v['reason']}")
+        elif v["sections"]:
+            by_reason: dict[str, list[str]] = {}
+            for s in v["sections"]:
+                by_reason.setdefault(s["reason"], []).append(s["section"])
+            lines.append(f"  {v['notebook']:<26} {OMITTING}: "
+                         + "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items()))
+        else:
+            lines.append(f"  {v['notebook']:<26} {WILL_RUN}")
+    return "\n".join(lines)
+
+
+def _count(wh: Warehouse, sql: str) -> int:
+    return int(wh.con.execute(sql).fetchall()[0][0] or 0)
+
+
+def _preconditions(wh: Warehouse, params: dict, period) -> dict:
+    end = pd.Timestamp(period.end).date() if period is not None else None
+    start = pd.Timestamp(period.start).date() if period is not None else None
+    churn = dict(params.get("churn") or {})
+    reasons = churn.get("event_reasons", ["voluntary"])
+    closed = f"closed_date IS NOT NULL AND CAST(closed_date AS DATE) <= DATE '{end}'"
+    cols = wh.columns("customers")
+    if reasons is not None and "closed_reason" in cols:
+        listed = ", ".join("'" + str(r).replace("'", "''") + "'" for r in reasons)
+        event = f"{closed} AND closed_reason IN ({listed})"
+    else:
+        event = closed
+    pre = {"kind": churn.get("kind", "closure"),
+           "events": _count(wh, f"SELECT count(*) FROM customers WHERE {event}"),
+           "exits": _count(wh, f"SELECT count(*) FROM customers WHERE {closed}"),
+           "types": wh.con.execute("SELECT customer_type, count(*) FROM customers GROUP BY 1 ORDER BY 2 DESC").fetchall(),
+           "period": period.label if period is not None else ""}
+    first = wh.con.execute("SELECT min(month) FROM balances").fetchall()[0][0]
+    pre["history_start"] = pd.Timestamp(first).to_period("M").start_time if first is not None else None
+    pre["end"] = pd.Timestamp(end) if end is not None else None
+    if pre["history_start"] is not None and end is not None:
+        # the churn models' cohort: customers at risk at the observation start (churn.observation_start),
+        # followed to the period end
+        obs = (pre["history_start"] + pd.Timedelta(days=int(params.get("window_days", 365)))
+               + pd.offsets.MonthEnd(0)).date()
+        since = f"CAST(closed_date AS DATE) > DATE '{obs}' AND CAST(onboard_date AS DATE) <= DATE '{obs}'"
+        pre["cohort_events"] = _count(wh, f"SELECT count(*) FROM customers WHERE {event} AND {since}")
+        reason = "closed_reason" if "closed_reason" in cols else "'unknown'"
+        pre["cohort_exits"] = [n for (n,) in wh.con.execute(
+            f"SELECT count(*) FROM customers WHERE {closed} AND {since} GROUP BY {reason}").fetchall()]
+    pre["channels"] = (wh.con.execute("SELECT acquisition_channel, count(*) FROM customers WHERE acquisition_channel "
+                                      "IS NOT NULL GROUP BY 1 ORDER BY 2 DESC").fetchall()
+                       if "acquisition_channel" in cols else [])
+    pre["surveys"] = (_count(wh, f"SELECT count(*) FROM surveys WHERE CAST(survey_date AS DATE) BETWEEN DATE '{start}' "
+                                 f"AND DATE '{end}'") if wh.has("surveys") else 0)
+    pre["earlier_surveys"] = (_count(wh, f"SELECT count(*) FROM surveys WHERE CAST(survey_date AS DATE) < "
+                                         f"DATE '{start}'") if wh.has("surveys") else 0)
+    pre["complaints"] = (_count(wh, f"SELECT count(*) FROM complaints WHERE CAST(opened_at AS DATE) BETWEEN "
+                                    f"DATE '{start}' AND DATE '{end}'") if wh.has("complaints") else 0)
+    return pre
+
+
+def _omissions(notebook: str, pre: dict, params: dict) -> tuple[list[dict], str]:
+    """(sections predicted not estimable with their reasons, why the notebook cannot run or '')."""
+    min_n = int(params.get("min_n", 30))
+    out = []
+    if (notebook in ("20_churn", "21_early_warning", "40_clv") and pre["history_start"] is not None
+            and pre["end"] is not None):
+        window = int(params.get("window_days", 365))
+        churn = dict(params.get("churn") or {})
+        h = max(churn.get("horizons_months") or [12])
+        need = pre["history_start"] + pd.Timedelta(days=window)
+        if need > pre["end"] - pd.DateOffset(months=2 * h):
+            # churn/validation.py and churn/frame.py still raise for this (not NotEstimable): the notebook fails
+            return [], (f"the history from {pre['history_start'].date()} is shorter than the {window}-day behaviour "
+                        f"window plus two {h}-month horizons before {pre['end'].date()}")
+    if notebook == "20_churn" and pre["kind"] == "closure":
+        if not pre["events"]:
+            why = f"no churn events (closures for a churn reason) up to {pre['period']}"
+            out += [{"section": s, "reason": why} for s in CHURN_EVENT_SECTIONS]
+        if not pre["exits"]:
+            why = f"no closures of any reason up to {pre['period']}"
+            out += [{"section": s, "reason": why} for s in CHURN_EXIT_SECTIONS]
+        elif max(pre.get("cohort_exits") or [0]) < 10:   # competing.cause_specific_hazards(min_events=10)
+            out.append({"section": "Cause-specific hazard ratios",
+                        "reason": "no exit cause with at least 10 exits in the models' cohort"})
+        if pre["events"] and not pre.get("cohort_events", 1):
+            why = "no churn events in the models' cohort (customers at risk at the observation start)"
+            out += [{"section": s, "reason": why} for s in ("Cox model", "Parametric (AFT) models")]
+        channels = [c for c, n in pre["channels"] if n >= min_n]
+        if pre["events"] and len(channels) < 2:
+            found = ", ".join(f"{c}: {n:,}" for c, n in pre["channels"]) or "none recorded"
+            out.append({"section": "Log-rank test by acquisition channel",
+                        "reason": f"fewer than two acquisition channels with at least {min_n} customers ({found})"})
+        big = [t for t, n in pre["types"] if n >= min_n]
+        if pre["events"] and len(big) < 2:
+            found = ", ".join(f"{t}: {n:,}" for t, n in pre["types"]) or "none"
+            out.append({"section": "Log-rank test by segment",
+                        "reason": f"fewer than two customer types with at least {min_n} customers ({found})"})
+    if notebook == "21_early_warning" and pre["kind"] == "closure" and not pre["events"]:
+        return [], f"no churn events up to {pre['period']} to fit the early-warning model on"
+    if notebook == "40_clv" and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
+        return [], "no churn events in the models' cohort to fit the lifetime model's survival curve on"
+    if notebook == "30_satisfaction" and not pre["surveys"]:
+        out += [{"section": s, "reason": f"no survey responses dated in {pre['period']}"} for s in SURVEY_SECTIONS]
+    elif notebook == "30_satisfaction" and not pre["earlier_surveys"]:
+        out.append({"section": "Change from the previous period",
+                    "reason": f"no survey responses dated before {pre['period']}"})
+    if notebook == "31_complaints_sla" and not pre["complaints"]:
+        out += [{"section": s, "reason": f"no complaints opened in {pre['period']}"} for s in COMPLAINT_SECTIONS]
+    return out, ""

@@ -40,6 +40,15 @@ TYPE_RULES = {"float64": "type number", "Int64": "type integer", "boolean": "typ
               "datetime64[ns]": "type date (YYYY-MM-DD[ HH:MM:SS])", "str": "type text"}
 
 
+# DuckDB type of each contract dtype: how a source column with no usable type of its own is read.
+SQL_TYPES = {"float64": "DOUBLE", "Int64": "BIGINT", "boolean": "BOOLEAN", "datetime64[ns]": "TIMESTAMP"}
+
+
+def sql_type(column: pa.Column) -> str:
+    """The DuckDB type a contract column is read as (``VARCHAR`` for text)."""
+    return SQL_TYPES.get(str(column.dtype), "VARCHAR")
+
+
 def _str(**kw) -> pa.Column:
     return pa.Column(str, coerce=True, **kw)
 
@@ -255,6 +264,11 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
     for t in OPTIONAL_TABLES:
         if t not in present:
             problems.append(Problem(t, "*", "optional table present (analyses that need it are skipped)", 0,
+                                    severity="warning"))
+    for t, cols in getattr(wh, "absent", {}).items():
+        for c in cols:
+            problems.append(Problem(t, c, "optional column present (absent: read as empty, and analyses "
+                                          "that use it leave it out or say why they cannot run)", 0,
                                     severity="warning"))
     structurally_ok = set()
     for t in [t for t in SCHEMAS if t in present]:

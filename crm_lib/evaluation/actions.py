@@ -26,9 +26,15 @@ def monthly_kpi(wh: Warehouse, kpi: str, end) -> pd.DataFrame:
 
     ``median_resolution_days``: Kaplan-Meier median days to resolve complaints opened in the
     month (open complaints censored at the data end); ``csat_mean``: mean CSAT of the month's
-    survey responses. Returns ``month`` (month start), ``value``, ``n``.
+    survey responses. Returns ``month`` (month start), ``value``, ``n``; no rows when the
+    source has no complaints (surveys) or lacks the table.
     """
     end = pd.Timestamp(end)
+    empty = pd.DataFrame({"month": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                          "n": pd.Series(dtype=int)})
+    table = {"median_resolution_days": "complaints", "csat_mean": "surveys"}.get(kpi)
+    if table and not wh.has(table):
+        return empty
     if kpi == "median_resolution_days":
         from lifelines import KaplanMeierFitter
 
@@ -40,8 +46,8 @@ def monthly_kpi(wh: Warehouse, kpi: str, end) -> pd.DataFrame:
         for m, g in df.groupby("month"):
             km = KaplanMeierFitter().fit(g["days"], g["resolved"])
             rows.append({"month": m, "value": float(km.median_survival_time_), "n": len(g)})
-        out = pd.DataFrame(rows)
-        return out[np.isfinite(out["value"])].reset_index(drop=True)
+        out = pd.DataFrame(rows, columns=list(empty.columns)) if rows else empty
+        return out[np.isfinite(out["value"].astype(float))].reset_index(drop=True)
     if kpi == "csat_mean":
         return wh.sql(f"""SELECT date_trunc('month', survey_date) AS month, avg(csat) AS value, count(csat) AS n
                           FROM surveys WHERE survey_date <= DATE '{end.date()}' AND csat IS NOT NULL

@@ -6,16 +6,20 @@ under the runner (parameters injected by Papermill).
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
-from dataclasses import dataclass
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm_lib import config
 from crm_lib.config import Period
 from crm_lib.data.door import check_source
 from crm_lib.data.store import Warehouse
+from crm_lib.errors import NotEstimable
 from crm_lib.reporting.facts import FactBook
 
 logger = logging.getLogger(__name__)
@@ -36,10 +40,56 @@ class NotebookContext:
     door: dict
     facts_dir: Path | None = None      # this run's facts so far (None when interactive)
     reports_dir: Path | None = None    # published packs, for earlier periods
+    omitted: dict = field(default_factory=dict)  # section -> NotEstimable that omitted it
 
     def record(self, *args, **kwargs):
         """Record a fact (see ``FactBook.record``)."""
         return self.facts.record(*args, **kwargs)
+
+    @contextmanager
+    def section(self, name: str):
+        """Run one section of the page; when its precondition fails, omit it and go on.
+
+        Use as ``with ctx.section("Log-rank test by value tier"):`` around a code cell.
+        A ``NotEstimable`` raised inside is caught: the page shows a short box
+        "Not estimable: <reason>. <remedy>" in place of the section's output, a fact
+        ``omitted.<section>`` (tag ``kind="omitted"``) records it for the review, the
+        index and the manifest, and the notebook goes on. Any other exception is a real
+        failure and propagates.
+        """
+        try:
+            yield self
+        except NotEstimable as e:
+            self.omit(name, e)
+
+    def require(self, *sections: str) -> None:
+        """Raise ``NotEstimable`` when a section this one builds on was omitted."""
+        gone = [s for s in sections if s in self.omitted]
+        if gone:
+            root = getattr(self.omitted[gone[0]], "builds_on", gone[0])  # name the first section omitted
+            first = self.omitted[root]
+            e = NotEstimable(f"it builds on '{root}', which was not estimable ({first.reason})", first.remedy)
+            e.builds_on = root
+            raise e
+
+    def omit(self, name: str, e: NotEstimable) -> None:
+        """Show the not-estimable box for section ``name`` and record it as a fact."""
+        self.omitted[name] = e
+        logger.info("%s: section %r omitted: %s", self.notebook, name, e.reason)
+        text = f"<strong>Not estimable: {html.escape(name)}.</strong> {html.escape(_sentence(e.reason))}"
+        if e.remedy:
+            text += f" {html.escape(_sentence(e.remedy))}"
+        try:
+            from IPython.display import HTML, display
+
+            display(HTML(f'<div class="not-estimable" style="border-left:4px solid #b8860b;'
+                         f'background:#fdf6e3;padding:0.5em 1em;margin:0.5em 0">{text}</div>'))
+        except ImportError:  # pragma: no cover - IPython is part of the environment
+            pass
+        slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+        self.facts.record(f"omitted.{slug}", "not estimable", "section", f"Section '{name}' omitted: {e.reason}",
+                          uncertainty="not estimable: section omitted", kind="omitted", section=name,
+                          reason=e.reason, remedy=e.remedy, builds_on=getattr(e, "builds_on", ""))
 
 
 def _resolve_source(source: str, params: dict) -> str:
@@ -95,6 +145,25 @@ def open_context(notebook: str, source: str = "", period: str = "", profile: str
     rdir = rdir if rdir.is_absolute() else config.PROJECT_ROOT / rdir
     return NotebookContext(notebook, profile, p, params, wh, facts, door,
                            Path(facts_path).parent if facts_path else None, rdir)
+
+
+def omitted_sections(facts: list[dict]) -> list[dict]:
+    """The sections a notebook omitted as not estimable, from its recorded facts (``facts.json`` rows).
+
+    Returns
+    -------
+    list of dict
+        ``section``, ``reason``, ``remedy`` per omitted section, in page order; ``builds_on``
+        names the omitted section it depends on ('' when omitted for its own reason).
+    """
+    return [{k: (f.get("tags") or {}).get(k, "") for k in ("section", "reason", "remedy", "builds_on")}
+            for f in facts if (f.get("tags") or {}).get("kind") == "omitted"]
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if not text or text[-1] in ".!?" else text + "."
 
 
 def door_summary(report) -> dict:

@@ -22,11 +22,23 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from statsmodels.stats.rates import confint_poisson
 
-from crm_lib.errors import DataContractError
+from crm_lib.errors import DataContractError, NotEstimable
 from crm_lib.satisfaction import _stats
 from crm_lib.satisfaction._checks import clean_complaints, require_columns
 
 logger = logging.getLogger(__name__)
+
+
+def require_complaints(complaints: pd.DataFrame, period_label: str, what: str = "time to resolution") -> None:
+    """Raise ``NotEstimable`` when no complaint was opened in the period (a figure needs one).
+
+    Counts and rates stay defined with no complaints (a rate of 0 with its exact upper
+    bound); curves and medians do not.
+    """
+    if not len(complaints):
+        raise NotEstimable(f"no complaints were opened in {period_label}, so there is no {what} to estimate",
+                           "it is estimable once the period has complaints; the complaint rate above is 0 with "
+                           "its exact upper bound")
 
 DEFAULT_SLA_DAYS = {"low": 5, "medium": 15, "high": 30}
 PER = 1000
@@ -251,12 +263,25 @@ class ResolutionTime:
         self.min_n = min_n
 
     def fit(self, complaints: pd.DataFrame, as_of) -> "ResolutionTime":
-        """Fit from complaints (``complaint_id``, ``opened_at``, ``resolved_at``, ``severity``, ``by``)."""
+        """Fit from complaints (``complaint_id``, ``opened_at``, ``resolved_at``, ``severity``, ``by``).
+
+        No complaints (a quarter without any) is not an error: ``summary_`` then has one
+        ``all`` row with ``n`` 0, no estimates and status ``no complaints``, and ``curves_``
+        is empty (``require_complaints`` guards the figure).
+        """
         keys = [self.by] if self.by else []
         c = _validated(complaints, keys)
-        if not len(c):
-            raise DataContractError("complaints: no complaints to estimate resolution time from "
-                                    "(rule 'at least one row')")
+        if not len(c):  # a quarter without complaints: nothing to estimate, said in the summary, not raised
+            logger.info("no complaints: resolution time has no estimate")
+            self.summary_ = pd.DataFrame([{
+                "group": "all", "n": 0, "resolved": 0, "open": 0, "median_days": np.nan, "median_lower": np.nan,
+                "median_upper": np.nan, "naive_median_days": np.nan, "max_follow_up_days": np.nan,
+                "sla_days": np.nan, "within_sla": np.nan, "within_sla_lower": np.nan, "within_sla_upper": np.nan,
+                "small_n": True, "status": STATUS_NONE}]).set_index("group")
+            self.curves_ = pd.DataFrame(columns=["group", "days", "resolved_share", "lower", "upper"])
+            self.fitters_ = {}
+            self.as_of_ = pd.Timestamp(as_of)
+            return self
         d = durations(c, as_of)
         groups = [("all", np.ones(len(c), dtype=bool))]
         if self.by:

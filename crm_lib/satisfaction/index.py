@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crm_lib.errors import DataContractError
+from crm_lib.errors import DataContractError, NotEstimable
 from crm_lib.satisfaction import _stats
 from crm_lib.satisfaction._checks import attribute_columns
 from crm_lib.satisfaction.scores import _by_list, _full_index, _Groups, _moments, _prepare, _status
@@ -35,8 +35,10 @@ def index_weights(surveys: pd.DataFrame, outcome: str = "csat", attributes: Sequ
     clean, _, _ = _prepare(surveys, None, None, [outcome, *attrs])
     z = clean[[outcome, *attrs]].dropna().to_numpy(dtype=float)
     if len(z) < len(attrs) + 2:
-        raise DataContractError(f"surveys: {len(z)} complete response(s) for {len(attrs)} attributes "
-                                "(rule 'more complete responses than attributes + 1')")
+        raise NotEstimable(f"surveys: {len(z)} complete response(s) for {len(attrs)} attributes "
+                           "(rule 'more complete responses than attributes + 1')",
+                           f"estimating the index weights needs at least {len(attrs) + 2} responses with the outcome "
+                           "and every attribute rated, or weights given as satisfaction_weights")
     vals, counts = _stats.patterns(z)
     return pd.Series(_weights_from_patterns(vals, counts), index=attrs, name="weight")
 

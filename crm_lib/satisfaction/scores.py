@@ -31,11 +31,24 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crm_lib.errors import DataContractError
+from crm_lib.errors import DataContractError, NotEstimable
 from crm_lib.satisfaction import _stats
 from crm_lib.satisfaction._checks import clean_surveys, require_columns
 
 logger = logging.getLogger(__name__)
+
+
+def require_responses(surveys: pd.DataFrame, period_label: str) -> None:
+    """Raise ``NotEstimable`` when no survey response is dated in the period.
+
+    CSAT, NPS and the index are shares and means of the period's responses: with none
+    there is nothing to estimate (a bank that does not survey yet, or a period without
+    fieldwork).
+    """
+    if not len(surveys):
+        raise NotEstimable(f"no survey responses are dated in {period_label}",
+                           "CSAT, NPS and the satisfaction index are estimable once the surveys table holds "
+                           "responses dated in the period")
 
 TOP_BOX = 4          # CSAT 4-5 of 5 counts as satisfied
 PROMOTER_MIN = 9     # NPS 9-10: promoters
@@ -303,9 +316,17 @@ def score_change(trend: pd.DataFrame, alpha: float = 0.05, current: int = -1, pr
         points) with ``ci_lower``/``ci_upper``, and ``p_value``. CSAT uses Newcombe's
         hybrid score interval (method 10) and a two-sample z test; NPS the normal interval
         of a difference of independent multinomial estimates (Rocks 2016).
+
+    Raises
+    ------
+    NotEstimable
+        When ``trend`` has fewer than two periods.
     """
     from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
+    if len(trend) < 2:
+        raise NotEstimable(f"the survey history holds {len(trend)} period(s) with responses: a change needs two",
+                           "it is estimable once an earlier period has survey responses")
     a, b = trend.iloc[previous], trend.iloc[current]
     z = _stats.z_value(alpha)
     rows = {}
