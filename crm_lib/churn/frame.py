@@ -39,7 +39,7 @@ from crm_lib.data.personas import TIER_THRESHOLDS
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
-from crm_lib.errors import DataContractError
+from crm_lib.errors import DataContractError, NotEstimable
 from crm_lib.features import feature_table
 
 logger = logging.getLogger(__name__)
@@ -389,7 +389,9 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
     if horizon_months is not None:
         stop = min(stop, add_months(start, horizon_months))
     if stop <= start:
-        raise ValueError(f"cohort_frame: follow-up end {stop.date()} must be after start {start.date()}")
+        raise NotEstimable(f"cohort_frame: follow-up end {stop.date()} is not after the cohort start {start.date()} "
+                           "(the first date with a full behaviour window of history)",
+                           "more months of history before the period end make the cohort models estimable")
     definition = definition or ChurnDefinition()
     key = key or pseudonym_key()
     o = _outcomes(wh, stop, definition, key)

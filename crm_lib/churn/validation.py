@@ -28,7 +28,7 @@ from crm_lib.churn.cox import ChurnCox
 from crm_lib.churn.frame import YEAR_DAYS, add_months, cohort_frame, history_start, landmark_dates, landmark_frame
 from crm_lib.churn.settings import ChurnSettings
 from crm_lib.data.store import Warehouse
-from crm_lib.errors import DataContractError
+from crm_lib.errors import DataContractError, NotEstimable
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +40,18 @@ def usable_landmarks(wh: Warehouse, last, settings: ChurnSettings) -> list[pd.Ti
 
     Raises
     ------
-    DataContractError
-        When not one landmark has ``window_days`` of history before it.
+    NotEstimable
+        When not one landmark has ``window_days`` of history before it (a ``DataContractError``).
     """
     first_ok = history_start(wh) + pd.Timedelta(days=int(settings.window_days))
     lms = landmark_dates(last, settings.landmark_every_months, settings.n_landmarks)
     keep = [lm for lm in lms if lm >= first_ok]
     if not keep:
-        raise DataContractError(
+        raise NotEstimable(
             f"balances.month: data start {history_start(wh).date()} leaves no landmark with a full "
             f"{settings.window_days}-day behaviour window before {pd.Timestamp(last).date()} (rule 'history of at "
-            "least window + 2 horizons'); shorten the horizons or the window")
+            "least window + 2 horizons')",
+            "a longer history of balances and transactions, or shorter horizons or window, makes it estimable")
     if len(keep) < len(lms):
         logger.info("%d of %d landmarks dropped: less than %d days of history before them",
                     len(lms) - len(keep), len(lms), settings.window_days)
@@ -242,8 +243,9 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
     u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))
     E, a = test["event"].to_numpy(), test["entry"].to_numpy()
     if E.sum() == 0:
-        raise DataContractError(f"test window {test_start.date()}..{as_of.date()}: no churn events among {len(test):,} "
-                                "customers (rule 'at least one event'); the model cannot be validated")
+        raise NotEstimable(f"test window {test_start.date()}..{as_of.date()}: no churn events among {len(test):,} "
+                           "customers (rule 'at least one event'), so the model cannot be validated",
+                           "a test window with at least one churn makes it estimable")
     hidx = [h - 1 for h in hs]
     Pm = np.column_stack([model.predict_churn_probability(test, g).to_numpy() for g in grid])
     base = km_baseline(train)

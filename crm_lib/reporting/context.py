@@ -139,7 +139,7 @@ def open_context(notebook: str, source: str = "", period: str = "", profile: str
         report.raise_for_errors()
         door = door_summary(report)
     p = config.resolve_period(period or None, params["period_kind"], wh.data_end().date())
-    facts = FactBook(notebook, p.label, facts_path or None)
+    facts = FactBook(notebook, p.label, facts_path or None, alpha=float(params.get("alpha", 0.05)))
     logger.info("%s: period %s, source %s", notebook, p.label, src)
     rdir = Path(params.get("reports_dir", "reports"))
     rdir = rdir if rdir.is_absolute() else config.PROJECT_ROOT / rdir
