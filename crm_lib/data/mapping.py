@@ -10,23 +10,42 @@ A mapping file (YAML, in ``parameters/mappings/``) looks like::
           customer_type: {column: CUST_TYPE, codes: {P: individual, C: corporate}}
           onboard_date: {column: OPEN_DT, format: "%d/%m/%Y"}
           income: {column: INCOME_CENTS, scale: 0.01}
+        read:                          # CSV reader options (optional; default: sniffed, UTF-8)
+          delimiter: ";"
+          encoding: gb18030            # any Python codec name: utf-8, gbk, gb18030, latin-1, utf-16 ...
+          decimal: ","                 # decimal comma
+          header_row: 3                # the header is on line 3; the lines above it are skipped
 
 Source columns that already carry a canonical name pass through unchanged. The
-mapping is applied as SQL views inside DuckDB, so nothing is copied. A mapping that
-names a missing table or column, a source code with no mapping, or a date that does not
-match its ``format`` is an error that names the mapping file.
+mapping is applied as SQL views inside DuckDB, so nothing is copied (a CSV file in an
+encoding DuckDB cannot read, such as GBK, is first re-encoded to a temporary UTF-8 copy).
+A CSV column with a ``format`` is read as text, so the mapping's format decides and not
+the CSV sniffer; a column a typed source (DuckDB, Parquet) already holds as a date cannot
+take a ``format``, and the error says to remove it. A mapping that names a missing table
+or column, a source code with no mapping, a date that does not match its ``format`` or a
+``TODO`` left from ``crm-workbench map`` is an error that names the mapping file and key.
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import logging
+import tempfile
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from crm_lib.data.schema import ATTRIBUTE_PREFIX, KEYS, MAX_EXAMPLES, SCHEMAS, Problem
-from crm_lib.data.store import CANONICAL_TABLES, _lit, _q
+from crm_lib.data.store import CANONICAL_TABLES, SourceError, _check_utf8, _lit, _q
 from crm_lib.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+TODO = "TODO"  # what ``crm-workbench map`` writes where no source column fits
+DATE_TYPES = ("DATE", "TIMESTAMP")
 
 
 class ColumnSpec(BaseModel):
@@ -42,10 +61,46 @@ class ColumnSpec(BaseModel):
         return {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else v
 
 
+class ReadSpec(BaseModel):
+    """How to read one CSV table file; anything left out is sniffed (and the encoding is UTF-8)."""
+
+    model_config = ConfigDict(extra="forbid")
+    delimiter: str | None = None
+    encoding: str | None = None
+    decimal: Literal[".", ","] | None = None
+    header_row: int | None = None
+    quote: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, v):
+        if v is None:
+            return v
+        try:
+            return codecs.lookup(v).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, gbk, gb18030, latin-1, utf-16)") from None
+
+    @field_validator("delimiter", "quote")
+    @classmethod
+    def _one_char(cls, v):
+        if v is not None and len(v) != 1:
+            raise ValueError(f"must be one character, got {v!r} (a tab is \"\\t\")")
+        return v
+
+    @field_validator("header_row")
+    @classmethod
+    def _line_number(cls, v):
+        if v is not None and v < 1:
+            raise ValueError(f"is the line number of the header row (1 = first line), got {v}")
+        return v
+
+
 class TableSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: str | None = None
     columns: dict[str, str | ColumnSpec] = {}
+    read: ReadSpec | None = None
 
 
 class MappingFile(BaseModel):
@@ -68,6 +123,17 @@ class Mapping:
                 if col not in known and not (table == "surveys" and col.startswith(ATTRIBUTE_PREFIX)):
                     raise ConfigError(f"{path}: tables.{table}.columns.{col}: unknown canonical column "
                                       f"(expected one of {', '.join(sorted(known))})")
+            if ts.source == TODO:
+                raise ConfigError(f"{path}: tables.{table}.source: still {TODO}: name the source table that holds "
+                                  f"{table}, or delete tables.{table}")
+            for col, cs in self._columns(table).items():
+                if cs.column == TODO:
+                    raise ConfigError(f"{path}: tables.{table}.columns.{col}: still {TODO}: name the source column "
+                                      f"that holds {table}.{col}, or delete the line")
+                todo = [k for k, v in (cs.codes or {}).items() if v == TODO]
+                if todo:
+                    raise ConfigError(f"{path}: tables.{table}.columns.{col}.codes: still {TODO} for source "
+                                      f"code(s) {', '.join(map(repr, todo))}: write the canonical value each stands for")
 
     def source_table(self, table: str) -> str:
         ts = self.spec.tables.get(table)
@@ -79,8 +145,16 @@ class Mapping:
             return {}
         return {k: (v if isinstance(v, ColumnSpec) else ColumnSpec(column=v)) for k, v in ts.columns.items()}
 
-    def select_sql(self, table: str, source_columns: list[str]) -> str:
+    def select_sql(self, table: str, source_columns: list[str] | dict[str, str]) -> str:
+        """The select list of canonical ``table``'s view over its source table.
+
+        ``source_columns`` is the source table's column names, or a dict of name -> DuckDB
+        type; with types, a ``format`` on a column the source already holds as a date is
+        refused with the advice to remove it.
+        """
         cols = self._columns(table)
+        types = source_columns if isinstance(source_columns, dict) else {}
+        source_columns = list(source_columns)
         have = set(source_columns)
         parts = []
         for canon, cs in cols.items():
@@ -88,12 +162,40 @@ class Mapping:
                 raise ConfigError(
                     f"{self.path}: tables.{table}.columns.{canon}: source column {cs.column!r} not found in "
                     f"source table {self.source_table(table)!r} (columns: {', '.join(source_columns)})")
+            if cs.format and str(types.get(cs.column, "")).startswith(DATE_TYPES):
+                raise ConfigError(
+                    f"{self.path}: tables.{table}.columns.{canon}: source column {cs.column!r} of "
+                    f"{self.source_table(table)!r} is already a date ({types[cs.column]}); remove `format` "
+                    f"(write `{canon}: {cs.column}`" + (", keeping `codes`/`scale`" if cs.codes or cs.scale else "")
+                    + ")")
             parts.append(f"{_expr(cs)} AS {_q(canon)}")
         mapped_sources = {cs.column for cs in cols.values()}
         for c in source_columns:
             if c not in cols and c not in mapped_sources:
                 parts.append(_q(c))
         return ", ".join(parts) or "*"
+
+    def csv_relation(self, con, path: Path) -> str:
+        """``read_csv(...)`` for a CSV table file (``Warehouse`` calls this for every CSV file).
+
+        The mapping's ``read`` options (delimiter, encoding, decimal comma, header row) are
+        given to DuckDB's sniffer, which settles the rest once over the whole file; columns
+        with a ``format`` are read as text so that the format, not the sniffer, parses them.
+        A file in an encoding DuckDB does not read is re-encoded to a cached UTF-8 copy.
+        A file the mapping does not name is read as without a mapping (UTF-8, sniffed).
+
+        Raises
+        ------
+        SourceError
+            The file is not in the encoding the mapping names (or, with none named, not UTF-8);
+            the message gives the line and says which mapping key to set.
+        """
+        path = Path(path)
+        tables = [t for t in self.spec.tables if self.source_table(t) == path.name.split(".")[0]]
+        table = tables[0] if tables else None
+        read = (self.spec.tables[table].read if table else None) or ReadSpec()
+        text_cols = sorted({cs.column for t in tables for cs in self._columns(t).values() if cs.format})
+        return csv_relation(con, path, read, text_cols, f"{self.path}: tables.{table}.read" if table else None)
 
     def check_codes(self, wh) -> list[Problem]:
         """Source values of coded columns that the mapping does not translate."""
@@ -153,6 +255,93 @@ def _expr(cs: ColumnSpec) -> str:
     if cs.scale is not None:
         expr = f"({expr}) * {float(cs.scale)}"
     return expr
+
+
+def csv_relation(con, path: Path, read: ReadSpec | None = None, text_columns=(), key: str | None = None) -> str:
+    """``read_csv(...)`` of CSV file ``path`` with reader options ``read``, sniffed once over the whole file.
+
+    ``text_columns`` are read as text whatever the sniffer thinks. ``key`` is the mapping key
+    of ``read`` (e.g. ``m.yaml: tables.customers.read``), for messages.
+
+    Raises
+    ------
+    SourceError
+        The file is not in the encoding ``read`` names (default UTF-8).
+    """
+    read = read or ReadSpec()
+    encoding = read.encoding or "utf-8"
+    if encoding == "utf-8":
+        try:
+            _check_utf8(path)
+        except SourceError as e:
+            if key is None:
+                raise
+            raise SourceError(f"{e}; or name the file's encoding in {key}.encoding (e.g. gb18030, gbk, latin-1)") from None
+    else:
+        path = _utf8_copy(path, encoding, f"{key}.encoding" if key else "the mapping's read.encoding")
+    opts = ["header=true", "sample_size=-1"]
+    if read.delimiter is not None:
+        opts.append(f"delim={_lit(read.delimiter)}")
+    if read.quote is not None:
+        opts.append(f"quote={_lit(read.quote)}")
+    if read.decimal is not None:
+        opts.append(f"decimal_separator={_lit(read.decimal)}")
+    if read.header_row is not None:
+        opts.append(f"skip={int(read.header_row) - 1}")
+    if text_columns:
+        opts.append("types={" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in text_columns) + "}")
+    prompt = con.execute(f"SELECT Prompt FROM sniff_csv({_lit(str(path))}, {', '.join(opts)})").fetchall()[0][0]
+    prompt = str(prompt or "").strip().rstrip(";")
+    if prompt.startswith("FROM read_csv(") and prompt.endswith(")"):
+        return prompt[len("FROM "):]
+    return f"read_csv({_lit(str(path))}, auto_detect=true, {', '.join(opts)})"
+
+
+_UTF8_COPIES: dict[tuple, Path] = {}
+_UTF8_DIR: tempfile.TemporaryDirectory | None = None
+
+
+def _utf8_copy(path: Path, encoding: str, key: str, block: int = 1 << 20) -> Path:
+    """A UTF-8 copy of ``path`` (read as ``encoding``), made once per file version and process.
+
+    The copies live in one temporary folder removed when the process ends. A byte that is
+    not ``encoding`` raises ``SourceError`` with its line and the mapping ``key`` to change.
+    """
+    global _UTF8_DIR
+    st = path.stat()
+    cache_key = (str(path.resolve()), st.st_size, st.st_mtime_ns, encoding)
+    if cache_key in _UTF8_COPIES and _UTF8_COPIES[cache_key].exists():
+        return _UTF8_COPIES[cache_key]
+    if _UTF8_DIR is None:
+        _UTF8_DIR = tempfile.TemporaryDirectory(prefix="crm-utf8-")
+    folder = Path(_UTF8_DIR.name) / hashlib.sha256(repr(cache_key).encode()).hexdigest()[:16]
+    folder.mkdir(exist_ok=True)
+    out = folder / path.name
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line, done = 1, b""
+    with open(path, "rb") as src, open(out, "w", encoding="utf-8", newline="") as dst:
+        while True:
+            chunk = src.read(block)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as e:
+                data = done[-4096:] + chunk
+                at = len(done[-4096:]) + max(e.start, 0)
+                row = data[data.rfind(b"\n", 0, at) + 1:].split(b"\n", 1)[0]
+                near = line + chunk[:max(e.start, 0)].count(b"\n")
+                raise SourceError(
+                    f"{path.stem}.*: file {path.name} is not {encoding} (rule 'encoding {encoding}'): "
+                    f"byte {data[at:at + 1]!r} near line {near}, e.g.\n    "
+                    f"{row.decode(encoding, errors='replace')[:300]}\nname the file's encoding in {key} "
+                    "(e.g. gb18030, gbk, latin-1, utf-8)") from None
+            dst.write(text)
+            if not chunk:
+                break
+            line += chunk.count(b"\n")
+            done = chunk
+    _UTF8_COPIES[cache_key] = out
+    logger.info("read %s as %s (UTF-8 copy %s)", path, encoding, out)
+    return out
 
 
 def load_mapping(path: str | Path) -> Mapping:

@@ -65,6 +65,10 @@ class Warehouse:
         if threads:
             self.con.execute(f"SET threads={int(threads)}")
         self._raw: dict[str, str] = {}       # canonical table -> relation in the source
+        # table -> optional contract columns the source lacks, exposed as typed NULL columns
+        self.absent: dict[str, list[str]] = {}
+        # table -> text columns read as their contract type (every value empty or castable)
+        self.retyped: dict[str, list[str]] = {}
         try:
             self._attach()
             self._views()
@@ -91,13 +95,15 @@ class Warehouse:
                 glob = str(p / "*.parquet") if p.is_dir() else str(p)
                 rel = f"read_parquet({_lit(glob)})"
             elif self.kind == "csv" and p.suffix == ".csv":
-                _check_utf8(p)
+                if self.mapping is None:  # with a mapping, its csv_relation checks the encoding it names
+                    _check_utf8(p)
                 rel = None
             else:
                 continue
             view = f"src_{name}"
             try:
-                rel = rel or _csv_relation(self.con, p)
+                rel = rel or (self.mapping.csv_relation(self.con, p) if self.mapping is not None  # reader options
+                              else _csv_relation(self.con, p))
                 self.con.execute(f"CREATE VIEW {_q(view)} AS SELECT * FROM {rel}")
                 cols = [d[0] for d in self.con.execute(f"SELECT * FROM {_q(view)} LIMIT 0").description]
             except duckdb.Error as e:
@@ -113,10 +119,49 @@ class Warehouse:
             if src_name not in self._raw:
                 continue
             if self.mapping:
-                select = self.mapping.select_sql(table, self.source_columns(src_name, raw=True))
+                select = self.mapping.select_sql(table, {r[0]: r[1] for r in self.con.execute(  # names -> types
+                    f"DESCRIBE SELECT * FROM {self._raw[src_name]}").fetchall()})
             else:
                 select = "*"
-            self.con.execute(f"CREATE VIEW {_q(table)} AS SELECT {select} FROM {self._raw[src_name]}")
+            base = f"SELECT {select} FROM {self._raw[src_name]}"
+            self.con.execute(f"CREATE VIEW {_q(table)} AS {self._contract_select(table, base)}")
+
+    def _contract_select(self, table: str, base: str) -> str:
+        """``base`` with the column types of the contract, not of a sniffer.
+
+        - A text column whose contract type is a date, number or flag, and whose non-empty
+          values all cast to that type, is read as that type (a CSV column left empty in
+          every row is sniffed as text; the contract says it is a date).
+        - Text that does not cast stays text, so the door reports it as a broken type rule.
+        - An optional column the source lacks becomes a NULL column of its contract type
+          (listed in ``absent``; the door reports it as a warning), so every query can read it.
+        """
+        from crm_lib.data.schema import PII_COLUMNS, SCHEMAS, sql_type
+
+        if table not in SCHEMAS:
+            return base
+        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {base}").fetchall()}
+        replace, added = [], []
+        for col, spec in SCHEMAS[table].columns.items():
+            want = sql_type(spec)
+            if col in have:
+                if want == "VARCHAR" or have[col] not in ("VARCHAR", '"NULL"', "NULL"):
+                    continue
+                raw = f"nullif(trim(CAST({_q(col)} AS VARCHAR)), '')"
+                bad = self.con.execute(f"SELECT count(*) FROM ({base}) WHERE {raw} IS NOT NULL "
+                                       f"AND (TRY_CAST({raw} AS {want}) IS NULL"
+                                       + (f" OR TRY_CAST({raw} AS DOUBLE) % 1 <> 0" if want == "BIGINT" else "")
+                                       + ")").fetchall()[0][0]
+                if not bad:
+                    replace.append(f"TRY_CAST({raw} AS {want}) AS {_q(col)}")
+                    self.retyped.setdefault(table, []).append(col)
+            elif not spec.required and col not in PII_COLUMNS:
+                added.append(f"CAST(NULL AS {want}) AS {_q(col)}")
+                self.absent.setdefault(table, []).append(col)
+        if not replace and not added:
+            return base
+        star = "*" + (f" REPLACE ({', '.join(replace)})" if replace else "")
+        return f"SELECT {', '.join([star] + added)} FROM ({base})"
 
     # ------------------------------------------------------------------ reading
     def has(self, table: str) -> bool:
