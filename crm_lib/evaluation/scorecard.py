@@ -105,6 +105,9 @@ def compare(now: pd.Series, before: pd.Series | None) -> dict:
     return {"change": change, "p_value": np.nan, "test": "census: exact change, no sampling error"}
 
 
+NOT_MEASURED = "not measured"
+
+
 def status(value: float, target: float, near_band: float, higher_is_better: bool) -> str:
     """``met`` / ``near`` / ``missed`` against a target; ``near`` is within ``near_band`` short of it."""
     gap = (value - target) if higher_is_better else (target - value)
@@ -126,7 +129,8 @@ def scorecard(current: pd.DataFrame, previous: pd.DataFrame | None, year_ago: pd
     alpha : float
         A change is called significant when its p-value is below ``alpha``.
     kpi_names : list of str, optional
-        KPIs to include; default every registered KPI that was recorded.
+        KPIs to include; default every registered KPI recorded this period, or in the previous
+        or year-ago period.
 
     Returns
     -------
@@ -134,11 +138,26 @@ def scorecard(current: pd.DataFrame, previous: pd.DataFrame | None, year_ago: pd
     ``target``, ``status`` (met/near/missed/no target), ``prev_value``, ``change_prev``,
     ``p_prev``, ``sig_prev`` (bool), ``yoy_value``, ``change_yoy``, ``p_yoy``, ``sig_yoy``,
     ``better`` ('higher'/'lower'), ``history`` (text when a comparison is missing).
+
+    A KPI recorded in an earlier period (or named in ``kpi_names``) but not this period, e.g.
+    complaint KPIs in a quarter without complaints or survey KPIs of a bank that does not
+    survey, is a row with no value, status ``not measured`` and history ``not measured this
+    period``: never a crash, never a comparison.
     """
-    names = kpi_names or [k for k in kpis.REGISTRY if k in current.index]
+    earlier = set().union(*(f.index for f in (previous, year_ago) if f is not None))
+    names = kpi_names or [k for k in kpis.REGISTRY if k in current.index or k in earlier]
     rows = []
     for name in names:
         if name not in current.index:
+            k = kpis.REGISTRY.get(name)
+            t = targets.get(name)
+            before = previous.loc[name] if previous is not None and name in previous.index else None
+            rows.append({"kpi": name, "value": np.nan, "unit": k.unit if k else None,
+                         "target": t["target"] if t else np.nan, "status": NOT_MEASURED,
+                         "prev_value": before["value"] if before is not None else np.nan,
+                         "sig_prev": False, "sig_yoy": False,
+                         "better": "higher" if (k is None or k.higher_is_better) else "lower",
+                         "history": "not measured this period"})
             continue
         k = kpis.REGISTRY.get(name)
         now = current.loc[name]
@@ -182,8 +201,8 @@ def alerts(card: pd.DataFrame, hist: pd.DataFrame, rules: list[dict]) -> pd.Data
     out = []
     for r in rules:
         name, when, need = r["kpi"], r["when"], int(r.get("periods", 1))
-        if name not in card.index:
-            continue
+        if name not in card.index or card.get("status", pd.Series(dtype=str)).get(name) == NOT_MEASURED:
+            continue  # no value this period: nothing to breach (earlier periods are not re-alerted)
         target = card.loc[name, "target"]
         series = hist[hist["name"] == name].sort_values("period")
         vals = list(zip(series["period"], series["value"]))[-need:]

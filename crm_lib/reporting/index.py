@@ -10,6 +10,8 @@ from urllib.parse import quote
 import jinja2
 import pandas as pd
 
+from crm_lib import fmt, kpis
+from crm_lib.errors import EnvironmentFault
 from crm_lib.reporting import fsafe
 from crm_lib.reporting.facts import load_facts
 
@@ -24,6 +26,10 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{padding:4px 10
 .unknown{background:#eaeded;padding:1px 8px;border-radius:8px}
 .partial{background:#fdebd0;color:#7e5109;padding:1px 8px;border-radius:8px;font-size:12px}
 img{max-width:100%} .muted{color:#707b7c;font-size:12px}
+.headline{width:100%} .headline td{vertical-align:middle} .headline .num{white-space:nowrap}
+.headline img{width:144px;height:36px;display:block}
+.sig{font-weight:bold} .better{color:#145a32} .worse{color:#78281f}
+details{margin:6px 0} summary{cursor:pointer;font-weight:bold;font-size:14px;margin:6px 0}
 """
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined)
@@ -84,6 +90,114 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
                       for f in ("facts.json", "manifest.json", "run.log") if (pack / f).is_file()]}
 
 
+# --------------------------------------------------------------------------- headline block
+
+_STATUS_BADGE = {"met": "ok", "near": "partial", "missed": "failed"}
+
+
+def _alpha(pack: Path) -> float:
+    """The significance level the pack was built with (its manifest's parameters), 0.05 if unknown."""
+    try:
+        a = json.loads((pack / "manifest.json").read_text()).get("parameters", {}).get("alpha")
+        return float(a) if a is not None and 0 < float(a) < 1 else 0.05
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.05
+
+
+def _targets() -> dict:
+    """Targets from parameters/targets.yaml; none when they cannot be read (the index still builds)."""
+    from crm_lib import config
+
+    try:
+        return config.load_targets(config.default_parameters_dir() / "targets.yaml")
+    except Exception as e:  # noqa: BLE001 - a broken targets file must not stop the index
+        logger.warning("index: targets not read (%s); statuses shown as 'no target'", e)
+        return {}
+
+
+def _value(x, unit) -> str:
+    return fmt.by_unit(x, unit, pct_digits=1)
+
+
+def _interval(r, level) -> str:
+    """``95% CI 1.9%-2.3%`` at the level the fact was recorded with; ``census`` without one."""
+    if fmt.missing(r.get("ci_lower")) or fmt.missing(r.get("ci_upper")):
+        return "census (exact)"
+    lv = float(level) if not fmt.missing(level) else None
+    head = fmt.ci_label(fmt.alpha_of(lv)) if lv else "CI"
+    return f"{head} {_value(r['ci_lower'], r['unit'])} – {_value(r['ci_upper'], r['unit'])}"
+
+
+def _change(r, tag: str) -> dict:
+    """A change vs an earlier period as text, its direction (better/worse) and significance."""
+    c = r.get(f"change_{tag}")
+    if fmt.missing(c):
+        return {"text": "no earlier value", "cls": "muted", "sig": False, "title": ""}
+    u = r["unit"]
+    text = fmt.pp(c) if u == "proportion" else ("+" if c >= 0 else "−") + _value(abs(c), u)
+    p, sig = r.get(f"p_{tag}"), bool(r.get(f"sig_{tag}"))
+    if not fmt.missing(p):
+        text += f" ({fmt.p_text(p)})"
+    good = c == 0 or (c > 0) == (r["better"] == "higher")
+    return {"text": text + (" *" if sig else ""), "cls": ("better" if good else "worse") + (" sig" if sig else ""),
+            "sig": sig, "title": "exact change (census)" if fmt.missing(p) else ""}
+
+
+def _headline(root: Path, prof: str, packs: list[Path], targets: dict) -> dict | None:
+    """The headline block of one profile: its newest pack's headline KPIs against target, the
+    previous and the year-ago pack, with a sparkline each; the other KPIs grouped by area."""
+    from crm_lib.config import Period
+    from crm_lib.evaluation import review
+    from crm_lib.evaluation.scorecard import NOT_MEASURED, facts_frame, history, period_facts, scorecard
+    from crm_lib.plots.index import sparkline
+
+    latest = packs[-1]
+    try:
+        per = Period.parse(latest.name)
+    except Exception:  # noqa: BLE001 - a folder that is not a period label has no headline
+        return None
+    alpha = _alpha(latest)
+    cur = period_facts(root, prof, per)
+    cur = cur if cur is not None else facts_frame([])
+    prev, yoy = period_facts(root, prof, per.previous()), period_facts(root, prof, per.year_ago())
+    card = review.headline_card(cur, prev, yoy, targets, alpha=alpha)
+    hist = history(root, prof, per, n=9, current=cur)
+    rows = []
+    for name, r in card.iterrows():
+        k = kpis.get(name)
+        measured = r["status"] != NOT_MEASURED
+        row = {"name": name, "label": name.replace("_", " "), "definition": k.definition, "measured": measured,
+               "value": _value(r["value"], r["unit"]) if measured else NOT_MEASURED,
+               "interval": _interval(r, cur.loc[name, "ci_level"]) if measured else "",
+               "target": "" if fmt.missing(r["target"]) else _value(r["target"], k.unit),
+               "status": r["status"], "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
+               "prev": _change(r, "prev") if measured else None, "yoy": _change(r, "yoy") if measured else None,
+               "spark": "", "points": 0}
+        series = hist[(hist["name"] == name) & pd.to_numeric(hist["value"], errors="coerce").notna()]
+        if len(series):
+            fig = sparkline(series, (targets.get(name) or {}).get("target"))
+            fname = f"{fsafe_name(prof)}_trend_{fsafe_name(name)}.png"
+            with fsafe.atomic_open(root, Path("index_files") / fname, "wb") as fh:
+                fig.savefig(fh, format="png", dpi=80)
+            row["spark"], row["points"] = _href("index_files", fname), len(series)
+            row["span"] = f"{series['period'].min()} to {series['period'].max()}"
+        rows.append(row)
+    full = scorecard(cur, prev, yoy, targets, alpha=alpha)
+    areas = []
+    for area, part in review.long_tail(full).items():
+        areas.append({"name": area, "rows": [
+            {"label": str(name).replace("_", " "), "measured": r["status"] != NOT_MEASURED,
+             "value": _value(r["value"], r["unit"]) if r["status"] != NOT_MEASURED else NOT_MEASURED,
+             "interval": _interval(r, cur.loc[name, "ci_level"]) if name in cur.index else "",
+             "target": "" if fmt.missing(r["target"]) else _value(r["target"], r["unit"]),
+             "status": r["status"], "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
+             "prev": _change(r, "prev") if r["status"] != NOT_MEASURED else None}
+            for name, r in part.iterrows()]})
+    return {"period": per.label, "previous": per.previous().label, "year_ago": per.year_ago().label,
+            "significance": fmt.significance(alpha), "rows": rows, "areas": areas,
+            "n_sig": sum(1 for r in rows if r["measured"] and (r["prev"]["sig"] or r["yoy"]["sig"]))}
+
+
 def build_index(reports_dir: str | Path) -> Path:
     """Rebuild ``reports_dir/index.html`` (and its KPI figures) from the published packs.
 
@@ -96,6 +210,8 @@ def build_index(reports_dir: str | Path) -> Path:
     fsafe.makedirs(root, "index_files")
     profiles = sorted(p for p in root.iterdir()
                       if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and p.name != "index_files")
+    profiles.sort(key=lambda p: (p.name != "quarterly", p.name))  # the pack a head of CRM reads first
+    targets = _targets()
     shown = []
     for prof in profiles:
         packs = sorted(p for p in prof.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
@@ -109,7 +225,17 @@ def build_index(reports_dir: str | Path) -> Path:
             with fsafe.atomic_open(root, Path("index_files") / name, "wb") as fh:
                 fig.savefig(fh, format="png", dpi=90, bbox_inches="tight")
             figure = _href("index_files", name)
+        try:
+            head = _headline(root, prof.name, packs, targets)
+        except EnvironmentFault:
+            raise  # a planted symlink or a full disk is the machine's fault: the caller reports it
+        except Exception as e:  # noqa: BLE001 - the pack is published already: a bad facts file costs the block only
+            if isinstance(e, OSError) and fsafe.is_environment_error(e):
+                raise
+            logger.warning("index: headline block of %s not built: %s: %s", prof.name, type(e).__name__, e)
+            head = None
         shown.append({"name": prof.name, "title": prof.name.capitalize(), "anchor": prof.name, "figure": figure,
+                      "headline": head,
                       "packs": [_pack_row(root, prof.name, pack) for pack in reversed(packs)]})
     page = _ENV.get_template("index.html.j2").render(css=CSS, profiles=shown)
     out = fsafe.write_text(root, "index.html", page)
