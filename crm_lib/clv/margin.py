@@ -44,7 +44,8 @@ class ClvSettings:
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides) -> "ClvSettings":
-        """Read and validate ``path`` (default ``parameters/clv.yaml``); ``overrides`` replace keys.
+        """Read and validate ``path`` (default ``clv.yaml`` of the parameters folder, ``$CRM_PARAMETERS_DIR``
+        when set); ``overrides`` replace keys.
 
         Raises
         ------
@@ -52,7 +53,11 @@ class ClvSettings:
             A missing or malformed key, a rate that is not a number in [-1, 1], a discount rate
             <= -1, a horizon <= 0; the message names the file and key.
         """
-        path = Path(path) if path else CLV_FILE
+        if path is None:
+            from crm_lib.config import default_parameters_dir   # the run's parameters folder, as for marketing.yaml
+
+            path = default_parameters_dir() / CLV_FILE.name
+        path = Path(path)
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as e:

@@ -130,8 +130,30 @@ def cohort_fits(counts: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("cohort")
 
 
-def record_facts(facts, res, tx_total=None, err=None, alpha: float = 0.05) -> None:
-    """Record 40_clv's headline numbers: total and median CLV, CLV:CAC, concentration, fees, validation."""
+def record_facts(facts, res, tx_total=None, err=None, alpha: float = 0.05, settings=None) -> None:
+    """Record 40_clv's headline numbers: total and median CLV, CLV:CAC, concentration, fees, validation.
+
+    ``res`` is None when the relationship CLV was not estimable (its section says why); the
+    transactional facts are then recorded with ``settings`` (the run's ``ClvSettings``).
+    """
+    s = res.settings if res is not None else settings
+    if res is not None:
+        _record_relationship(facts, res, alpha)
+    if tx_total is not None:
+        facts.record("transactional_fee_value", tx_total["value"], "currency",
+                     f"expected card and payment fee income over the next {s.transactional.get('horizon_weeks', 52)} "
+                     f"weeks (BG/NBD x Gamma-Gamma x fee rate {s.transactional.get('fee_rate')})", n=int(tx_total["n"]),
+                     ci=(tx_total["lower"], tx_total["upper"]), ci_level=1 - alpha,
+                     uncertainty="percentile interval over draws of both models' parameters; not the fee rate")
+    if err is not None:
+        m = err.loc["model"]
+        facts.record("bgnbd_holdout_mae", m["mae"], "transactions per customer",
+                     "mean absolute error of BG/NBD hold-out predictions (naive baseline: "
+                     f"{err.loc['naive', 'mae']:.3f})", n=int(m["n"]), ci=(m["lower"], m["upper"]), ci_level=1 - alpha,
+                     uncertainty="percentile bootstrap over customers")
+
+
+def _record_relationship(facts, res, alpha: float) -> None:
     s = res.settings
     how = (f"relationship CLV as of {res.as_of.date()}: monthly margin x Cox survival x discount, "
            f"{s.describe()}")
@@ -156,15 +178,3 @@ def record_facts(facts, res, tx_total=None, err=None, alpha: float = 0.05) -> No
         g = res.aggregate(stat).loc["all"]
         facts.record(name, g["value"], "proportion" if stat == "top10_share" else "index", what, n=int(g["n"]),
                      ci=(g["lower"], g["upper"]), ci_level=1 - alpha, uncertainty=unc)
-    if tx_total is not None:
-        facts.record("transactional_fee_value", tx_total["value"], "currency",
-                     f"expected card and payment fee income over the next {s.transactional.get('horizon_weeks', 52)} "
-                     f"weeks (BG/NBD x Gamma-Gamma x fee rate {s.transactional.get('fee_rate')})", n=int(tx_total["n"]),
-                     ci=(tx_total["lower"], tx_total["upper"]), ci_level=1 - alpha,
-                     uncertainty="percentile interval over draws of both models' parameters; not the fee rate")
-    if err is not None:
-        m = err.loc["model"]
-        facts.record("bgnbd_holdout_mae", m["mae"], "transactions per customer",
-                     "mean absolute error of BG/NBD hold-out predictions (naive baseline: "
-                     f"{err.loc['naive', 'mae']:.3f})", n=int(m["n"]), ci=(m["lower"], m["upper"]), ci_level=1 - alpha,
-                     uncertainty="percentile bootstrap over customers")

@@ -222,7 +222,9 @@ def _omissions(notebook: str, pre: dict, params: dict) -> tuple[list[dict], str]
     if notebook == "21_early_warning" and pre["kind"] == "closure" and not pre["events"]:
         return [], f"no churn events up to {pre['period']} to fit the early-warning model on"
     if notebook == "40_clv" and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
-        return [], "no churn events in the models' cohort to fit the lifetime model's survival curve on"
+        # the relationship CLV and everything built on it are omitted; the card and payment models still run
+        out.append({"section": "Relationship CLV",
+                    "reason": "no churn events in the models' cohort to fit the lifetime model's survival curve on"})
     if notebook == "30_satisfaction" and not pre["surveys"]:
         out += [{"section": s, "reason": f"no survey responses dated in {pre['period']}"} for s in SURVEY_SECTIONS]
     elif notebook == "30_satisfaction" and not pre["earlier_surveys"]:

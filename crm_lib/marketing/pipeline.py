@@ -88,7 +88,9 @@ def run_period(wh: Warehouse, end, rules: dict, params: dict | None = None, alph
         clock[0] = now
 
     train = adoption_data(wh, train_as_of, W, params, key)
-    check_products(rules, list(train.at_risk.columns))
+    skipped = check_products(rules, list(train.at_risk.columns), train.features["customer_type"].dropna().unique())
+    if skipped:
+        logger.info("products skipped, no customer of their type in this bank: %s", skipped)
     test = adoption_data(wh, test_as_of, W, params, key)
     products = [p for p in train.at_risk.columns if p in rules["products"]]
     lap("data")

@@ -137,12 +137,30 @@ def validate_rules(s: dict, where: str = "marketing rules") -> None:
         raise ConfigError(f"{where}: horizon_years: must be > 0, got {s['horizon_years']}")
 
 
-def check_products(rules: dict, bank_products: list[str]) -> None:
-    """Raise ``ConfigError`` when the margin or eligibility table names a product the bank does not hold."""
+def check_products(rules: dict, bank_products: list[str], bank_types=None) -> list[str]:
+    """Raise ``ConfigError`` when the margin or eligibility table names a product the bank does not hold.
+
+    A product whose eligibility rule allows only customer types the bank does not have (a
+    corporate product in a retail-only book) is not an error: it cannot be offered to anyone
+    here, so it is skipped, and returned.
+
+    Returns
+    -------
+    list of str
+        The products skipped because no customer of their type is in the bank.
+    """
     held = set(bank_products)
+    skipped = []
+    if bank_types is not None:
+        types = {str(t) for t in bank_types}
+        for prod, rule in (rules.get("eligibility") or {}).items():
+            allowed = (rule or {}).get("customer_type")
+            if prod not in held and allowed and not types & {str(a) for a in allowed}:
+                skipped.append(prod)
     for table in ("products", "eligibility"):
-        unknown = sorted(set(rules[table]) - held)
+        unknown = sorted(set(rules[table]) - held - set(skipped))
         if unknown:
             raise ConfigError(f"{rules.get('source', 'marketing rules')}: {table}: product(s) {unknown} are not held "
                               f"by any customer of this bank (accounts.product has: {', '.join(sorted(held))}); "
                               "remove them or correct the spelling")
+    return sorted(skipped)
