@@ -218,7 +218,7 @@ def competing_md(inc: pd.DataFrame, frame: pd.DataFrame, years: int = 5, alpha: 
     exits = frame.loc[frame["cause"] != "censored", "cause"].value_counts()
     at = inc[inc["years"] == inc["years"].max()]
     parts = [f"{fmt.label(r.cause)} {pct_ci(r.incidence, r.lower, r.upper, alpha)}" for r in at.itertuples()]
-    return (f"Exits by cause: " + ", ".join(f"{n(v)} {fmt.label(k)}" for k, v in exits.items()) + ". "
+    return ("Exits by cause: " + ", ".join(f"{n(v)} {fmt.label(k)}" for k, v in exits.items()) + ". "
             f"By {int(at['years'].iloc[0]) if len(at) else years} years of tenure the probability of having left is "
             + "; ".join(parts) + " (Aalen-Johansen cumulative incidence with delayed entry; the causes add up to the "
             "probability of leaving, which 1 - Kaplan-Meier of one cause would overstate). The cause-specific hazard "

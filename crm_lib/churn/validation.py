@@ -28,7 +28,7 @@ from crm_lib.churn.cox import ChurnCox
 from crm_lib.churn.frame import YEAR_DAYS, add_months, cohort_frame, history_start, landmark_dates, landmark_frame
 from crm_lib.churn.settings import ChurnSettings
 from crm_lib.data.store import Warehouse
-from crm_lib.errors import DataContractError, NotEstimable
+from crm_lib.errors import NotEstimable
 
 logger = logging.getLogger(__name__)
 

@@ -61,15 +61,7 @@ def fit_log_params(loglik_grad, x0, names, n: int, what: str, table: str, hess_i
         positive definite (the data do not identify the parameters), naming ``table``.
     """
     scale = float(max(n, 1))        # optimise the mean log-likelihood: gradients of order 1 at any n
-
-    def neg(u):
-        theta = np.exp(u)
-        with np.errstate(all="ignore"):
-            ll, g = loglik_grad(theta)
-        if not np.isfinite(ll) or not np.all(np.isfinite(g)):
-            return 1e300, np.zeros_like(u)
-        return -ll / scale, -(g * theta) / scale
-
+    neg = _mean_negative(loglik_grad, n)
     u0 = np.log(np.asarray(x0, float))
     opts = {"gtol": 1e-9, "maxiter": 2000}
     if hess_inv0 is not None:
@@ -111,15 +103,7 @@ def warm_start(loglik_grad, x0, n: int) -> np.ndarray:
     negative log-likelihood in log-parameters there (None when not positive definite): the full
     fit's BFGS starts from it and needs a few iterations instead of twenty.
     """
-    scale = float(max(n, 1))
-
-    def neg(u):
-        theta = np.exp(u)
-        with np.errstate(all="ignore"):
-            ll, g = loglik_grad(theta)
-        if not np.isfinite(ll) or not np.all(np.isfinite(g)):
-            return 1e300, np.zeros_like(u)
-        return -ll / scale, -(g * theta) / scale
+    neg = _mean_negative(loglik_grad, n)
 
     res = optimize.minimize(neg, np.log(np.asarray(x0, float)), jac=True, method="BFGS",
                             options={"gtol": 1e-6, "maxiter": 500})
@@ -132,6 +116,31 @@ def warm_start(loglik_grad, x0, n: int) -> np.ndarray:
     except np.linalg.LinAlgError:
         ok = False
     return np.exp(res.x), ((Hi + Hi.T) / 2 if ok else None)
+
+
+def _mean_negative(loglik_grad, n: int):
+    """The mean negative log-likelihood and its gradient in log-parameters (gradients of order 1 at any n)."""
+    scale = float(max(n, 1))
+
+    def neg(u):
+        theta = np.exp(u)
+        with np.errstate(all="ignore"):
+            ll, g = loglik_grad(theta)
+        if not np.isfinite(ll) or not np.all(np.isfinite(g)):
+            return 1e300, np.zeros_like(u)
+        return -ll / scale, -(g * theta) / scale
+
+    return neg
+
+
+def store_fit(model, res: "MLEResult", names, n: int | None = None) -> None:
+    """Set a fitted model's ``result_``, ``params_``, ``cov_`` (log scale), ``summary_``, ``log_likelihood_``, ``n_``."""
+    model.result_ = res
+    model.params_ = pd.Series(res.params, index=names)
+    model.cov_ = res.log_cov
+    model.summary_ = res.table(model.alpha)
+    model.log_likelihood_ = res.log_likelihood
+    model.n_ = res.n if n is None else n
 
 
 def _hessian(grad, u, eps: float = 1e-5) -> np.ndarray:

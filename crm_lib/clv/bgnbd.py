@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.special import betaln, gammaln, hyp2f1, psi
 
 from crm_lib.clv._checks import check_rfm
-from crm_lib.clv._mle import check_fitted, fit_log_params, warm_start
+from crm_lib.clv._mle import check_fitted, fit_log_params, store_fit, warm_start
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ def loglik(theta, x, tx, T, grad: bool = True, groups=None):
     """
     r, al, a, b = theta
     ux, inv = groups if groups is not None else np.unique(x, return_inverse=True)
-    rep = x > 0
     urep = ux > 0
     uxm1 = np.where(urep, ux - 1, 0.0)
     # terms of x alone, once per distinct x
@@ -177,12 +176,7 @@ class BetaGeoModel:
         return self
 
     def _set(self, res):
-        self.result_ = res
-        self.params_ = pd.Series(res.params, index=NAMES)
-        self.cov_ = res.log_cov
-        self.summary_ = res.table(self.alpha)
-        self.log_likelihood_ = res.log_likelihood
-        self.n_ = res.n
+        store_fit(self, res, NAMES)
 
     # ------------------------------------------------------------------ predictions
     def _p(self):

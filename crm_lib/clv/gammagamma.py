@@ -24,7 +24,7 @@ from scipy import stats
 from scipy.special import gammaln, psi
 
 from crm_lib.clv._checks import check_spend
-from crm_lib.clv._mle import check_fitted, fit_log_params
+from crm_lib.clv._mle import check_fitted, fit_log_params, store_fit
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +101,7 @@ class GammaGammaModel:
         q0 = 3.0
         start = [max(mean ** 2 / var, 0.5), q0, mean * (q0 - 1) / max(mean ** 2 / var, 0.5)]
         res = fit_log_params(f, start, NAMES, len(x), "Gamma-Gamma", table)
-        self.result_ = res
-        self.params_ = pd.Series(res.params, index=NAMES)
-        self.cov_ = res.log_cov
-        self.summary_ = res.table(self.alpha)
-        self.log_likelihood_ = res.log_likelihood
-        self.n_ = res.n
+        store_fit(self, res, NAMES)
         p, q, g = res.params
         self.population_mean_ = float(p * g / (q - 1)) if q > 1 else float("inf")
         return self

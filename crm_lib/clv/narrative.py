@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import html
-import math
-import re
-
 import numpy as np
 import pandas as pd
 
-_MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$>])")
-
-
-def esc(value) -> str:
-    """A value from data or parameters, safe in Markdown with HTML: HTML-escaped, Markdown specials backslashed."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    s = " ".join(str(value).split())
-    return _MD.sub(r"\\\1", html.escape(s, quote=True))
-
-
-def label(value) -> str:
-    """A group label for prose: underscores as spaces, escaped."""
-    return esc(str(value).replace("_", " "))
-
-
-def ci_label(alpha: float) -> str:
-    """``95% CI`` at the run's alpha."""
-    return f"{100 * (1 - alpha):g}% CI"
-
-
-def n(x) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(round(x)):,}"
+from crm_lib.fmt import ci_label, esc, label, pct  # noqa: F401  (re-exported for clv.report)
+from crm_lib.fmt import integer as n
+from crm_lib.fmt import money as _amount
 
 
 def money(x, currency: str = "") -> str:
-    """``GBP 1.2m``: thousands, millions and billions abbreviated."""
+    """``GBP 1.2m``: ``crm_lib.fmt.money`` with the currency (escaped) in front."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "n/a"
-    cur = f"{esc(currency)} " if currency else ""
-    sign = "-" if x < 0 else ""
-    a = abs(x)
-    for unit, div in (("bn", 1e9), ("m", 1e6), ("k", 1e3)):
-        if a >= div:
-            return f"{sign}{cur}{a / div:,.1f}{unit}"
-    return f"{sign}{cur}{a:,.0f}"
+    return f"{esc(currency)} {_amount(x)}" if currency else _amount(x)
 
 
 def money_ci(v, lo, hi, alpha: float, currency: str = "") -> str:
@@ -55,10 +25,6 @@ def ratio_ci(v, lo, hi, alpha: float, digits: int = 1) -> str:
     if not np.isfinite(v):
         return "n/a"
     return f"{v:,.{digits}f} ({ci_label(alpha)} {lo:,.{digits}f}-{hi:,.{digits}f})"
-
-
-def pct(x, digits: int = 1) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
 
 
 def assumptions_md(settings, model) -> str:

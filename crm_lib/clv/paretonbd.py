@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.special import gammaln, psi
 
 from crm_lib.clv._checks import check_rfm
-from crm_lib.clv._mle import check_fitted, fit_log_params
+from crm_lib.clv._mle import check_fitted, fit_log_params, store_fit
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +113,7 @@ class ParetoNBDModel:
         rate = max(x.sum() / max(T.sum(), 1e-9), 1e-6)
         res = fit_log_params(f, x0 if x0 is not None else [0.5, 0.5 / rate, 0.5, 0.5 * T.mean()], NAMES, len(x),
                              "Pareto/NBD", table)
-        self.result_ = res
-        self.params_ = pd.Series(res.params, index=NAMES)
-        self.cov_ = res.log_cov
-        self.summary_ = res.table(self.alpha)
-        self.log_likelihood_ = res.log_likelihood
-        self.n_ = res.n
+        store_fit(self, res, NAMES)
         return self
 
     def probability_alive(self, frequency, recency, T) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, psi
 
-from crm_lib.clv._mle import check_fitted, fit_log_params
+from crm_lib.clv._mle import check_fitted, fit_log_params, store_fit
 from crm_lib.errors import DataContractError
 
 logger = logging.getLogger(__name__)
@@ -98,12 +98,7 @@ class ShiftedBetaGeometric:
             raise DataContractError(f"{table}.active: nobody left the cohort of {n[0]:g} in {len(n) - 1} period(s) "
                                     "(rule 'at least one cancellation'): churn cannot be estimated yet")
         res = fit_log_params(lambda th: loglik(th, n), [1.0, 1.0], NAMES, int(n[0]), "sBG", table)
-        self.result_ = res
-        self.params_ = pd.Series(res.params, index=NAMES)
-        self.cov_ = res.log_cov
-        self.summary_ = res.table(self.alpha)
-        self.log_likelihood_ = res.log_likelihood
-        self.n_ = int(n[0])
+        store_fit(self, res, NAMES, int(n[0]))
         self.periods_ = len(n) - 1
         a, b = res.params
         # alpha + beta beyond this: Beta(alpha, beta) is a point mass, every customer has the same churn
