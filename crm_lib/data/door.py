@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from crm_lib.data.schema import ValidationReport, validate
+from crm_lib.data.sqlsafe import lits
 from crm_lib.data.store import Warehouse, open_source
 from crm_lib.errors import ConfigError
 
@@ -148,8 +149,7 @@ def _preconditions(wh: Warehouse, params: dict, period) -> dict:
     closed = f"closed_date IS NOT NULL AND CAST(closed_date AS DATE) <= DATE '{end}'"
     cols = wh.columns("customers")
     if reasons is not None and "closed_reason" in cols:
-        listed = ", ".join("'" + str(r).replace("'", "''") + "'" for r in reasons)
-        event = f"{closed} AND closed_reason IN ({listed})"
+        event = f"{closed} AND closed_reason IN ({lits(reasons)})"
     else:
         event = closed
     pre = {"kind": churn.get("kind", "closure"),
@@ -170,6 +170,11 @@ def _preconditions(wh: Warehouse, params: dict, period) -> dict:
         reason = "closed_reason" if "closed_reason" in cols else "'unknown'"
         pre["cohort_exits"] = [n for (n,) in wh.con.execute(
             f"SELECT count(*) FROM customers WHERE {closed} AND {since} GROUP BY {reason}").fetchall()]
+    # onboarding years of the customers followed from onboarding (churn's log-rank test by cohort)
+    pre["cohorts"] = (wh.con.execute(
+        "SELECT year(CAST(onboard_date AS DATE)), count(*) FROM customers WHERE CAST(onboard_date AS DATE) >= ? "
+        "AND CAST(onboard_date AS DATE) <= ? GROUP BY 1", [pre["history_start"].date(), end]).fetchall()
+        if pre["history_start"] is not None and end is not None else [])
     pre["channels"] = (wh.con.execute("SELECT acquisition_channel, count(*) FROM customers WHERE acquisition_channel "
                                       "IS NOT NULL GROUP BY 1 ORDER BY 2 DESC").fetchall()
                        if "acquisition_channel" in cols else [])
@@ -186,16 +191,24 @@ def _omissions(notebook: str, pre: dict, params: dict) -> tuple[list[dict], str]
     """(sections predicted not estimable with their reasons, why the notebook cannot run or '')."""
     min_n = int(params.get("min_n", 30))
     out = []
-    if (notebook in ("20_churn", "21_early_warning", "40_clv") and pre["history_start"] is not None
-            and pre["end"] is not None):
+    short = cohort_gone = ""
+    if pre["history_start"] is not None and pre["end"] is not None:
         window = int(params.get("window_days", 365))
         churn = dict(params.get("churn") or {})
         h = max(churn.get("horizons_months") or [12])
         need = pre["history_start"] + pd.Timedelta(days=window)
         if need > pre["end"] - pd.DateOffset(months=2 * h):
-            # churn/validation.py and churn/frame.py still raise for this (not NotEstimable): the notebook fails
-            return [], (f"the history from {pre['history_start'].date()} is shorter than the {window}-day behaviour "
-                        f"window plus two {h}-month horizons before {pre['end'].date()}")
+            short = (f"the history from {pre['history_start'].date()} is shorter than the {window}-day behaviour "
+                     f"window plus two {h}-month horizons before {pre['end'].date()}")
+        if need + pd.offsets.MonthEnd(0) >= pre["end"]:
+            cohort_gone = (f"the first date with a {window}-day behaviour window of history, "
+                           f"{(need + pd.offsets.MonthEnd(0)).date()}, is not before the period end {pre['end'].date()}")
+    if short and notebook in ("21_early_warning", "40_clv"):
+        return [], short
+    if notebook == "20_churn" and short:
+        out.append({"section": "Out-of-time validation", "reason": short})
+        if cohort_gone:
+            out.append({"section": "Models' cohort", "reason": cohort_gone})
     if notebook == "20_churn" and pre["kind"] == "closure":
         if not pre["events"]:
             why = f"no churn events (closures for a churn reason) up to {pre['period']}"
@@ -214,11 +227,22 @@ def _omissions(notebook: str, pre: dict, params: dict) -> tuple[list[dict], str]
             found = ", ".join(f"{c}: {n:,}" for c, n in pre["channels"]) or "none recorded"
             out.append({"section": "Log-rank test by acquisition channel",
                         "reason": f"fewer than two acquisition channels with at least {min_n} customers ({found})"})
+        cohorts = [y for y, n in pre.get("cohorts", []) if n >= min_n]
+        if pre["events"] and len(cohorts) < 2:
+            out.append({"section": "Log-rank test by cohort",
+                        "reason": f"fewer than two onboarding years with at least {min_n} customers followed from "
+                                  "onboarding"})
         big = [t for t, n in pre["types"] if n >= min_n]
         if pre["events"] and len(big) < 2:
             found = ", ".join(f"{t}: {n:,}" for t, n in pre["types"]) or "none"
             out.append({"section": "Log-rank test by segment",
                         "reason": f"fewer than two customer types with at least {min_n} customers ({found})"})
+    if notebook == "20_churn":
+        if cohort_gone:   # the cohort models build on the models' cohort: omitted with it, not for their own reason
+            out = [o for o in out if o["section"] not in ("Cox model", "Parametric (AFT) models",
+                                                          "Cause-specific hazard ratios")]
+        seen: set = set()
+        out = [o for o in out if not (o["section"] in seen or seen.add(o["section"]))]
     if notebook == "21_early_warning" and pre["kind"] == "closure" and not pre["events"]:
         return [], f"no churn events up to {pre['period']} to fit the early-warning model on"
     if notebook == "40_clv" and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
