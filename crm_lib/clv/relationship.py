@@ -201,16 +201,9 @@ def relationship_clv(snap: pd.DataFrame, margin: pd.DataFrame, model, settings: 
     lp = X @ beta
     sd = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X).clip(0))
     base = BaselineHazard.from_model(model, settings.tail_years)
-    kmon = np.clip(np.round(snap["entry"].to_numpy(float) * 12).astype(np.int64), 0, None)
-    kvals, kbin = np.unique(kmon, return_inverse=True)
-    lo = float(lp.min() - max(5 * sd.max(), 1e-3) - 0.5)
-    hi = float(lp.max() + max(5 * sd.max(), 1e-3) + 0.5)
-    grid = np.arange(lo, hi + _GRID_STEP, _GRID_STEP)
-    look = _Interp(value_table(base, kvals, grid, settings), lo, _GRID_STEP)
-    mg = snap[["customer_id"]].merge(margin[["customer_id", "margin"]], on="customer_id", how="left")["margin"]
-    cts_default = snap.get("customer_type", pd.Series("", index=snap.index)).astype(str).map(
-        {k: -float(v) for k, v in settings.cost_to_serve_monthly.items()})
-    mg = mg.fillna(pd.Series(cts_default.to_numpy(), index=mg.index)).fillna(0.0).to_numpy(float)
+    pad = max(5 * sd.max(), 1e-3)
+    kvals, kbin, look = _value_lookup(base, snap, float(lp.min() - pad - 0.5), float(lp.max() + pad + 0.5), settings)
+    mg = _monthly_margin(snap, margin, settings)
     vm = look(kbin, lp)
     v_hi_lp, v_lo_lp = look(kbin, lp + z * sd), look(kbin, lp - z * sd)     # value falls as hazard rises
     clv = mg * vm
@@ -443,13 +436,22 @@ def point_clv(snap: pd.DataFrame, margin: pd.DataFrame, model, settings: ClvSett
     X = Xd.to_numpy()
     lp = X @ model.params_.to_numpy()
     base = BaselineHazard.from_model(model, settings.tail_years)
+    _, kbin, look = _value_lookup(base, snap, float(lp.min()) - 0.5, float(lp.max()) + 0.5, settings)
+    mg = _monthly_margin(snap, margin, settings)
+    return pd.Series(mg * look(kbin, lp), index=snap.index, name="clv")
+
+
+def _value_lookup(base, snap: pd.DataFrame, lo: float, hi: float, settings):
+    """Tenure bins (months), each customer's bin, and the value-per-unit-margin interpolator over log-hazards [lo, hi]."""
     kmon = np.clip(np.round(snap["entry"].to_numpy(float) * 12).astype(np.int64), 0, None)
     kvals, kbin = np.unique(kmon, return_inverse=True)
-    lo, hi = float(lp.min()) - 0.5, float(lp.max()) + 0.5
     grid = np.arange(lo, hi + _GRID_STEP, _GRID_STEP)
-    look = _Interp(value_table(base, kvals, grid, settings), lo, _GRID_STEP)
+    return kvals, kbin, _Interp(value_table(base, kvals, grid, settings), lo, _GRID_STEP)
+
+
+def _monthly_margin(snap: pd.DataFrame, margin: pd.DataFrame, settings) -> np.ndarray:
+    """Each customer's monthly margin; without one, minus the cost to serve of their customer type (else 0)."""
     mg = snap[["customer_id"]].merge(margin[["customer_id", "margin"]], on="customer_id", how="left")["margin"]
     cts = snap.get("customer_type", pd.Series("", index=snap.index)).astype(str).map(
         {k: -float(v) for k, v in settings.cost_to_serve_monthly.items()})
-    mg = mg.fillna(pd.Series(cts.to_numpy(), index=mg.index)).fillna(0.0).to_numpy(float)
-    return pd.Series(mg * look(kbin, lp), index=snap.index, name="clv")
+    return mg.fillna(pd.Series(cts.to_numpy(), index=mg.index)).fillna(0.0).to_numpy(float)
