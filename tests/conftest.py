@@ -45,3 +45,11 @@ def small_bank(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def truth(small_bank) -> dict:
     return json.loads((small_bank / "ground_truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def shared_payload_packs(tmp_path_factory, tiny_bank):
+    """The payload bank's packs (tests/shared_packs.py): read by test_payload_pack and test_alpha_labels."""
+    from shared_packs import payload_packs
+
+    return payload_packs(tmp_path_factory, tiny_bank)

@@ -1,28 +1,27 @@
 """End to end: a pack built with ``--set alpha=0.2`` says 80% wherever it labels an interval.
 
 Issue #21: at alpha 0.2 intervals were computed at 80% but labelled "95% CI" in most places.
-This builds the quarterly pack of the tiny bank at alpha 0.2 through the CLI and reads what a
-reviewer reads (the HTML pages) and what the index reads (facts.json). The alpha 0.05 side is
-not a second pack: the same estimates are recomputed at 0.05 with library calls.
+This reads the quarterly pack of the tiny bank built at alpha 0.2 through the CLI - the payload bank's
+pack (tests/shared_packs.py: the tiny bank with script payloads in its labels, built once for this file
+and test_payload_pack.py) - what a reviewer reads (the HTML pages) and what the index reads
+(facts.json). The alpha 0.05 side is not a second pack: the same estimates are recomputed at 0.05
+with library calls on the same warehouse.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from shared_packs import PAYLOAD_ALPHA
 
 pytestmark = pytest.mark.slow
 
-ALPHA = 0.2
+ALPHA = PAYLOAD_ALPHA
 # a level stated next to an interval word: "80% CI", "80% interval", "[80% CI]", "80% prediction interval",
 # "80% pointwise bands", "lower (95%, fixed by design)"
 LABEL = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)%(?:,)?\s+(?:CI\b|confidence|interval|prediction interval|pointwise|"
@@ -53,12 +52,10 @@ def test_the_label_scanner_finds_what_it_must():
 
 
 @pytest.fixture(scope="module")
-def pack(tiny_bank, tmp_path_factory) -> Path:
-    reports = tmp_path_factory.mktemp("alpha02")
-    r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "run", "quarterly", "--source",
-                        str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}", "--set",
-                        f"alpha={ALPHA}"], capture_output=True, text=True, timeout=900, cwd=ROOT, env={**os.environ})
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+def pack(shared_payload_packs) -> Path:
+    reports, runs = shared_payload_packs
+    r = runs["quarterly"]
+    assert r["returncode"] == 0, r["stdout"] + r["stderr"]
     return reports / "quarterly" / "2026Q3"
 
 
@@ -105,14 +102,14 @@ def test_facts_record_each_interval_at_its_level(pack):
                                                                               "cluster_stability_corporate"}
 
 
-def test_endpoints_are_the_80_percent_ones_not_the_95_percent_ones(pack, tiny_bank):
+def test_endpoints_are_the_80_percent_ones_not_the_95_percent_ones(pack):
     """Same point estimates as at alpha 0.05, narrower intervals, and the 80% ones equal the library's."""
     from crm_lib import overview
     from crm_lib.config import Period
     from crm_lib.data.store import open_source
 
     facts = {f["name"]: f for f in json.loads((pack / "facts.json").read_text())}
-    wh = open_source(str(tiny_bank / "warehouse.duckdb"))
+    wh = open_source(str(pack.parents[2] / "warehouse.duckdb"))   # the warehouse the pack read
     q3 = Period.parse("2026Q3")
     f = facts["churn_rate_period"]
     mv95, mv80 = overview.base_movement(wh, q3, alpha=0.05), overview.base_movement(wh, q3, alpha=ALPHA)

@@ -10,18 +10,11 @@ and an apostrophe (for SQL).
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
-import duckdb
 import pytest
-import yaml
 
-from conftest import ROOT
+from shared_packs import DATA
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,78 +22,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-def payload(tag: str) -> str:
-    return f"X{tag}'<img src=x onerror=\"window.__xss='{tag}'\">[{tag}](javascript:window.__xss=1)"
-
-
-# (table, column, value replaced): one payload each
-DATA = [
-    ("campaigns", "campaign_id", "ACT-2026Q3", "camp"),
-    ("campaigns", "campaign_id", "RET-2024Q2", "ret"),
-    ("surveys", "touchpoint", "call_centre", "touch"),
-    ("complaints", "category", "fees_charges", "cat"),
-    ("complaints", "channel", "phone", "chan"),
-    ("accounts", "product", "fx", "prod"),
-    ("customers", "region", "north", "region"),
-    ("customers", "acquisition_channel", "referral", "acq"),
-]
-
-
 @pytest.fixture(scope="module")
-def payload_packs(tiny_bank, tmp_path_factory):
-    work = tmp_path_factory.mktemp("payload")
-    db = work / "warehouse.duckdb"
-    shutil.copy(tiny_bank / "warehouse.duckdb", db)
-    con = duckdb.connect(str(db))
-    for table, col, old, tag in DATA:
-        if table == "campaigns":
-            for t in ("campaigns", "campaign_contacts"):
-                con.execute(f"UPDATE {t} SET campaign_id = ? WHERE campaign_id = ?", [payload(tag), old])
-        else:
-            con.execute(f'UPDATE {table} SET "{col}" = ? WHERE "{col}" = ?', [payload(tag), old])
-        assert con.execute(f'SELECT count(*) FROM {table} WHERE "{col}" = ?', [payload(tag)]).fetchall()[0][0] > 0, tag
-    branch = con.execute("SELECT branch_id FROM customers GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchall()[0][0]
-    con.execute("UPDATE customers SET branch_id = ? WHERE branch_id = ?", [payload("branch"), branch])
-    con.close()
-    params = work / "parameters"
-    shutil.copytree(ROOT / "parameters", params)
-    defaults = yaml.safe_load((params / "defaults.yaml").read_text())
-    ind = defaults["tiers"]["individual"]
-    defaults["tiers"]["individual"] = {(payload("tier") if k == "affluent" else k): v for k, v in ind.items()}
-    (params / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
-    # the renamed product is priced like the one it replaces, as a bank would add its own product
-    clv_rules = yaml.safe_load((params / "clv.yaml").read_text())
-    fees = clv_rules["product_fees_monthly"]
-    clv_rules["product_fees_monthly"] = {(payload("prod") if k == "fx" else k): v for k, v in fees.items()}
-    (params / "clv.yaml").write_text(yaml.safe_dump(clv_rules, sort_keys=False))
-    mk = yaml.safe_load((params / "marketing.yaml").read_text())
-    for table in ("products", "eligibility"):
-        mk[table] = {(payload("prod") if k == "fx" else k): v for k, v in mk[table].items()}
-    (params / "marketing.yaml").write_text(yaml.safe_dump(mk, sort_keys=False))
-    actions = yaml.safe_load((params / "actions.yaml").read_text())
-    actions["actions"][0]["name"] = payload("action")
-    (params / "actions.yaml").write_text(yaml.safe_dump(actions, sort_keys=False))
-    # the monthly pack only for the early-warning page (where --set churn.censor_treated_kinds is printed);
-    # its other notebooks are in the quarterly pack already
-    monthly = yaml.safe_load((params / "profiles" / "monthly.yaml").read_text())
-    monthly["notebooks"] = ["21_early_warning"]
-    (params / "profiles" / "warnings.yaml").write_text(yaml.safe_dump(monthly, sort_keys=False))
-    reports = work / "reports"
-    env = {**os.environ, "CRM_PARAMETERS_DIR": str(params)}
-    runs = {}
-    for profile, extra in (("quarterly", []),
-                           ("warnings", ["--set", f"churn.censor_treated_kinds=[retention, {json.dumps(payload('kind'))}]"])):
-        r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "run", profile, "--source", str(db),
-                            "--set", f"reports_dir={reports}", *extra],
-                           capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
-        runs[profile] = r
-    return reports, runs
+def payload_packs(shared_payload_packs):
+    return shared_payload_packs
 
 
 def test_payload_packs_build(payload_packs):
     _, runs = payload_packs
+    assert set(runs) == {"quarterly", "warnings"}
     for profile, r in runs.items():
-        assert r.returncode == 0, f"{profile}: rc {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+        assert r["returncode"] == 0, f"{profile}: rc {r['returncode']}\n{r['stdout']}\n{r['stderr']}"
 
 
 def test_no_payload_runs_and_each_reads_as_text(payload_packs, tmp_path):
