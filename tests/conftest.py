@@ -20,10 +20,9 @@ TODAY = "2026-11-23"
 def _bank(tmp_path_factory, name: str, size) -> Path:
     from crm_lib.data.synthetic import generate
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by all workers of this session
-    out = root / f"bank_{name}"
+    from shared_packs import shared_root
+
+    out = shared_root(tmp_path_factory) / f"bank_{name}"
     with FileLock(str(out) + ".lock"):
         if not (out / "metadata.json").exists():
             generate(out, size, end_date=END_DATE)
