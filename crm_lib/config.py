@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -20,21 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from crm_lib import kpis
 from crm_lib.errors import ConfigError
+# Re-exported for the runner, the CLI, notebooks and tests: ``Period`` lives in crm_lib.periods and the
+# parameter-file helpers in crm_lib.paramfiles, low modules the analyses import without importing config.
+from crm_lib.paramfiles import (NOTEBOOKS_DIR, PARAMETERS_DIR, PROJECT_ROOT, default_notebooks_dir,  # noqa: F401
+                                default_parameters_dir, read_yaml)
+from crm_lib.periods import Period
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# A team can keep its own parameters and notebooks elsewhere (and tests use this).
-PARAMETERS_DIR = Path(os.environ.get("CRM_PARAMETERS_DIR") or PROJECT_ROOT / "parameters")
-NOTEBOOKS_DIR = Path(os.environ.get("CRM_NOTEBOOKS_DIR") or PROJECT_ROOT / "notebooks")
-
-
-def default_notebooks_dir() -> Path:
-    return Path(os.environ.get("CRM_NOTEBOOKS_DIR") or NOTEBOOKS_DIR)
-
-
-def default_parameters_dir() -> Path:
-    return Path(os.environ.get("CRM_PARAMETERS_DIR") or PARAMETERS_DIR)
 
 
 # --------------------------------------------------------------------------- names
@@ -52,66 +44,19 @@ def check_name(kind: str, value: Any) -> str:
     return value
 
 
-# --------------------------------------------------------------------------- periods
-
-@dataclass(frozen=True, order=True)
-class Period:
-    """A reporting period: a month (``2026-09``), quarter (``2026Q3``) or year (``2026``)."""
-
-    label: str
-    kind: str
-    start: date
-    end: date
-
-    @classmethod
-    def parse(cls, text: str) -> "Period":
-        s = str(text).strip()
-        if m := re.fullmatch(r"(\d{4})-(\d{2})", s):
-            p = pd.Period(f"{m[1]}-{m[2]}", freq="M")
-            kind = "month"
-        elif m := re.fullmatch(r"(\d{4})[Qq]([1-4])", s):
-            p = pd.Period(f"{m[1]}Q{m[2]}", freq="Q")
-            kind = "quarter"
-        elif re.fullmatch(r"\d{4}", s):
-            p = pd.Period(s, freq="Y")
-            kind = "year"
-        else:
-            raise ConfigError(f"period {text!r}: expected a month (2026-09), quarter (2026Q3) or year (2026)")
-        return cls(_label(p, kind), kind, p.start_time.date(), p.end_time.date())
-
-    @classmethod
-    def last_closed(cls, kind: str, data_end: date) -> "Period":
-        """The latest period of ``kind`` that ends on or before ``data_end``."""
-        freq = {"month": "M", "quarter": "Q", "year": "Y"}[kind]
-        p = pd.Period(pd.Timestamp(data_end), freq=freq)
-        if p.end_time.date() > pd.Timestamp(data_end).date():
-            p = p - 1
-        return cls(_label(p, kind), kind, p.start_time.date(), p.end_time.date())
-
-    def shift(self, n: int) -> "Period":
-        freq = {"month": "M", "quarter": "Q", "year": "Y"}[self.kind]
-        p = pd.Period(pd.Timestamp(self.start), freq=freq) + n
-        return Period(_label(p, self.kind), self.kind, p.start_time.date(), p.end_time.date())
-
-    def previous(self) -> "Period":
-        return self.shift(-1)
-
-    def year_ago(self) -> "Period":
-        return self.shift({"month": -12, "quarter": -4, "year": -1}[self.kind])
-
-    def __str__(self) -> str:
-        return self.label
-
-
-def _label(p: pd.Period, kind: str) -> str:
-    return {"month": p.strftime("%Y-%m"), "quarter": f"{p.year}Q{p.quarter}", "year": str(p.year)}[kind]
-
-
 # --------------------------------------------------------------------------- parameters
 
 class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     since: date
+
+
+class Currency(BaseModel):
+    """The currency amounts are in: ISO 4217 ``code`` and the ``symbol`` pages print (``¥40.1bn``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^[A-Z]{3}$")
+    symbol: str | None = Field(None, max_length=8)
 
 
 class Params(BaseModel):
@@ -139,6 +84,8 @@ class Params(BaseModel):
     trend_periods: int | None = Field(None, ge=2, le=120)
     n_boot: int = Field(400, ge=50, le=10_000)
     churn: dict[str, Any] = {}          # checked in depth by crm_lib.churn.settings (ChurnSettings)
+    locale: Literal["en", "zh-CN"] = "en"   # the pack's language (crm_lib.i18n: catalogues in crm_lib/locale)
+    currency: Currency | None = None    # null: bare amounts (40.1bn), as before the parameter existed
     period_kind: Literal["month", "quarter", "year"]
     notebooks: list[str] = Field(min_length=1)
 
@@ -214,21 +161,6 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         return self.params.model_dump(mode="json")
-
-
-def read_yaml(path: Path) -> dict:
-    """A YAML file's top-level mapping; ConfigError naming the file when missing, malformed or not a mapping."""
-    if not path.exists():
-        raise ConfigError(f"{path}: file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
-    return data
 
 
 def _merge(base: dict, over: dict, origin: str, sources: dict, prefix: str = "") -> dict:

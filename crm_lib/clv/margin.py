@@ -54,7 +54,7 @@ class ClvSettings:
             <= -1, a horizon <= 0; the message names the file and key.
         """
         if path is None:
-            from crm_lib.config import default_parameters_dir   # the run's parameters folder, as for marketing.yaml
+            from crm_lib.paramfiles import default_parameters_dir   # the run's parameters folder, as for marketing.yaml
 
             path = default_parameters_dir() / CLV_FILE.name
         path = Path(path)

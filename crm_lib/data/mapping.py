@@ -39,7 +39,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from crm_lib.data.schema import ATTRIBUTE_PREFIX, KEYS, MAX_EXAMPLES, SCHEMAS, Problem
-from crm_lib.data.store import CANONICAL_TABLES, SourceError, _check_utf8, _lit, _q
+from crm_lib.data.sources import CANONICAL_TABLES, SourceError, _check_utf8, _lit, _q
 from crm_lib.errors import ConfigError
 
 logger = logging.getLogger(__name__)

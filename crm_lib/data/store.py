@@ -20,26 +20,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from crm_lib.errors import DataContractError, WorkbenchError
+from crm_lib.data.sources import (CANONICAL_TABLES, SourceError, _check_utf8, _classify,  # noqa: F401
+                                 _first_line, _lit, _q)
+from crm_lib.errors import DataContractError
 
 logger = logging.getLogger(__name__)
-
-CANONICAL_TABLES = ("customers", "accounts", "balances", "transactions", "complaints",
-                    "surveys", "campaigns", "campaign_contacts")
-
-
-class SourceError(WorkbenchError):
-    """The source cannot be opened or read at all."""
-
-    exit_code = 3
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 class Warehouse:
@@ -216,9 +201,29 @@ class Warehouse:
                                     f"(found: {', '.join(self.tables()) or 'no canonical tables'})")
 
     def data_end(self) -> pd.Timestamp:
-        """Last month-end with balances: the end of the data."""
-        v = self.con.execute("SELECT max(month) FROM balances").fetchall()[0][0]
-        return pd.Timestamp(v).normalize()
+        """The end of the data: the last month-end with balances.
+
+        A source without balances (a bank that extracts customers and transactions only)
+        ends at the last month-end on or before its latest dated row (transactions,
+        accounts, complaints, surveys, onboarding and closure dates); a source with no
+        dated row at all (a customer snapshot) at the last month-end before today, the
+        day it is read.
+        """
+        if self.has("balances"):
+            v = self.con.execute("SELECT max(month) FROM balances").fetchall()[0][0]
+            return pd.Timestamp(v).normalize()
+        dated = {"transactions": ("ts",), "accounts": ("open_date", "close_date"), "complaints": ("opened_at",),
+                 "surveys": ("survey_date",), "customers": ("onboard_date", "closed_date")}
+        last = []
+        for t, cols in dated.items():
+            held = self.columns(t) if self.has(t) else {}
+            for c in cols:
+                if c in held and held[c].startswith(("DATE", "TIMESTAMP")):
+                    v = self.con.execute(f"SELECT max(CAST({_q(c)} AS DATE)) FROM {_q(t)}").fetchall()[0][0]
+                    if v is not None:
+                        last.append(pd.Timestamp(v))
+        day = max(last) if last else pd.Timestamp.today().normalize() - pd.Timedelta(days=1)
+        return day if day.is_month_end else (day - pd.offsets.MonthEnd(1)).normalize()
 
     def fingerprint(self) -> str:
         """A content hash of every canonical table (row count and an order-free hash of rows)."""
@@ -247,55 +252,6 @@ def open_source(source: str | Path, mapping=None, threads: int | None = None) ->
     return Warehouse(source, mapping=mapping, threads=threads)
 
 
-def _classify(source: str) -> tuple[str, str]:
-    s = source
-    if s.startswith("duckdb:///"):
-        s = s[len("duckdb:///") - 1:]
-    p = Path(s)
-    if not p.exists():
-        raise SourceError(f"source {source}: no such file or folder")
-    if p.is_file():
-        if p.suffix in (".duckdb", ".db"):
-            return "duckdb", str(p)
-        raise SourceError(f"source {source}: a file source must be a DuckDB file (.duckdb); "
-                          "for Parquet or CSV give the folder that holds one file per table")
-    if (p / "warehouse.duckdb").exists():  # a built warehouse (e.g. demo-data output) wins over loose files
-        return "duckdb", str(p / "warehouse.duckdb")
-    files = list(p.iterdir())
-    if any(f.suffix == ".parquet" or (f.is_dir() and any(f.glob("*.parquet"))) for f in files):
-        return "parquet", str(p)
-    if any(f.suffix == ".csv" for f in files):
-        return "csv", str(p)
-    raise SourceError(f"source {source}: folder holds no .duckdb, .parquet or .csv tables")
-
-
-def _check_utf8(path: Path, block: int = 1 << 20) -> None:
-    with open(path, "rb") as f:
-        offset = 0
-        line = 1
-        tail = b""
-        while chunk := f.read(block):
-            data = tail + chunk
-            try:
-                data.decode("utf-8")
-                tail = b""
-            except UnicodeDecodeError as e:
-                if e.reason == "unexpected end of data" and e.start >= len(data) - 4:
-                    tail = data[e.start:]
-                    data = data[:e.start]
-                else:
-                    bad_line = line + data[:e.start].count(b"\n")
-                    start = data.rfind(b"\n", 0, e.start) + 1
-                    end = data.find(b"\n", e.start)
-                    row = data[start:end if end >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
-                    raise SourceError(
-                        f"{path.stem}.{_csv_column(path, row)}: file {path.name} is not UTF-8 (rule 'encoding utf-8'): "
-                        f"byte {data[e.start:e.start + 1]!r} at line {bad_line}, e.g.\n    {row[:300]}\n"
-                        "re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-            line += data.count(b"\n")
-            offset += len(chunk)
-
-
 def _csv_relation(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     """``read_csv`` of ``path`` with the dialect and column types sniffed once, over the whole file.
 
@@ -307,16 +263,6 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     prompt = con.execute(sniff).fetchall()[0][0]
     prompt = str(prompt or "").strip().rstrip(";")
     return prompt[len("FROM "):] if prompt.startswith("FROM read_csv(") and prompt.endswith(")") else auto
-
-
-def _csv_column(path: Path, row: str) -> str:
-    """Header name of the first field of ``row`` holding an undecodable byte ('*' if unknown)."""
-    with open(path, "rb") as f:
-        header = f.readline().decode("utf-8", errors="replace").strip()
-    names = next(csv.reader([header]), [])
-    fields = next(csv.reader([row]), [])
-    bad = [i for i, v in enumerate(fields) if "\ufffd" in v]
-    return names[bad[0]] if bad and bad[0] < len(names) else "*"
 
 
 def _check_fields(path: Path) -> None:
@@ -333,7 +279,3 @@ def _check_fields(path: Path) -> None:
     if len(header) > 1:
         raise SourceError(f"{path.stem}.*: file {path.name} could not be split into columns "
                           f"(rule 'comma-separated with a header row'): header {','.join(header)[:300]!r}")
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -12,9 +12,9 @@ from scipy import stats
 from statsmodels.stats.proportion import test_proportions_2indep
 
 from crm_lib import kpis
-from crm_lib.config import Period
 from crm_lib.errors import DataContractError
-from crm_lib.reporting.facts import load_facts
+from crm_lib.factfile import load_facts
+from crm_lib.periods import Period
 
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import copy
 import logging
 from pathlib import Path
 
-from crm_lib import config
+from crm_lib import paramfiles
 from crm_lib.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def load_rules(path: str | Path | None = None, parameters_dir: str | Path | None
     path : str or Path, optional
         The rules file; default ``<parameters_dir>/marketing.yaml``.
     parameters_dir : str or Path, optional
-        Default ``crm_lib.config.default_parameters_dir()``.
+        Default ``crm_lib.paramfiles.default_parameters_dir()``.
     overrides : dict, optional
         Applied last, with the same checks (tests and ``--set``-style changes).
 
@@ -76,10 +76,10 @@ def load_rules(path: str | Path | None = None, parameters_dir: str | Path | None
         An unknown key or rule field, a value out of range (a fatigue cap below 1, a share
         outside (0, 1], a rating not in AAA..CCC), naming the file and key.
     """
-    pdir = Path(parameters_dir) if parameters_dir else config.default_parameters_dir()
+    pdir = Path(parameters_dir) if parameters_dir else paramfiles.default_parameters_dir()
     p = Path(path) if path else pdir / SETTINGS_FILE
     where = str(p)
-    s = _merge(DEFAULTS, config.read_yaml(p), where) if (path or p.exists()) else copy.deepcopy(DEFAULTS)
+    s = _merge(DEFAULTS, paramfiles.read_yaml(p), where) if (path or p.exists()) else copy.deepcopy(DEFAULTS)
     if overrides:
         s = _merge(s, overrides, f"{where} (overrides)")
     validate_rules(s, where)

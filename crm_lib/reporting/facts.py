@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from crm_lib.factfile import load_facts  # noqa: F401 - the reader lives low, for crm_lib.evaluation
 from crm_lib.fmt import level
 
 logger = logging.getLogger(__name__)
@@ -123,11 +124,3 @@ class FactBook:
 
         cols = ["name", "value", "unit", "ci_lower", "ci_upper", "ci_level", "n", "p_value", "uncertainty", "definition"]
         return pd.DataFrame([asdict(f) for f in self.facts.values()], columns=cols + ["notebook"])[cols]
-
-
-def load_facts(path: str | Path) -> list[dict]:
-    """Facts from a pack's ``facts.json`` (empty list when missing)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    return json.loads(path.read_text())

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from crm_lib.config import Period
 from crm_lib.data.store import Warehouse
 from crm_lib.features import feature_table
+from crm_lib.periods import Period
 from crm_lib.satisfaction import charts
 from crm_lib.satisfaction import complaints as C
 from crm_lib.satisfaction import index as I

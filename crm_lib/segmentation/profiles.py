@@ -137,7 +137,7 @@ def cluster_descriptions(model, features: pd.DataFrame) -> pd.DataFrame:
     DataFrame indexed by ``cluster``: ``name``, ``customers``, ``share`` (0-1),
     ``description`` ('8,954 customers (27%); median age 42, income 55k, AUM 41k, ...').
     """
-    from crm_lib.reporting.prose import money, n, pct
+    from crm_lib.fmt import integer as n, money, pct
 
     segs = pd.DataFrame({"customer_id": model.labels_.index, "cluster": model.labels_.to_numpy()})
     p = profile(features, segs, "cluster").reindex(model.names_.index)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm_lib import config
+from crm_lib import paramfiles
 from crm_lib.errors import ConfigError, DataContractError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ DEFAULTS: dict = {
 
 
 def _dir(parameters_dir: str | Path | None) -> Path:
-    return Path(parameters_dir) if parameters_dir else config.default_parameters_dir()
+    return Path(parameters_dir) if parameters_dir else paramfiles.default_parameters_dir()
 
 
 def _merge(base: dict, over: dict, where: str, prefix: str = "") -> dict:
@@ -76,7 +76,7 @@ def load_settings(path: str | Path | None = None, parameters_dir: str | Path | N
         The settings file; default ``<parameters_dir>/segmentation.yaml`` (the built-in
         defaults alone when that file does not exist).
     parameters_dir : str or Path, optional
-        Folder of the parameter files; default ``crm_lib.config.default_parameters_dir()``.
+        Folder of the parameter files; default ``crm_lib.paramfiles.default_parameters_dir()``.
 
     Returns
     -------
@@ -91,7 +91,7 @@ def load_settings(path: str | Path | None = None, parameters_dir: str | Path | N
     """
     pdir = _dir(parameters_dir)
     p = Path(path) if path else pdir / SETTINGS_FILE
-    s = _merge(DEFAULTS, config.read_yaml(p), str(p)) if (path or p.exists()) else copy.deepcopy(DEFAULTS)
+    s = _merge(DEFAULTS, paramfiles.read_yaml(p), str(p)) if (path or p.exists()) else copy.deepcopy(DEFAULTS)
     c, lc = s["clusters"], s["lifecycle"]
     k_lo, k_hi = (list(c["k_range"]) + [None, None])[:2]
     if not (isinstance(k_lo, int) and isinstance(k_hi, int) and 2 <= k_lo <= k_hi):
@@ -139,8 +139,8 @@ def load_rfm_map(path: str | Path | None = None, bins: int | None = None) -> pd.
     ConfigError
         Malformed ranges, cells outside the grid, overlaps or gaps (listed).
     """
-    p = Path(path) if path else config.default_parameters_dir() / RFM_FILE
-    data = config.read_yaml(p)
+    p = Path(path) if path else paramfiles.default_parameters_dir() / RFM_FILE
+    data = paramfiles.read_yaml(p)
     b = int(data.get("bins", bins or 5))
     if bins is not None and b != bins:
         raise ConfigError(f"{p}: bins: the map is for {b} score bins but {bins} were asked for")
@@ -195,10 +195,10 @@ def load_overrides(path: str | Path | None = None) -> pd.DataFrame:
         pseudonym so that the file holds no raw identifiers).
     """
     cols = ["customer_id", "tier", "reason", "until"]
-    p = Path(path) if path else config.default_parameters_dir() / OVERRIDES_FILE
+    p = Path(path) if path else paramfiles.default_parameters_dir() / OVERRIDES_FILE
     if not p.exists():
         return pd.DataFrame(columns=cols)
-    data = config.read_yaml(p)
+    data = paramfiles.read_yaml(p)
     extra = set(data) - {"overrides"}
     if extra:
         raise ConfigError(f"{p}: unknown key(s) {sorted(extra)} (expected 'overrides')")
