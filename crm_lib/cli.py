@@ -43,16 +43,16 @@ def cmd_demo_data(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from crm_lib import config
     from crm_lib.data.door import check_source
 
-    wh, report = check_source(args.source, mapping=args.mapping)
+    cfg = config.resolve(args.profile)   # the source is checked against what its notebooks need
+    wh, report = check_source(args.source, mapping=args.mapping, notebooks=cfg.params.notebooks)
     print(report.text())
     try:
         if report.ok:  # what each notebook of the profile will do with this source
-            from crm_lib import config
             from crm_lib.data.door import notebook_verdicts, verdicts_text
 
-            cfg = config.resolve(args.profile)
             per = config.Period.last_closed(cfg.params.period_kind, wh.data_end().date())
             print(verdicts_text(notebook_verdicts(wh, report, cfg.params.notebooks, cfg.as_dict(), per),
                                 args.profile, per.label))

@@ -290,8 +290,11 @@ def customer_ids_as_numbers(t):
 
 
 BAD_DATA = [
-    pytest.param(Bad(missing_required_table, "transactions", "*", "required table present", 0), id="missing-table"),
-    pytest.param(Bad(missing_required_column, "customers", "onboard_date", "required column present", 0),
+    # check_source without notebooks holds a source to the whole contract; the CLI checks it against what the
+    # profile's notebooks need, where a missing table or column stops only those (test_cli_missing_table_or_column)
+    pytest.param(Bad(missing_required_table, "transactions", "*", "required table present", 0, cli=False),
+                 id="missing-table"),
+    pytest.param(Bad(missing_required_column, "customers", "onboard_date", "required column present", 0, cli=False),
                  id="missing-column"),
     pytest.param(Bad(text_in_numeric_column, "balances", "deposits", "type number"), id="text-in-number"),
     pytest.param(Bad(unparseable_date_csv, "customers", "onboard_date", "type date (YYYY-MM-DD[ HH:MM:SS])",
@@ -366,6 +369,29 @@ def test_bad_data_names_table_column_rule_and_rows(bad: Bad, tables, tmp_path, c
         assert code == EXIT_DATA
         assert re.search(cli_re(pattern), text), text
         assert_no_traceback(text)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("plant, table, column", [(missing_required_table, "transactions", "*"),
+                                                  (missing_required_column, "customers", "onboard_date")],
+                         ids=["missing-table", "missing-column"])
+def test_cli_missing_table_or_column_stops_the_notebooks_that_need_it(plant, table, column, tables, tmp_path,
+                                                                      capsys):
+    """``validate --profile``: a missing needed table or column is a warning naming the notebooks it stops;
+    those are predicted 'cannot run' with what they lack, the review still runs, and the exit code is 0."""
+    plant(tables)
+    source = write_source(tmp_path / "src", tables)
+    before = snapshot(tmp_path)
+    code, text = run_cli(capsys, str(source), "--profile", "monthly")
+    assert code == 0, text
+    what = "table" if column == "*" else "required column"
+    assert re.search(rf"\[warning\] {table}\.{re.escape(column)}: rule '{what} present \(needed by 00_data_overview, "
+                     r"21_early_warning, 31_complaints_sla: not run\)' broken", text), text
+    lacks = f"table {table}" if column == "*" else f"column {table}.{column}"
+    for nb in ("00_data_overview", "21_early_warning", "31_complaints_sla"):
+        assert re.search(rf"{nb} +cannot run: needs {lacks}, which the source does not have", text), text
+    assert re.search(r"90_effectiveness_review +will run\n", text + "\n"), text
+    assert_no_traceback(text)
     assert snapshot(tmp_path) == before
 
 

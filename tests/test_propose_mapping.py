@@ -5,12 +5,15 @@
 - GBK and semicolon/decimal-comma files: the proposal carries the reader options.
 - Real public data (``../shared/data``): the CDNOW raw log laid out as a two-table bank with a
   ``%Y%m%d`` date, and ISLR ``Credit.csv`` as a customers table, taken through map -> edit ->
-  validate. ``run`` on them waits for issue #15 item 1 (accounts and balances are still
-  required tables), so the test stops at the door and checks that only that stops it.
+  validate against what the quarterly pack's notebooks need (issue #15 item 1): both pass the
+  door; every analysis notebook is 'cannot run' with what it lacks (each builds the feature
+  table, which needs accounts, balances, complaints, surveys and campaign contacts), and the
+  effectiveness review runs. One end-to-end ``run`` on the CDNOW layout (slow) builds that pack.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -22,7 +25,8 @@ import yaml
 
 from conftest import SHARED_DATA
 from crm_lib.cli import main
-from crm_lib.data.door import check_source
+from crm_lib import config
+from crm_lib.data.door import CANNOT_RUN, WILL_RUN, check_source, notebook_verdicts
 from crm_lib.data.mapping import load_mapping
 from crm_lib.data.propose import propose
 from crm_lib.data.quality import unused_personal_fields
@@ -34,8 +38,10 @@ TODAY = "2026-11-23"
 N_CUSTOMERS = 60
 CDNOW = SHARED_DATA / "cdnow_sample" / "CDNOW_sample.txt"
 CREDIT = SHARED_DATA / "islr_default_credit" / "Credit.csv"
-# what item 1 of #15 (another change) will relax: until then these stop a partial source at the door
+# what the whole contract asks and a partial source lacks: errors only without a profile's notebooks
 STRUCTURAL = ("required table present", "required column present")
+QUARTERLY = config.resolve("quarterly")
+FEATURE_TABLES_LACKING = "needs tables accounts, balances, complaints, surveys, campaign_contacts"
 
 
 def run_map(capsys, *args: str) -> tuple[int, str]:
@@ -206,16 +212,28 @@ def test_cdnow_two_table_bank_map_edit_validate(cdnow_bank, tmp_path, capsys):
 
     edited = tmp_path / "cdnow_edited.yaml"
     edited.write_text(drop_todo_lines(text), encoding="utf-8")
-    wh, report = check_source(cdnow_bank, mapping=edited, today=TODAY)
+    wh, strict = check_source(cdnow_bank, mapping=edited, today=TODAY)
+    wh.close()
+    # against the whole contract only the missing tables and columns stop it: no format, code or type error
+    assert {p.rule for p in strict.errors} == set(STRUCTURAL), strict.text()
+    assert {(p.table, p.column) for p in strict.errors if p.rule == "required table present"} == {
+        ("accounts", "*"), ("balances", "*")}
+    notebooks = QUARTERLY.params.notebooks
+    wh, report = check_source(cdnow_bank, mapping=edited, today=TODAY, notebooks=notebooks)
     try:
-        # only what #15 item 1 relaxes stops this source: no format, code or type error
-        assert report.errors and {p.rule for p in report.errors} <= set(STRUCTURAL), report.text()
-        assert {(p.table, p.column) for p in report.errors if p.rule == "required table present"} == {
-            ("accounts", "*"), ("balances", "*")}
+        assert report.ok, report.text()   # against what the quarterly notebooks need, it passes the door
+        end = wh.data_end()               # no balances: the last month-end of its transactions
+        per = config.Period.last_closed("quarter", end.date())
+        v = {x["notebook"]: x for x in notebook_verdicts(wh, report, notebooks, QUARTERLY.as_dict(), per)}
         n, first, last = wh.con.execute("SELECT count(*), min(onboard_date), max(onboard_date) FROM customers").fetchall()[0]
         rows, total = wh.con.execute("SELECT count(*), sum(amount) FROM transactions").fetchall()[0]
     finally:
         wh.close()
+    assert (str(end.date()), per.label) == ("1998-06-30", "1998Q2")   # PROVENANCE.md: orders to 1998-06-30
+    assert v["90_effectiveness_review"]["verdict"] == WILL_RUN
+    for nb in notebooks[:-1]:
+        assert v[nb]["verdict"] == CANNOT_RUN and v[nb]["reason"].startswith(FEATURE_TABLES_LACKING), v[nb]
+        assert "transactions.txn_id" in v[nb]["reason"]   # the raw log has none
     # PROVENANCE.md: 2,357 customers whose first purchase fell 1997-01-01 .. 1997-03-25; 6,919 rows, $244,091.94
     assert (n, str(first.date()), str(last.date())) == (2357, "1997-01-01", "1997-03-25")
     assert rows == 6919 and total == pytest.approx(244_091.94, abs=0.005)   # cents summed in binary floating point
@@ -238,15 +256,59 @@ def test_islr_credit_as_a_customers_table(tmp_path, capsys):
 
     edited = tmp_path / "credit.yaml"
     edited.write_text(drop_todo_lines(text), encoding="utf-8")
-    wh, report = check_source(src, mapping=edited, today=TODAY)
+    wh, strict = check_source(src, mapping=edited, today=TODAY)
+    wh.close()
+    assert {p.rule for p in strict.errors} == set(STRUCTURAL), strict.text()
+    notebooks = QUARTERLY.params.notebooks
+    wh, report = check_source(src, mapping=edited, today=TODAY, notebooks=notebooks)
     try:
-        assert {p.rule for p in report.errors} <= set(STRUCTURAL), report.text()
+        assert report.ok, report.text()
+        # a customer snapshot with no date at all: its data ends at the last month-end before the day it is read
+        per = config.Period.last_closed("quarter", wh.data_end().date())
+        v = {x["notebook"]: x for x in notebook_verdicts(wh, report, notebooks, QUARTERLY.as_dict(), per)}
         ages = wh.frame("customers", ["age"])["age"]
         personal = unused_personal_fields(wh).set_index("column")
     finally:
         wh.close()
+    assert v["90_effectiveness_review"]["verdict"] == WILL_RUN
+    for nb in notebooks[:-1]:
+        assert v[nb]["verdict"] == CANNOT_RUN and "tables accounts, balances, transactions" in v[nb]["reason"], v[nb]
+        assert "customers.onboard_date" in v[nb]["reason"]
     raw = pd.read_csv(CREDIT)
     assert ages.tolist() == raw["Age"].tolist()
     # Gender, Ethnicity, Married, Student: held for all 400, read by no analysis (candidates to stop extracting)
     assert {"Gender", "Ethnicity", "Married", "Student"} <= set(personal.index)
     assert (personal.loc[["Gender", "Ethnicity"], "filled"] == 400).all()
+
+
+@pytest.mark.slow
+def test_cdnow_two_table_bank_runs_the_quarterly_pack_it_supports(cdnow_bank, tmp_path, capsys):
+    """map -> edit -> run: the pack builds with exit code 0; the analysis notebooks are listed 'not run'
+    with what they lack (manifest and index), the effectiveness review runs on the facts there are."""
+    out = tmp_path / "cdnow.yaml"
+    assert run_map(capsys, str(cdnow_bank), "--out", str(out))[0] == 0
+    edited = tmp_path / "cdnow_edited.yaml"
+    edited.write_text(drop_todo_lines(out.read_text(encoding="utf-8")), encoding="utf-8")
+    reports = tmp_path / "reports"
+    log = logging.getLogger("crm_lib")
+    handlers, level = log.handlers[:], log.level
+    capsys.readouterr()
+    try:
+        code = main(["-q", "run", "quarterly", "--set", f"source={cdnow_bank}", "--set", f"mapping={edited}",
+                     "--set", f"reports_dir={reports}"])
+    finally:
+        log.handlers[:], log.level = handlers, level
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    pack = reports / "quarterly" / "1998Q2"
+    manifest = json.loads((pack / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    by_name = {nb["name"]: nb for nb in manifest["notebooks"]}
+    assert list(by_name) == QUARTERLY.params.notebooks
+    assert by_name["90_effectiveness_review"]["status"] == "ok"
+    for nb in QUARTERLY.params.notebooks[:-1]:
+        assert by_name[nb]["status"] == "not run" and by_name[nb]["reason"].startswith(FEATURE_TABLES_LACKING)
+        assert not (pack / f"{nb}.html").exists()
+    assert (pack / "90_effectiveness_review.html").is_file()
+    index = (reports / "index.html").read_text()
+    assert index.count("not run: needs tables accounts, balances, complaints, surveys, campaign_contacts") == 7

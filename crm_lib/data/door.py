@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crm_lib.data.schema import ValidationReport, validate
+from crm_lib.data import needs as _needs
+from crm_lib.data.schema import NEEDED_COLUMN, NEEDED_TABLE, ValidationReport, validate
 from crm_lib.data.sqlsafe import lits
 from crm_lib.data.store import Warehouse, open_source
 from crm_lib.errors import ConfigError
 
 
-def check_source(source, mapping=None, today: pd.Timestamp | None = None) -> tuple[Warehouse, ValidationReport]:
+def check_source(source, mapping=None, today: pd.Timestamp | None = None,
+                 notebooks=None) -> tuple[Warehouse, ValidationReport]:
     """Open ``source`` (with an optional mapping) and validate every table.
 
     Parameters
@@ -21,6 +23,13 @@ def check_source(source, mapping=None, today: pd.Timestamp | None = None) -> tup
         Column mapping YAML (or a loaded ``Mapping``).
     today : Timestamp, optional
         Dates after this day are 'future dates'; default the current date.
+    notebooks : list of str, optional
+        The notebooks to be run (a profile's). Given, the source must hold only what they
+        need (``crm_lib.data.needs``): a table or required column that some of them need
+        and the source lacks is a warning naming them (they are not run, see
+        ``notebook_verdicts``), one that none needs is only noted. Without it, every
+        required table and column of the contract must be present. Tables present are
+        checked in full either way.
 
     Returns
     -------
@@ -45,16 +54,25 @@ def check_source(source, mapping=None, today: pd.Timestamp | None = None) -> tup
                 raise ConfigError(f"{wh.mapping.path}: the mapping does not cover every value in source "
                                   f"{wh.source}; add these values to the mapping:\n"
                                   + "\n".join(p.message() for p in unmapped))
-        report = validate(wh, today=today)
+        if notebooks is None:
+            report = validate(wh, today=today)
+        else:
+            notebooks = list(notebooks)
+            report = validate(wh, today=today, needs=_needs.union(notebooks))
+            for p in report.problems:   # name the notebooks that are not run for want of it
+                if p.rule in (NEEDED_TABLE, NEEDED_COLUMN):
+                    names = ", ".join(_needs.needed_by(notebooks, p.table, p.column))
+                    what = "table" if p.rule == NEEDED_TABLE else "required column"
+                    p.rule = f"{what} present (needed by {names}: not run)"
     except BaseException:
         wh.close()
         raise
     return wh, report
 
 
-def open_checked(source, mapping=None, today: pd.Timestamp | None = None) -> Warehouse:
-    """Open ``source`` and raise ``DataContractError`` listing every broken rule."""
-    wh, report = check_source(source, mapping, today)
+def open_checked(source, mapping=None, today: pd.Timestamp | None = None, notebooks=None) -> Warehouse:
+    """Open ``source`` and raise ``DataContractError`` listing every broken rule (see ``check_source``)."""
+    wh, report = check_source(source, mapping, today, notebooks)
     try:
         report.raise_for_errors()
     except BaseException:
@@ -73,12 +91,16 @@ CHURN_EXIT_SECTIONS = ("Cumulative incidence by exit cause", "Cause-specific haz
 SURVEY_SECTIONS = ("Satisfaction scores and index",)
 COMPLAINT_SECTIONS = ("Time to resolution",)
 WILL_RUN, OMITTING, CANNOT_RUN = "will run", "will run with sections omitted", "cannot run"
+# notebooks whose sections ``_omissions`` predicts from the source's counts
+PRECONDITION_NOTEBOOKS = ("20_churn", "21_early_warning", "30_satisfaction", "31_complaints_sla", "40_clv")
 
 
 def notebook_verdicts(wh: Warehouse, report: ValidationReport, notebooks, params: dict, period=None) -> list[dict]:
     """What each notebook of a profile will do with this source: run, run with sections omitted, or not run.
 
-    The door's own errors stop every notebook. Otherwise the preconditions that a valid
+    The door's own errors stop every notebook. A notebook whose needs (``crm_lib.data.needs``:
+    tables, and columns) the source cannot meet cannot run, and says what it lacks: "needs
+    table balances, which the source does not have". Otherwise the preconditions that a valid
     source can still fail are checked in SQL: the length of history (the churn models'
     behaviour window and validation horizons: 20_churn, 21_early_warning and 40_clv cannot
     run without it), churn events and exits up to the period end and in the models' cohort
@@ -111,10 +133,17 @@ def notebook_verdicts(wh: Warehouse, report: ValidationReport, notebooks, params
     if not report.ok:
         why = f"the door found {len(report.errors)} error(s) in the source"
         return [{"notebook": nb, "verdict": CANNOT_RUN, "sections": [], "reason": why} for nb in notebooks]
-    pre = _preconditions(wh, params, period)
+    shape = _needs.source_shape(wh)
+    lacking = {nb: _needs.unmet(nb, shape) for nb in notebooks}
+    # the preconditions read what the notebooks that check them need: only asked when one of them can run
+    pre = (_preconditions(wh, params, period)
+           if any(not lacking[nb] and nb in PRECONDITION_NOTEBOOKS for nb in notebooks) else None)
     out = []
     for nb in notebooks:
-        sections, cannot = _omissions(nb, pre, params)
+        if lacking[nb]:
+            out.append({"notebook": nb, "verdict": CANNOT_RUN, "sections": [], "reason": lacking[nb]})
+            continue
+        sections, cannot = _omissions(nb, pre, params) if pre is not None else ([], "")
         verdict = CANNOT_RUN if cannot else OMITTING if sections else WILL_RUN
         out.append({"notebook": nb, "verdict": verdict, "sections": sections, "reason": cannot})
     return out

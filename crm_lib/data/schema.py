@@ -12,14 +12,18 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from crm_lib.data.store import SourceError, Warehouse, _first_line, _q
+from crm_lib.data.sources import SourceError, _first_line, _q
 from crm_lib.errors import DataContractError
+
+if TYPE_CHECKING:  # the warehouse is above the contract (store reads SCHEMAS): a type, not an import
+    from crm_lib.data.store import Warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,11 @@ MAX_EXAMPLES = 5
 
 REQUIRED_TABLES = ("customers", "accounts", "balances", "transactions")
 OPTIONAL_TABLES = ("complaints", "surveys", "campaigns", "campaign_contacts")
+# Rules of a source checked against what its notebooks need (``validate(..., needs=...)``): warnings
+NEEDED_TABLE = "table present (needed by notebooks of the profile, which are not run)"
+NEEDED_COLUMN = "required column present (needed by notebooks of the profile, which are not run)"
+UNNEEDED_COLUMN = "required column present (no notebook of the profile reads it)"
+UNNEEDED_TABLE = "required table present (no notebook of the profile reads it)"
 
 PII_COLUMNS = ("full_name", "phone", "email", "national_id")
 
@@ -233,7 +242,8 @@ class ValidationReport:
             raise DataContractError(self.text(), problems=self.errors)
 
 
-def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int = BATCH_ROWS) -> ValidationReport:
+def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int = BATCH_ROWS,
+             needs: dict | None = None) -> ValidationReport:
     """Check every canonical table of ``wh`` against its contract.
 
     Parameters
@@ -243,6 +253,12 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
         Dates after this day are 'future dates'; default the current date.
     batch_rows : int
         Rows per batch for the per-column checks (bounded memory).
+    needs : dict, optional
+        Table -> columns the notebooks to be run need (``crm_lib.data.needs.union``). Given,
+        a missing table or required column is a warning, not an error: the notebooks that
+        need it are not run (``needed ...`` rules), and one that no notebook needs is only
+        noted. Without it every required table and column of the contract must be present.
+        A table present is checked in full either way: every rule on the columns it has.
 
     Returns
     -------
@@ -258,13 +274,19 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
     problems: list[Problem] = []
     present = set(wh.tables())
     rows = {}
-    for t in REQUIRED_TABLES:
-        if t not in present:
-            problems.append(Problem(t, "*", "required table present", 0))
-    for t in OPTIONAL_TABLES:
-        if t not in present:
+    if needs is not None and not present:   # e.g. the wrong folder, or a mapping that names no source table
+        problems.append(Problem("*", "*", "at least one canonical table present", 0,
+                                pd.DataFrame({"tables found": [", ".join(getattr(wh, "_raw", {})) or "none"]})))
+    for t in [t for t in REQUIRED_TABLES + OPTIONAL_TABLES if t not in present]:
+        if needs is not None and t in needs:
+            problems.append(Problem(t, "*", NEEDED_TABLE, 0, severity="warning"))
+        elif t in OPTIONAL_TABLES:
             problems.append(Problem(t, "*", "optional table present (analyses that need it are skipped)", 0,
                                     severity="warning"))
+        elif needs is None:
+            problems.append(Problem(t, "*", "required table present", 0))
+        else:
+            problems.append(Problem(t, "*", UNNEEDED_TABLE, 0, severity="warning"))
     for t, cols in getattr(wh, "absent", {}).items():
         for c in cols:
             problems.append(Problem(t, c, "optional column present (absent: read as empty, and analyses "
@@ -277,13 +299,17 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
             cols = wh.columns(t)
             missing = [c for c, col in SCHEMAS[t].columns.items() if col.required and c not in cols]
             for c in missing:
-                problems.append(Problem(t, c, "required column present", 0,
-                                        pd.DataFrame({"columns found": [", ".join(cols)]})))
-            if missing:
-                continue
+                rule, severity = "required column present", "error"
+                if needs is not None:   # the notebooks that need it are not run; the rest of the table is checked
+                    rule = NEEDED_COLUMN if c in needs.get(t, ()) else UNNEEDED_COLUMN
+                    severity = "warning"
+                problems.append(Problem(t, c, rule, 0, pd.DataFrame({"columns found": [", ".join(cols)]}),
+                                        severity=severity))
             if rows[t] == 0:
-                problems.append(Problem(t, "*", "table not empty", 0,
-                                        severity="error" if t in REQUIRED_TABLES else "warning"))
+                # an optional table may be empty (no surveys, no complaints this year): the sections that read
+                # it say why they are not estimable; a core table the profile reads may not
+                needed = t in REQUIRED_TABLES and (needs is None or t in needs)
+                problems.append(Problem(t, "*", "table not empty", 0, severity="error" if needed else "warning"))
                 continue
             found = _column_rules(wh, t, cols, batch_rows)
         except duckdb.Error as e:
@@ -303,6 +329,10 @@ def _schema_for(table: str, cols: dict) -> pa.DataFrameSchema:
     if table == "surveys":
         extra = {c: _int(1, 5, nullable=True) for c in cols if c.startswith(ATTRIBUTE_PREFIX)}
         schema = schema.add_columns(extra)
+    gone = [c for c in schema.columns if c not in cols]
+    if gone:  # a required column the source lacks (reported apart): check the others, and the rules among them
+        schema = schema.remove_columns(gone)
+        schema.checks = [ch for ch in schema.checks if not set(_rule_columns(str(ch.name))) & set(gone)]
     return schema
 
 
@@ -350,7 +380,8 @@ def _text_date_problem(wh: Warehouse, table: str, column: str) -> Problem | None
     n = wh.con.execute(f"SELECT count(*) {where}").fetchall()[0][0]
     if not n:
         return None
-    keys = ", ".join(_q(k) for k in dict.fromkeys(KEYS[table] + [column]))
+    held = wh.columns(table)
+    keys = ", ".join(_q(k) for k in dict.fromkeys(KEYS[table] + [column]) if k in held)
     ex = wh.con.execute(f"SELECT {keys} {where} ORDER BY {keys} LIMIT {MAX_EXAMPLES}").df()
     return Problem(table, column, TYPE_RULES["datetime64[ns]"], int(n), ex)
 
@@ -420,32 +451,35 @@ def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp) -> list[Probl
         if n:
             out.append(Problem(table, column, rule, int(n), ex, severity))
 
+    have = {t: set(wh.columns(t)) for t in ok}   # a required column the source lacks has no rule to check
     for t in ok:
         key = ", ".join(_q(c) for c in KEYS[t])
         dup = f"SELECT {key} FROM {_q(t)} GROUP BY {key} HAVING count(*) > 1"
-        probe(t, "+".join(KEYS[t]), "unique key", dup,
-              f"SELECT {key}, count(*) AS copies FROM {_q(t)} GROUP BY {key} HAVING count(*) > 1 ORDER BY {key}")
-        for c in DATE_COLUMNS.get(t, []):
+        if set(KEYS[t]) <= have[t]:
+            probe(t, "+".join(KEYS[t]), "unique key", dup,
+                  f"SELECT {key}, count(*) AS copies FROM {_q(t)} GROUP BY {key} HAVING count(*) > 1 ORDER BY {key}")
+        for c in [c for c in DATE_COLUMNS.get(t, []) if c in have[t]]:
             w = f"SELECT * FROM {_q(t)} WHERE CAST({_q(c)} AS DATE) > DATE '{today.date()}'"
-            keys = ", ".join(_q(k) for k in KEYS[t])
+            keys = ", ".join(_q(k) for k in KEYS[t] if k in have[t]) or _q(c)
             probe(t, c, f"not in the future (after {today.date()})", w,
                   f"SELECT {keys}, {_q(c)} FROM {_q(t)} WHERE CAST({_q(c)} AS DATE) > DATE '{today.date()}' ORDER BY {_q(c)} DESC")
     for t, c, parent, pc in FOREIGN_KEYS:
-        if t in ok and parent in ok:
+        if t in ok and parent in ok and c in have[t] and pc in have[parent]:
             # keys compare as text (their contract type), so an integer key column cannot crash the join
             on = f"CAST(c.{_q(c)} AS VARCHAR) = CAST(p.{_q(pc)} AS VARCHAR)"
             w = f"SELECT c.* FROM {_q(t)} c ANTI JOIN {_q(parent)} p ON {on}"
-            keys = ", ".join("c." + _q(k) for k in dict.fromkeys(KEYS[t] + [c]))
+            keys = ", ".join("c." + _q(k) for k in dict.fromkeys(KEYS[t] + [c]) if k in have[t])
             probe(t, c, f"exists in {parent}.{pc}", w,
                   f"SELECT {keys} FROM {_q(t)} c ANTI JOIN {_q(parent)} p ON {on} ORDER BY {keys}")
     if "customers" in ok:
         for t, c in AFTER_ONBOARDING:
-            if t not in ok:
+            if t not in ok or c not in have[t] or not {"customer_id", "onboard_date"} <= have["customers"] \
+                    or "customer_id" not in have[t]:
                 continue
             cond = (f"FROM {_q(t)} x JOIN customers k "
                     "ON CAST(x.customer_id AS VARCHAR) = CAST(k.customer_id AS VARCHAR) "
                     f"WHERE CAST(x.{_q(c)} AS DATE) < CAST(k.onboard_date AS DATE)")
-            keys = ", ".join("x." + _q(k) for k in KEYS[t])
+            keys = ", ".join("x." + _q(k) for k in KEYS[t] if k in have[t]) or "x.customer_id"
             probe(t, c, "on or after customers.onboard_date", f"SELECT 1 {cond}",
                   f"SELECT {keys}, x.customer_id, x.{_q(c)}, k.onboard_date {cond} ORDER BY {keys}",
                   severity="warning" if t == "accounts" else "error")

@@ -11,8 +11,8 @@ from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
-from crm_lib.config import Period
 from crm_lib.data.store import Warehouse
+from crm_lib.periods import Period
 
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,15 @@ Z95 = stats.norm.ppf(0.975)
 # --------------------------------------------------------------------------- campaigns
 
 def campaign_data(wh: Warehouse, period: Period) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Campaigns starting in ``period`` and their contacts (no customer identifiers)."""
+    """Campaigns starting in ``period`` and their contacts (no customer identifiers).
+
+    A source without campaigns or their contacts has none to evaluate: both frames are empty.
+    """
+    if not (wh.has("campaigns") and wh.has("campaign_contacts")):
+        from crm_lib.data.schema import SCHEMAS
+
+        return (pd.DataFrame(columns=list(SCHEMAS["campaigns"].columns)),
+                pd.DataFrame(columns=["campaign_id", "group", "responded", "revenue"]))
     camp = wh.sql(f"""SELECT * FROM campaigns WHERE start_date >= DATE '{period.start}'
                       AND start_date <= DATE '{period.end}' ORDER BY start_date, campaign_id""")
     contacts = wh.sql(f"""SELECT cc.campaign_id, cc."group", cc.responded, cc.revenue

@@ -27,6 +27,7 @@ import yaml
 from crm_lib import __version__, config
 from crm_lib.config import Period, RunConfig
 from crm_lib.data.door import check_source
+from crm_lib.data.needs import source_shape, unmet
 from crm_lib.errors import EnvironmentFault, WorkbenchError
 from crm_lib.reporting import fsafe
 from crm_lib.reporting.context import door_summary, omitted_sections
@@ -38,6 +39,8 @@ from crm_lib.reporting.render import render_html
 logger = logging.getLogger(__name__)
 
 STATUS_OK, STATUS_FAILED = "ok", "failed"
+# a notebook whose needs (crm_lib.data.needs) the source cannot meet: listed with its reason, never executed
+STATUS_NOT_RUN = "not run"
 
 
 class LockHeld(WorkbenchError):
@@ -61,6 +64,7 @@ class NotebookResult:
     render_seconds: float
     error: str = ""
     omitted: list = field(default_factory=list)  # sections shown as 'not estimable' (context.omitted_sections)
+    reason: str = ""  # why it was not run ('needs table balances, which the source does not have')
 
 
 @dataclass
@@ -170,8 +174,10 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     Returns
     -------
     PackResult
-        ``status`` is ``ok`` when every notebook ran, ``failed`` otherwise (the pack is
-        still published, with the failed notebooks' errors visible).
+        ``status`` is ``ok`` when no notebook that ran failed, ``failed`` otherwise (the pack
+        is still published, with the failed notebooks' errors visible). A notebook whose
+        needs (``crm_lib.data.needs``) the source cannot meet is not run: it is listed with
+        status ``not run`` and its reason, and the rest of the pack builds.
 
     Raises
     ------
@@ -191,11 +197,13 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     check_reports_folder(root, root / profile)
     source = _abs(params.source)
     mapping = _abs(params.mapping)
-    wh, report = check_source(source, mapping=mapping)
+    wh, report = check_source(source, mapping=mapping, notebooks=params.notebooks)
     try:
         report.raise_for_errors()
         per = config.resolve_period(period, params.period_kind, wh.data_end().date())
         fingerprint = wh.fingerprint()
+        shape = source_shape(wh)
+        not_run = {nb: why for nb in params.notebooks if (why := unmet(nb, shape))}
     finally:
         wh.close()
     profile_dir = root / profile
@@ -219,7 +227,7 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     try:
         fsafe.write_text(root, info, json.dumps({"pid": os.getpid(), "started": started}))
         _clean_stale(profile_dir)
-        return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root)
+        return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run)
     except BaseException as e:
         # the message first (it reports the free space as the build left it), then the build goes
         fault = None
@@ -245,7 +253,8 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
 
 
 def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report, fingerprint: str,
-           final: Path, force: bool, started: str, t0: float, root: Path) -> PackResult:
+           final: Path, force: bool, started: str, t0: float, root: Path,
+           not_run: dict | None = None) -> PackResult:
     params = cfg.params
     build = final.parent / f".build-{per.label}-{os.getpid()}"
     fsafe.rmtree(root, build)
@@ -270,13 +279,13 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
 
         key_source = "environment" if os.environ.get(KEY_ENV) else "per-install key file (CRM_PSEUDONYM_KEY unset)"
         key = pseudonym_key()
-        results = _execute_all(cfg, per, resolved, build, key)
+        results = _execute_all(cfg, per, resolved, build, key, not_run or {})
         facts = []
         for r in results:
             facts.extend(load_facts(build / "facts" / f"{r.name}.json"))
             r.omitted = omitted_sections(load_facts(build / "facts" / f"{r.name}.json"))
         fsafe.write_text(root, build / "facts.json", json.dumps(facts, indent=2, default=str))
-        status = STATUS_OK if all(r.status == STATUS_OK for r in results) else STATUS_FAILED
+        status = STATUS_OK if all(r.status in (STATUS_OK, STATUS_NOT_RUN) for r in results) else STATUS_FAILED
         manifest = {
             "profile": cfg.profile, "period": per.label, "period_start": str(per.start), "period_end": str(per.end),
             "status": status, "started": started, "finished": _now(),
@@ -331,8 +340,13 @@ def _publish(build: Path, final: Path, force: bool, root: Path) -> Path | None:
     return archived
 
 
-def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> list[NotebookResult]:
-    names = cfg.params.notebooks
+def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str,
+                 not_run: dict | None = None) -> list[NotebookResult]:
+    not_run = not_run or {}
+    results = {n: NotebookResult(n, STATUS_NOT_RUN, 0.0, 0.0, 0.0, reason=not_run[n]) for n in not_run}
+    for n, r in results.items():
+        logger.info("%s not run: %s", n, r.reason)
+    names = [n for n in cfg.params.notebooks if n not in not_run]
     total = len(names)
     done = []
 
@@ -346,12 +360,11 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: 
     # Review notebooks (90-99) read the others' facts, so they run after them.
     first = [n for n in names if not n.startswith("9")]
     last = [n for n in names if n.startswith("9")]
-    results = {}
     for batch in (first, last):
         if batch:
             with ThreadPoolExecutor(max_workers=min(cfg.params.parallel, len(batch))) as pool:
                 results.update(zip(batch, pool.map(one, batch)))
-    return [results[n] for n in names]
+    return [results[n] for n in cfg.params.notebooks]
 
 
 def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> NotebookResult:
