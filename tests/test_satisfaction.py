@@ -48,7 +48,7 @@ def planted_surveys(truth: dict, n: int, rng: np.random.Generator, after_action:
     ratings = np.clip(np.round(raw), 1, 5)
     latent = ratings @ w + rng.normal(0, st["noise_sd"], n)
     csat = 1 + (latent[:, None] > np.array(st["csat_cuts"])).sum(axis=1)
-    nps = np.clip(np.round(5 + st["nps_slope"] * (latent - 3.5) + rng.normal(0, 1, n)), 0, 10)
+    nps = np.clip(np.round(st["nps_centre"] + st["nps_slope"] * (latent - 3.5) + rng.normal(0, 1, n)), 0, 10)
     return pd.DataFrame({"response_id": np.arange(n), "csat": csat, "nps": nps, **dict(zip(attrs, ratings.T))})
 
 

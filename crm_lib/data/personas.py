@@ -148,8 +148,13 @@ class SatisfactionTruth:
     common_factor_sd: float = 0.55   # shared by a response's ratings: makes them collinear
     specific_sd: float = 0.75
     noise_sd: float = 0.35
-    csat_cuts: tuple = (2.2, 2.9, 3.5, 4.1)       # latent -> CSAT 1..5
-    nps_slope: float = 2.6                           # NPS = round(5 + slope*(latent-3.5)+N(0,1))
+    # Cuts of the latent into CSAT 1..5 and the NPS centre are set so the demo reads like a retail
+    # bank (generator 4): CSAT top-2-box ~72% before the improvement action and ~80% after it, NPS
+    # ~+1 before and ~+18 after (retail banks: about -20 to +40). Only these mappings moved; the
+    # ratings, weights and the action's lift of the resolution rating are as before.
+    csat_cuts: tuple = (2.0, 2.55, 3.05, 3.95)    # latent -> CSAT 1..5
+    nps_centre: float = 7.6                          # NPS = round(nps_centre + slope*(latent-3.5)+N(0,1)), 0-10
+    nps_slope: float = 2.6
     responses_per_customer_year: float = 0.35
 
 

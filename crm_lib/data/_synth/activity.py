@@ -232,7 +232,7 @@ def _chunk_tables(spec: BankSpec, chunk: int, lo: int, c: dict, contacts: dict,
         "survey_date": sdate.astype("datetime64[s]"),
         "touchpoint": _labels(TOUCHPOINTS, touchpoint),
         "csat": (1 + (latent[:, None] > np.array(st.csat_cuts)).sum(axis=1)).astype(np.int8),
-        "nps": np.clip(np.round(5 + st.nps_slope * (latent - 3.5) + rng.normal(0, 1, len(srow))), 0, 10).astype(int).astype(np.int8),
+        "nps": np.clip(np.round(st.nps_centre + st.nps_slope * (latent - 3.5) + rng.normal(0, 1, len(srow))), 0, 10).astype(int).astype(np.int8),
         **{a: ratings[:, i].astype(np.int8) for i, a in enumerate(P.ATTRIBUTES)}})
     return out, truth_tx, truth_cmp
 

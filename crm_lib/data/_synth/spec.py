@@ -18,7 +18,8 @@ SIZES = {"tiny": 2_000, "small": 50_000, "large": 1_000_000}
 CHUNK = 100_000
 DEFAULT_SEED = 20_261
 HISTORY_YEARS = 6
-GENERATOR_VERSION = "3"   # 2: every voluntary leaver winds down, also after the data end; 3: planted product adoption
+GENERATOR_VERSION = "4"   # 2: every voluntary leaver winds down, also after the data end; 3: planted product adoption;
+                          # 4: survey CSAT cuts and NPS centre at retail-bank levels
 TABLES = ("customers", "accounts", "balances", "transactions", "complaints", "surveys",
           "campaigns", "campaign_contacts")
 
