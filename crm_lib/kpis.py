@@ -40,6 +40,9 @@ _KPIS = [
         0, 1, "00_data_overview", "ratio estimator, customer-clustered standard error"),
     KPI("cac", "mean acquisition cost of customers onboarded in the period", "currency", False,
         0, None, "00_data_overview", "t interval over new customers"),
+    KPI("annual_margin", "annual margin of active customers: 12 x (balances x the economic-profit spreads of "
+        "parameters/clv.yaml / 12 + product fees - cost to serve)", "currency", True, None, None,
+        "00_data_overview", "census total under the margin assumptions"),
     KPI("retention_12m", "Kaplan-Meier probability a customer is still with the bank 12 months after onboarding",
         "proportion", True, 0, 1, "20_churn", "Kaplan-Meier (Greenwood) CI"),
     KPI("retention_24m", "Kaplan-Meier probability a customer is still with the bank 24 months after onboarding",
@@ -58,8 +61,11 @@ _KPIS = [
         "proportion", True, 0, 1, "21_early_warning", "log-log Kaplan-Meier interval"),
     KPI("warning_list_size", "customers on the early-warning list", "customers", False, 0, None,
         "21_early_warning", "census count"),
-    KPI("warning_value_at_risk", "sum over the list of AUM x churn probability within the horizon", "currency",
-        False, 0, None, "21_early_warning", "model-based expectation"),
+    KPI("warning_value_at_risk", "sum over the early-warning list of relationship CLV x churn probability within the "
+        "horizon (CLV assumptions of parameters/clv.yaml)", "currency", False, None, None, "21_early_warning",
+        "prediction interval over which listed customers churn; not the CLV's own uncertainty"),
+    KPI("warning_aum_at_risk", "sum over the early-warning list of AUM x churn probability within the horizon",
+        "currency", False, 0, None, "21_early_warning", "prediction interval over which listed customers churn"),
     KPI("csat_top2box", "share of survey responses with CSAT 4-5", "proportion", True, 0, 1,
         "30_satisfaction", "Wilson score interval"),
     KPI("csat_mean", "mean CSAT (1-5) of the period's survey responses", "score", True, 1, 5,
@@ -103,6 +109,9 @@ _KPIS = [
         "percentile interval over draws of the Cox coefficients"),
     KPI("clv_cac_ratio", "sum of CLV / sum of acquisition cost, customers onboarded in the last 12 months",
         "ratio", True, None, None, "40_clv", "coefficient draws and a Poisson bootstrap of customers"),
+    KPI("nbp_previous_list_uplift", "adoption of the offered product since the previous period's next-best-product "
+        "list was drawn: contacted customers minus the held-out random control", "proportion", True, -1, 1,
+        "50_next_best_product", "Newcombe hybrid score interval"),
     KPI("data_quality_errors", "rules broken at the data door", "problems", False, 0, None,
         "00_data_overview", "census count"),
     # customer-information quality scorecard (crm_lib.data.quality): census shares 0-1, higher is better

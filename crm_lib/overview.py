@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from crm_lib.config import Period
+from crm_lib.periods import Period
 from crm_lib.data.store import Warehouse
 from crm_lib.features import feature_table
 
@@ -121,8 +121,22 @@ def _mean_row(name: str, x: pd.Series, alpha: float, method: str) -> dict:
             "n": len(x), "method": method}
 
 
-def customers_by_tier(wh: Warehouse, period: Period, params: dict) -> pd.DataFrame:
+def active_features(wh: Warehouse, period: Period, params: dict) -> pd.DataFrame:
+    """The feature table (``crm_lib.features.feature_table``) of customers active at the period end, built once
+    for ``customers_by_tier`` and ``value_by_tier``."""
+    f = feature_table(wh, period.end, window_days=params.get("window_days", 365),
+                      aum_months=params.get("aum_months", 3), tier_thresholds=params.get("tiers"))
+    return f[f["is_active"].fillna(False).astype(bool)]
+
+
+def _tier_order(params: dict, tiers: pd.Series) -> list:
+    return [t for ct in (params.get("tiers") or {}).values() for t in ct] or sorted(tiers.dropna().unique())
+
+
+def customers_by_tier(wh: Warehouse, period: Period, params: dict, features: pd.DataFrame | None = None) -> pd.DataFrame:
     """Active customers and AUM by customer type and value tier at the period end.
+
+    ``features``: ``active_features`` of the same period (built here when omitted).
 
     Returns
     -------
@@ -130,10 +144,8 @@ def customers_by_tier(wh: Warehouse, period: Period, params: dict) -> pd.DataFra
     customers, 0-1), ``aum`` (sum of average AUM, currency), ``aum_share`` (0-1),
     ``median_aum`` (currency).
     """
-    f = feature_table(wh, period.end, window_days=params.get("window_days", 365),
-                      aum_months=params.get("aum_months", 3), tier_thresholds=params.get("tiers"))
-    f = f[f["is_active"]]
-    order = [t for ct in (params.get("tiers") or {}).values() for t in ct] or sorted(f["tier"].dropna().unique())
+    f = active_features(wh, period, params) if features is None else features
+    order = _tier_order(params, f["tier"])
     g = f.groupby(["customer_type", "tier"], observed=True).agg(
         customers=("customer_id", "size"), aum=("aum_avg", "sum"), median_aum=("aum_avg", "median")).reset_index()
     g["share"] = g["customers"] / g["customers"].sum()
@@ -142,6 +154,115 @@ def customers_by_tier(wh: Warehouse, period: Period, params: dict) -> pd.DataFra
     g = g.sort_values(["customer_type", "tier"], ascending=[False, True]).reset_index(drop=True)
     g["tier"] = g["tier"].astype(str)
     return g[["customer_type", "tier", "customers", "share", "aum", "aum_share", "median_aum"]]
+
+
+def value_by_tier(wh: Warehouse, period: Period, params: dict, features: pd.DataFrame | None = None,
+                  clv_settings=None, alpha: float = 0.05) -> pd.DataFrame:
+    """Profitability of the active customers by customer type and value tier at the period end.
+
+    Annual margin = 12 x the monthly margin of ``crm_lib.clv.margin.warehouse_margin``: balances (mean of
+    the last ``aum_months`` month-ends) at the annual economic-profit spreads of ``parameters/clv.yaml``,
+    plus product fees, minus cost to serve. No survival model is fitted: this is today's profit run-rate,
+    not lifetime value (``40_clv`` has relationship CLV by tier, with its intervals).
+
+    Returns
+    -------
+    DataFrame with ``customer_type``, ``tier``, ``customers`` (active customers with balances),
+    ``annual_margin`` (sum, currency per year), ``margin_share`` (of the total, 0-1; NaN when the total is
+    not positive), ``mean_annual_margin`` with ``mean_lower``/``mean_upper`` (t interval over customers at
+    ``alpha``), ``median_annual_margin``, ``negative_share`` (share of customers whose margin is negative),
+    a row ``all``/``all`` for the whole book; ``attrs["assumptions"]`` (the rates in words),
+    ``attrs["n_without_balances"]`` (active customers with no balance in the window, left out).
+
+    Raises
+    ------
+    NotEstimable
+        The margin table of ``parameters/clv.yaml`` does not price a segment or product of the data,
+        or no active customer has balances.
+    """
+    from crm_lib.clv.margin import ClvSettings, warehouse_margin
+    from crm_lib.errors import ConfigError, DataContractError, NotEstimable
+
+    f = active_features(wh, period, params) if features is None else features
+    try:
+        cs = clv_settings or ClvSettings.load()
+        m = warehouse_margin(wh, period.end, cs, None, int(params.get("aum_months", 3)))
+    except (ConfigError, DataContractError) as e:
+        raise NotEstimable(f"the margin table cannot price this book: {str(e).splitlines()[0]}",
+                           "add the missing segment or product to parameters/clv.yaml") from None
+    d = f[["customer_id", "customer_type", "tier"]].merge(m[["customer_id", "margin"]], on="customer_id",
+                                                          how="inner", validate="one_to_one")
+    if d.empty:
+        raise NotEstimable(f"none of the {len(f):,} active customers has a balance in the last "
+                           f"{params.get('aum_months', 3)} month-ends", "load the balances table up to the period end")
+    d["annual_margin"] = 12.0 * d["margin"]
+    rows = [_margin_row(ct, t, g["annual_margin"], alpha) for (ct, t), g in
+            d.groupby(["customer_type", "tier"], observed=True)]
+    out = pd.DataFrame(rows)
+    order = _tier_order(params, d["tier"])
+    out["tier"] = pd.Categorical(out["tier"], categories=order, ordered=True)
+    out = out.sort_values(["customer_type", "tier"], ascending=[False, True]).reset_index(drop=True)
+    out["tier"] = out["tier"].astype(str)
+    out = pd.concat([out, pd.DataFrame([_margin_row("all", "all", d["annual_margin"], alpha)])], ignore_index=True)
+    total = float(d["annual_margin"].sum())
+    out["margin_share"] = out["annual_margin"] / total if total > 0 else np.nan
+    out.attrs["assumptions"] = cs.describe().split(", margin from")[1].strip() if ", margin from" in cs.describe() \
+        else cs.describe()
+    out.attrs["n_without_balances"] = int(len(f) - len(d))
+    return out[["customer_type", "tier", "customers", "annual_margin", "margin_share", "mean_annual_margin",
+                "mean_lower", "mean_upper", "median_annual_margin", "negative_share"]]
+
+
+def value_md(value: pd.DataFrame, alpha: float = 0.05) -> str:
+    """What the book earns a year and where, in words (from ``value_by_tier``)."""
+    from crm_lib import fmt
+
+    allr = value[value["tier"] == "all"].iloc[0]
+    tiers = value[value["tier"] != "all"]
+    top = tiers.sort_values("annual_margin", ascending=False).iloc[0]
+    neg = tiers.sort_values("negative_share", ascending=False).iloc[0]
+    s = (f"The {fmt.integer(allr['customers'])} active customers with balances earn the bank "
+         f"**{fmt.money(allr['annual_margin'])} a year** of margin (census under the margin assumptions; "
+         f"{fmt.money(allr['mean_annual_margin'])} per customer, {fmt.ci_label(alpha)} "
+         f"{fmt.interval(allr['mean_lower'], allr['mean_upper'], fmt.money, 'not estimable')}, t interval over "
+         f"customers). Tier *{fmt.label(top['tier'])}* earns the most: {fmt.pct(top['margin_share'])} of the margin "
+         f"from {fmt.integer(top['customers'])} customers. {fmt.pct(allr['negative_share'])} of customers have a "
+         f"negative margin (most in *{fmt.label(neg['tier'])}*: {fmt.pct(neg['negative_share'])}), i.e. their "
+         "balances and fees do not cover their cost to serve. ")
+    s += (f"**Definition:** annual margin = 12 x (balances x annual spread / 12 + monthly product fees - monthly cost "
+          f"to serve), balances the mean of the last month-ends; {fmt.esc(value.attrs.get('assumptions', ''))}. "
+          "The spreads are economic-profit margins (after operating costs, credit losses and the cost of capital), "
+          "so this is profit, not revenue. It is today's run-rate, not lifetime value: no survival is modelled here "
+          "(relationship CLV by tier, with intervals, is in the CLV notebook). Totals are a census and carry no "
+          "sampling error; the rates are assumptions and are not covered by any interval.")
+    if value.attrs.get("n_without_balances"):
+        s += f" {fmt.integer(value.attrs['n_without_balances'])} active customers without balances are left out."
+    return s
+
+
+def value_display(value: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """``value_by_tier`` as a reviewer reads it: amounts on the money scale, the mean with its interval."""
+    from crm_lib import fmt
+
+    out = pd.DataFrame({
+        "customers": [fmt.integer(v) for v in value["customers"]],
+        "annual margin": [fmt.money(v) for v in value["annual_margin"]],
+        "share of margin": ["-" if pd.isna(v) else fmt.pct(v) for v in value["margin_share"]],
+        f"mean per customer ({fmt.ci_label(alpha)})": [
+            f"{fmt.money(m)} ({fmt.interval(lo, hi, fmt.money, 'not estimable')})"
+            for m, lo, hi in value[["mean_annual_margin", "mean_lower", "mean_upper"]].to_numpy()],
+        "median per customer": [fmt.money(v) for v in value["median_annual_margin"]],
+        "negative margin": [fmt.pct(v) for v in value["negative_share"]]},
+        index=pd.MultiIndex.from_arrays([value["customer_type"], value["tier"].str.replace("_", " ")],
+                                        names=["customer type", "tier"]))
+    return out
+
+
+def _margin_row(ct, tier, x: pd.Series, alpha: float) -> dict:
+    r = _mean_row("m", x, alpha, "")
+    return {"customer_type": ct, "tier": tier, "customers": int(len(x)), "annual_margin": float(x.sum()),
+            "mean_annual_margin": float(r["value"]), "mean_lower": r["ci_lower"], "mean_upper": r["ci_upper"],
+            "median_annual_margin": float(x.median()), "negative_share": float((x < 0).mean())}
 
 
 def monthly_active(wh: Warehouse, start, end) -> pd.DataFrame:
@@ -203,3 +324,22 @@ def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: f
                      uncertainty="census total: no sampling error", tier=r.tier)
     facts.record("data_quality_errors", int(door["errors"]), "problems", "rules broken at the data door",
                  n=int(sum(door["rows"].values())), uncertainty="census count")
+
+
+def record_value_facts(facts, value: pd.DataFrame, alpha: float = 0.05) -> None:
+    """Record the book's annual margin (total and per tier) from ``value_by_tier``."""
+    how = ("12 x monthly margin: balances at the annual spreads, product fees, cost to serve "
+           f"({value.attrs.get('assumptions', 'parameters/clv.yaml')})")
+    census = "census total under the margin assumptions: no sampling error; not covered: the rates themselves"
+    for r in value.itertuples():
+        if r.tier == "all":
+            facts.record("annual_margin", r.annual_margin, "currency",
+                         f"sum over active customers of {how}", n=int(r.customers), uncertainty=census, headline=True)
+            facts.record("annual_margin_per_customer", r.mean_annual_margin, "currency",
+                         f"mean over active customers of {how}", n=int(r.customers),
+                         ci=None if pd.isna(r.mean_lower) else (r.mean_lower, r.mean_upper), ci_level=1 - alpha,
+                         uncertainty="t interval over customers")
+        else:
+            facts.record(f"annual_margin_tier_{r.tier}", r.annual_margin, "currency",
+                         f"sum over active {r.customer_type} customers in tier {r.tier} of {how}", n=int(r.customers),
+                         uncertainty=census, tier=r.tier)

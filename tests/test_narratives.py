@@ -216,7 +216,7 @@ def test_warning_numbers_are_the_recorded_facts():
     book = FactBook("21_early_warning", "2026Q3", alpha=ALPHA)
     churn_report.record_warning_facts(book, wl, val, ALPHA)
     f = facts(book)
-    e, v = f["warning_expected_churners"], f["warning_value_at_risk"]
+    e, v = f["warning_expected_churners"], f["warning_aum_at_risk"]
     assert f"expects {e.value:,.0f} of the listed customers to churn (80% prediction interval " \
            f"{e.ci_lower:,.0f}-{e.ci_upper:,.0f})" in md
     assert f"**{fmt.money(v.value)}** of assets (AUM x probability; 80% prediction interval " \

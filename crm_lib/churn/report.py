@@ -349,29 +349,93 @@ def landmark_md(model, horizon_months: int) -> str:
     return s + _notes(model)
 
 
+AT_RISK_DRAWS = 2000     # simulated churn outcomes behind the value-at-risk prediction intervals
+
+
+def _at_risk(t: pd.DataFrame, col: str, alpha: float, draws: int = AT_RISK_DRAWS,
+             seed: int = 0) -> tuple[float, float, float]:
+    """Sum of ``col`` x probability over the list and its prediction interval at ``alpha``.
+
+    Each listed customer churns (Bernoulli, their predicted probability) independently; the value
+    lost is the sum of ``col`` (CLV or AUM) over those who churn. Its distribution is skewed by a few
+    large relationships, so the interval is the percentile interval of ``draws`` simulated outcomes
+    (seeded: the same list gives the same interval), not a normal approximation. CLV can be negative
+    (an unprofitable customer), so the bounds can be too.
+    """
+    p = t["churn_probability"].to_numpy(float)
+    v = np.nan_to_num(t[col].to_numpy(float))
+    tot = float((p * v).sum())
+    if not len(p):
+        return tot, tot, tot
+    rng = np.random.default_rng(seed)
+    block = max(1, min(draws, 2_000_000 // len(p)))          # at most ~2M Bernoulli draws in memory at once
+    lost = np.concatenate([(rng.random((min(block, draws - i), len(p))) < p) @ v for i in range(0, draws, block)])
+    lo, hi = np.quantile(lost, [alpha / 2, 1 - alpha / 2])
+    return tot, float(lo), float(hi)
+
+
+def clv_available(wl) -> bool:
+    """Whether the list carries relationship CLV (no ``clv_note`` and a finite CLV for every listed customer)."""
+    t = wl.table
+    return not getattr(wl, "clv_note", "") and "clv" in t and bool(len(t)) and bool(np.isfinite(t["clv"]).all())
+
+
 def warning_md(wl, val, alpha: float = 0.05) -> str:
     t = wl.table
     ep = expected_precision(val, wl.horizon_months)
     exp_n = t["churn_probability"].sum()
     sd = float(np.sqrt((t["churn_probability"] * (1 - t["churn_probability"])).sum()))
-    var_sd = float(np.sqrt((t["churn_probability"] * (1 - t["churn_probability"]) * t["aum"] ** 2).sum()))
     z = stats.norm.ppf(1 - alpha / 2)
-    return "\n".join([
-        f"- **The list:** the {n(len(t))} active customers ({pct(wl.top_share, 0)} of {n(wl.n_scored)}) with the highest "
-        f"predicted probability of churning within **{wl.horizon_months} months** of {_d(wl.as_of)}; cut-off "
-        f"probability {pct(wl.cutoff_probability, 1)}.",
+    lvl = fmt.level_pct(alpha)
+    rank_by = getattr(wl, "rank_by", "churn_probability")
+    ranked = ("highest predicted probability of churning" if rank_by == "churn_probability" else
+              "largest value at risk (CLV x probability of churning)")
+    a, a_lo, a_hi = _at_risk(t, "aum", alpha)
+    lines = [
+        f"- **The list:** the {n(len(t))} active customers ({pct(wl.top_share, 0)} of {n(wl.n_scored)}) with the "
+        f"{ranked} within **{wl.horizon_months} months** of {_d(wl.as_of)}; lowest probability on the list "
+        f"{pct(wl.cutoff_probability, 1)}.",
         f"- **Expected precision:** when the same ranking was applied out of time (customers at risk on "
         f"{_d(val.test_start)}), **{pct_ci(ep['precision'], ep['precision_lower'], ep['precision_upper'], alpha)}** of "
         f"the listed customers churned within {wl.horizon_months} months, {ep['lift']:.1f} times the base rate of "
-        f"{pct(ep['base_rate'])}; the list caught {pct(ep['recall'])} of all churners.",
-        f"- **At stake:** the model expects {exp_n:,.0f} of the listed customers to churn ({fmt.level_pct(alpha)} prediction "
-        f"interval {max(0.0, exp_n - z * sd):,.0f}-{exp_n + z * sd:,.0f}), taking an expected "
-        f"**{money(t['value_at_risk'].sum())}** of assets (AUM x probability; {fmt.level_pct(alpha)} prediction interval "
-        f"{money(max(0.0, t['value_at_risk'].sum() - z * var_sd))}-{money(t['value_at_risk'].sum() + z * var_sd)}, "
-        "assuming independent customers and a calibrated model). "
-        f"Across all active customers: {wl.expected_churners_scored:,.0f} expected churners, "
-        f"{money(wl.value_at_risk_scored)} expected assets lost.",
-    ] + _drift_check(t, ep, wl))
+        f"{pct(ep['base_rate'])}; the list caught {pct(ep['recall'])} of all churners."
+        + ("" if rank_by == "churn_probability" else
+           " This is the precision of the probability ranking; this list is ranked by value at risk, so expect fewer "
+           "churners on it."),
+        f"- **At stake:** the model expects {exp_n:,.0f} of the listed customers to churn ({lvl} prediction "
+        f"interval {max(0.0, exp_n - z * sd):,.0f}-{exp_n + z * sd:,.0f}).",
+    ]
+    if clv_available(wl):
+        v, lo, hi = _at_risk(t, "clv", alpha)
+        neg = int((t["clv"] < 0).sum())
+        lines.append(
+            f"- **Value at risk:** **{money(v)}** of relationship CLV ({lvl} prediction interval "
+            f"{fmt.interval(lo, hi, money)}; n = {n(len(t))} listed customers): the sum over the list of each customer's CLV "
+            "(the discounted margin they bring if retained) times their probability of churning within "
+            f"{wl.horizon_months} months. CLV assumptions: {esc(wl.clv_assumptions or 'parameters/clv.yaml')}. "
+            "The interval covers which of the listed customers churn, assuming independent customers and a "
+            "calibrated model (percentile interval of simulated churn outcomes); it does not cover the uncertainty "
+            "of the CLV itself (the survival model's "
+            "coefficients, the margin rates, future balances) or of the probabilities."
+            + (f" {n(neg)} listed customer(s) have a negative CLV (their margin does not cover their cost to serve); "
+               "they count with their negative value." if neg else ""))
+        if np.isfinite(getattr(wl, "clv_at_risk_scored", np.nan)):
+            lines.append(f"- **Across all {n(wl.n_scored)} active customers:** {wl.expected_churners_scored:,.0f} "
+                         f"expected churners, {money(wl.clv_at_risk_scored)} of CLV and "
+                         f"{money(wl.value_at_risk_scored)} of assets at risk (point predictions).")
+    else:
+        why = getattr(wl, "clv_note", "") or "the list carries no CLV"
+        why = why.removeprefix("CLV not computed: ")
+        why = why if len(why) <= 300 else why[:300].rsplit(" ", 1)[0] + " ..."
+        lines.append(f"- **Value at risk:** not estimable, because the relationship CLV could not be computed "
+                     f"({esc(why)}); the assets at risk below stand in for it.")
+        lines.append(f"- **Across all {n(wl.n_scored)} active customers:** {wl.expected_churners_scored:,.0f} expected "
+                     f"churners, {money(wl.value_at_risk_scored)} of assets at risk (point predictions).")
+    lines.append(
+        f"- **Assets at risk:** **{money(a)}** of assets (AUM x probability; {lvl} prediction interval {money(a_lo)}-"
+        f"{money(a_hi)}, assuming independent customers and a calibrated model; n = {n(len(t))}): balances that would "
+        "leave, not the bank's value from them.")
+    return "\n".join(lines + _drift_check(t, ep, wl))
 
 
 def _drift_check(t: pd.DataFrame, ep: pd.Series, wl) -> list[str]:
@@ -388,26 +452,43 @@ def _drift_check(t: pd.DataFrame, ep: pd.Series, wl) -> list[str]:
 
 
 def list_display(wl, rows: int = 20) -> pd.DataFrame:
+    """The top of the list: probability, CLV and value at risk (CLV x probability), assets and assets at risk."""
     t = wl.table.head(rows)
+    has = clv_available(wl)
+    cur = lambda col: [money(v) for v in t[col]] if has else ["not estimable"] * len(t)   # noqa: E731
     return pd.DataFrame({"customer (pseudonym)": t["customer_id"].to_numpy(),
                          "churn probability": [pct(v) for v in t["churn_probability"]],
-                         "assets": [money(v) for v in t["aum"]], "value at risk": [money(v) for v in t["value_at_risk"]],
+                         "CLV": cur("clv"), "value at risk (CLV x probability)": cur("clv_at_risk"),
+                         "assets": [money(v) for v in t["aum"]],
+                         "assets at risk": [money(v) for v in t["value_at_risk"]],
                          "tier": t["tier"].str.replace("_", " ").to_numpy(),
                          "tenure (years)": t["tenure_years"].round(1).to_numpy(), "reason 1": t["reason_1"].to_numpy(),
                          "reason 2": t["reason_2"].to_numpy(), "reason 3": t["reason_3"].to_numpy()},
                         index=pd.Index(t["rank"].to_numpy(), name="rank"))
 
 
-def list_by_tier(wl) -> pd.DataFrame:
-    """The list summarised by tier: customers, mean probability, expected value at risk."""
-    g = wl.table.groupby("tier").agg(customers=("customer_id", "size"), mean_probability=("churn_probability", "mean"),
-                                     assets=("aum", "sum"), value_at_risk=("value_at_risk", "sum"))
-    g = g.sort_values("value_at_risk", ascending=False).reset_index()
-    return pd.DataFrame({"customers": g["customers"].to_numpy(),
-                         "mean churn probability": [pct(v) for v in g["mean_probability"]],
-                         "assets": [money(v) for v in g["assets"]],
-                         "expected value at risk": [money(v) for v in g["value_at_risk"]]},
-                        index=pd.Index(g["tier"].str.replace("_", " "), name="tier"))
+def list_by_tier(wl, alpha: float = 0.05) -> pd.DataFrame:
+    """The list by tier: customers, mean probability, value at risk (CLV x probability) with its prediction
+    interval at ``alpha``, assets and assets at risk; ordered by value at risk (assets at risk without CLV)."""
+    t = wl.table
+    has = clv_available(wl)
+    rows = []
+    for tier, g in t.groupby("tier"):
+        r = {"tier": tier, "customers": len(g), "p": g["churn_probability"].mean(), "assets": g["aum"].sum(),
+             "aum_risk": g["value_at_risk"].sum()}
+        if has:
+            r["clv"], r["lo"], r["hi"] = _at_risk(g, "clv", alpha)
+        rows.append(r)
+    g = pd.DataFrame(rows).sort_values("clv" if has else "aum_risk", ascending=False)
+    out = pd.DataFrame({"customers": [n(v) for v in g["customers"]],
+                        "mean churn probability": [pct(v) for v in g["p"]]},
+                       index=pd.Index(g["tier"].str.replace("_", " "), name="tier"))
+    out[f"value at risk, CLV x probability ({fmt.level_pct(alpha)} prediction interval)"] = (
+        [f"{money(v)} ({fmt.interval(lo, hi, money)})" for v, lo, hi in g[["clv", "lo", "hi"]].to_numpy()] if has
+        else "not estimable")
+    out["assets"] = [money(v) for v in g["assets"]]
+    out["assets at risk"] = [money(v) for v in g["aum_risk"]]
+    return out
 
 
 def export_list(wl, ctx) -> list[Path]:
@@ -421,8 +502,9 @@ def export_list(wl, ctx) -> list[Path]:
 
 
 def export_md(paths: list[Path], wl) -> str:
-    return (f"The full list ({n(len(wl.table))} rows: pseudonymous customer ID, probability, assets, value at risk, tier, "
-            f"tenure and three reasons; no names or contact details) is exported as {fmt.code(paths[0].name)} and "
+    return (f"The full list ({n(len(wl.table))} rows: pseudonymous customer ID, probability, assets, assets at risk "
+            f"(column value_at_risk), CLV, value at risk (column clv_at_risk), tier, tenure and three reasons; no names "
+            f"or contact details) is exported as {fmt.code(paths[0].name)} and "
             f"{fmt.code(paths[1].name)} in {fmt.code(paths[0].parent)}. Contact details are looked up by the CRM team from the "
             "pseudonym under their own access rights.")
 
@@ -489,19 +571,35 @@ def record_warning_facts(facts, wl, val, alpha: float = 0.05) -> None:
     ep = expected_precision(val, wl.horizon_months)
     z = stats.norm.ppf(1 - alpha / 2)
     facts.record("warning_list_size", len(t), "customers",
-                 f"active customers listed: top {wl.top_share:.0%} by predicted churn within {wl.horizon_months} months",
+                 f"active customers listed: top {wl.top_share:.0%} by "
+                 f"{'CLV x ' if getattr(wl, 'rank_by', 'churn_probability') != 'churn_probability' else ''}"
+                 "predicted churn"
+                 f" within {wl.horizon_months} months",
                  n=wl.n_scored, uncertainty="census count: no sampling error", headline=True)
     facts.record("early_warning_precision", ep["precision"], "proportion",
                  f"share of listed customers who churned within {wl.horizon_months} months when the ranking was "
                  f"applied out of time (customers at risk on {val.test_start.date()})", n=int(ep["n_flagged"]),
                  ci=(ep["precision_lower"], ep["precision_upper"]), ci_level=1 - alpha,
                  uncertainty="log-log Kaplan-Meier interval", headline=True)
-    var = float((t["churn_probability"] * (1 - t["churn_probability"]) * t["aum"] ** 2).sum())
-    v = float(t["value_at_risk"].sum())
-    facts.record("warning_value_at_risk", v, "currency",
-                 f"sum over listed customers of AUM x predicted probability of churning within {wl.horizon_months} "
-                 "months", n=len(t), ci=(max(0.0, v - z * np.sqrt(var)), v + z * np.sqrt(var)), ci_level=1 - alpha,
-                 uncertainty="prediction interval: independent customers, calibrated model", headline=True)
+    pi = (f"prediction interval over which listed customers churn ({AT_RISK_DRAWS:,} simulated outcomes): "
+          "independent customers, calibrated model")
+    what = f"within {wl.horizon_months} months"
+    if clv_available(wl):
+        v, lo, hi = _at_risk(t, "clv", alpha)
+        facts.record("warning_value_at_risk", v, "currency",
+                     f"sum over listed customers of relationship CLV x predicted probability of churning {what}; "
+                     f"CLV: {wl.clv_assumptions or 'parameters/clv.yaml'}", n=len(t), ci=(lo, hi), ci_level=1 - alpha,
+                     uncertainty=f"{pi}; not covered: the CLV's own uncertainty (survival coefficients, margin "
+                                 "rates, future balances)", headline=True)
+    else:
+        why = getattr(wl, "clv_note", "") or "the list carries no CLV"
+        facts.record("warning_value_at_risk", None, "currency",
+                     f"sum over listed customers of relationship CLV x predicted probability of churning {what}",
+                     n=len(t), uncertainty=f"not estimable: {why.removeprefix('CLV not computed: ')}")
+    a, a_lo, a_hi = _at_risk(t, "aum", alpha)
+    facts.record("warning_aum_at_risk", a, "currency",
+                 f"sum over listed customers of AUM x predicted probability of churning {what}", n=len(t),
+                 ci=(a_lo, a_hi), ci_level=1 - alpha, uncertainty=pi, headline=not clv_available(wl))
     e = float(t["churn_probability"].sum())
     sd = float(np.sqrt((t["churn_probability"] * (1 - t["churn_probability"])).sum()))
     facts.record("warning_expected_churners", e, "customers",

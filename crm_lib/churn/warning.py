@@ -2,10 +2,15 @@
 
 The score comes from the landmark model (current behaviour as of the list date), fitted
 on the latest landmarks whose follow-up has completed. Each listed customer gets their
-churn probability, the value at risk (AUM x probability), their relationship CLV and the CLV
-at risk (CLV x probability; ``crm_lib.clv``, rates in ``parameters/clv.yaml``) and the three
-covariates that raise their log-hazard most above the average customer's, in words.
-Identifiers are pseudonyms; nothing personal is listed.
+churn probability, their relationship CLV and the value at risk, CLV x probability (``crm_lib.clv``,
+rates in ``parameters/clv.yaml``), their assets and the assets at risk (column ``value_at_risk``:
+AUM x probability, kept for continuity), and the three covariates that raise their log-hazard
+most above the average customer's, in words. Identifiers are pseudonyms; nothing personal is listed.
+
+The list is ranked by churn probability (``rank_by="churn_probability"``, the default): that is the
+ranking the out-of-time validation measures, so its precision applies to the list.
+``rank_by="clv_at_risk"`` lists the customers with the most value at risk instead (large relationships
+with moderate risk come first; the validated precision then no longer describes the list).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 PSEUDONYM = re.compile(r"^P[0-9a-f]{15}$")
 MIN_REASON = np.log(1.05)        # a reason must raise the hazard by at least 5%
+RANKINGS = ("churn_probability", "clv_at_risk")
 LIST_COLUMNS = ["rank", "customer_id", "churn_probability", "aum", "value_at_risk", "clv", "clv_at_risk",
                 "customer_type", "tier", "tenure_years", "reason_1", "reason_2", "reason_3"]
 
@@ -110,10 +116,11 @@ class WarningList:
     """The list, how it was made, and the base it was drawn from.
 
     ``scores`` holds every active customer scored (``score`` columns); ``n_scored`` counts them;
-    ``expected_churners_scored`` and ``value_at_risk_scored`` sum probability and value at risk
-    over all of them (``clv_at_risk_scored``: CLV x probability; NaN when CLV could not be
+    ``expected_churners_scored`` and ``value_at_risk_scored`` sum probability and assets at risk
+    (AUM x probability) over all of them (``clv_at_risk_scored``: CLV x probability; NaN when CLV could not be
     computed, with the reason in ``clv_note``); ``cutoff_probability`` is the lowest probability
-    on the list.
+    on the list; ``rank_by`` the column the list is ranked by; ``clv_assumptions`` the CLV's
+    horizon, discount rate and margin rates in words (``ClvSettings.describe``).
     """
 
     table: pd.DataFrame
@@ -128,10 +135,12 @@ class WarningList:
     cutoff_probability: float
     clv_at_risk_scored: float = float("nan")
     clv_note: str = ""
+    rank_by: str = "churn_probability"
+    clv_assumptions: str = ""
 
 
 def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.DYNAMIC, key: str | None = None,
-                  model: ChurnCox | None = None, clv_settings=None) -> WarningList:
+                  model: ChurnCox | None = None, clv_settings=None, rank_by: str = "churn_probability") -> WarningList:
     """Score every active customer as of ``as_of`` and list the ``warning_top_share`` most at risk.
 
     Parameters
@@ -139,6 +148,9 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     model : ChurnCox, optional
         A fitted landmark model; default: fit one on the landmarks ending
         ``warning_horizon_months`` before ``as_of`` (their follow-up is complete by then).
+    rank_by : {"churn_probability", "clv_at_risk"}
+        What puts a customer on the list (see the module docstring). Ranking by CLV at risk
+        when CLV cannot be computed falls back to the probability and says so in ``clv_note``.
 
     Returns
     -------
@@ -151,6 +163,8 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
         ``clv_at_risk`` (clv x probability, currency), ``customer_type``, ``tier``,
         ``tenure_years``, ``reason_1``..``reason_3``.
     """
+    if rank_by not in RANKINGS:
+        raise ValueError(f"early warning: rank_by = {rank_by!r} breaks rule 'one of {list(RANKINGS)}'")
     as_of = pd.Timestamp(as_of).normalize()
     h = int(settings.warning_horizon_months)
     if model is None:
@@ -158,10 +172,15 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     snap = snapshot(wh, as_of, settings.definition, key, settings.window_days, settings.aum_months, settings.tiers)
     if snap.empty:
         raise DataContractError(f"customers: nobody is active on {as_of.date()} (rule 'customers to score')")
-    clv, clv_note = _clv(wh, as_of, snap, model, settings, key, clv_settings)
+    clv, clv_note, clv_assumptions = _clv(wh, as_of, snap, model, settings, key, clv_settings)
     s = score(model, snap, h, clv)
     k = max(1, int(np.ceil(settings.warning_top_share * len(s))))
-    top = s.sort_values(["churn_probability", "customer_id"], ascending=[False, True]).head(k)
+    if rank_by == "clv_at_risk" and clv_note:
+        clv_note += "; the list is ranked by churn probability instead of CLV at risk"
+        rank_by = "churn_probability"
+    keys = ["churn_probability", "customer_id"] if rank_by == "churn_probability" else \
+        [rank_by, "churn_probability", "customer_id"]
+    top = s.sort_values(keys, ascending=[False] * (len(keys) - 1) + [True]).head(k)
     listed = snap.loc[top.index]
     why = reasons(model, listed, reference=snap)
     table = pd.DataFrame({
@@ -179,11 +198,12 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
                        expected_churners_scored=float(s["churn_probability"].sum()),
                        value_at_risk_scored=float(s["value_at_risk"].sum()),
                        cutoff_probability=float(table["churn_probability"].min()),
-                       clv_at_risk_scored=float(s["clv_at_risk"].sum(min_count=1)), clv_note=clv_note)
+                       clv_at_risk_scored=float(s["clv_at_risk"].sum(min_count=1)), clv_note=clv_note,
+                       rank_by=rank_by, clv_assumptions=clv_assumptions)
 
 
-def _clv(wh, as_of, snap, model, settings, key, clv_settings) -> tuple[pd.Series, str]:
-    """Point relationship CLV of every scored customer, or NaN and the reason.
+def _clv(wh, as_of, snap, model, settings, key, clv_settings) -> tuple[pd.Series, str, str]:
+    """Point relationship CLV of every scored customer, or NaN and the reason; and the assumptions in words.
 
     Survival from ``model`` with its short-term behaviour covariates (those not in
     ``covariates.EXPLANATORY``) held at the average: the value the bank keeps if the customer
@@ -196,15 +216,16 @@ def _clv(wh, as_of, snap, model, settings, key, clv_settings) -> tuple[pd.Series
     from crm_lib.clv.relationship import point_clv
     from crm_lib.errors import ConfigError
 
+    cs = None
     try:
         cs = clv_settings or ClvSettings.load()
         margin = warehouse_margin(wh, as_of, cs, key, settings.aum_months)
         behaviour = [c for c in model.covariates_ if c not in cv.EXPLANATORY]
-        return point_clv(snap, margin, model, cs, at_mean=behaviour), ""
+        return point_clv(snap, margin, model, cs, at_mean=behaviour), "", cs.describe()
     except (DataContractError, ConfigError, ValueError) as e:
         note = f"CLV not computed: {str(e).splitlines()[0]}"
         logger.warning("early warning: %s", note)
-        return pd.Series(np.nan, index=snap.index, name="clv"), note
+        return pd.Series(np.nan, index=snap.index, name="clv"), note, cs.describe() if cs is not None else ""
 
 
 def export_warning_list(table: pd.DataFrame, path: str | os.PathLike) -> Path:

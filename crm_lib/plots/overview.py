@@ -28,6 +28,40 @@ def tier_bars(tiers: pd.DataFrame, title: str = "Customers and AUM by value tier
     return _done(fig)
 
 
+def value_bars(value: pd.DataFrame, alpha: float = 0.05,
+               title: str = "Where the margin comes from, by value tier") -> Figure:
+    """Two panels from ``crm_lib.overview.value_by_tier``: share of customers against share of annual margin per
+    tier, and the mean annual margin per customer with its t interval at ``alpha`` (log-free: margins can be
+    negative)."""
+    from crm_lib import fmt
+
+    v = value[value["tier"] != "all"]
+    fig, (a, b) = _new(1, 2, figsize=(9, 3.4))
+    with plt.rc_context(STYLE):
+        labels = v["tier"].str.replace("_", " ")
+        y = range(len(v))
+        share = v["customers"] / v["customers"].sum()
+        a.barh([i - 0.2 for i in y], share * 100, height=0.4, color=PALETTE[2], label="customers")
+        a.barh([i + 0.2 for i in y], v["margin_share"].fillna(0) * 100, height=0.4, color=PALETTE[0],
+               label="annual margin")
+        a.set_yticks(list(y))
+        a.set_yticklabels(labels)
+        a.invert_yaxis()
+        a.set_title("Share (%)")
+        a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+        colors = [PALETTE[0] if t == "individual" else PALETTE[4] for t in v["customer_type"]]
+        err = [(v["mean_annual_margin"] - v["mean_lower"]).fillna(0), (v["mean_upper"] - v["mean_annual_margin"]).fillna(0)]
+        b.barh(list(y), v["mean_annual_margin"], xerr=err, color=colors, capsize=3)
+        b.axvline(0, color="grey", linewidth=0.8)
+        b.set_yticks(list(y))
+        b.set_yticklabels([])
+        b.invert_yaxis()
+        b.set_xscale("symlog", linthresh=100)
+        b.set_title(f"Mean annual margin per customer ({fmt.ci_label(alpha)})")
+        fig.suptitle(title, fontweight="bold")
+    return _done(fig)
+
+
 def active_trend(monthly: pd.DataFrame, period_start=None, period_end=None,
                  title: str = "Active customers at month-end") -> Figure:
     """Lines of active customers by type (from ``monthly_active``); the period shaded."""

@@ -337,3 +337,41 @@ def facts_table(facts):
                      "headline": "yes" if f.headline else "", "definition": f.definition})
     t = pd.DataFrame(rows).set_index("fact")
     return fmt.escape_styler(t.style.set_properties(subset=["uncertainty", "definition"], **{"text-align": "left"}))
+
+
+def value_text(val: dict, alpha: float) -> str:
+    """How profit is spread over the segments, with the definition and assumptions (from ``value_by_segment``)."""
+    t = val["tier"]
+    top = t.sort_values("annual_margin", ascending=False).iloc[0]
+    neg = t.sort_values("negative_share", ascending=False).iloc[0]
+    return (f"The {n(val['n'])} segmented customers earn **{money(val['total'])} a year** of margin. Tier "
+            f"*{_label(top['tier'])}* carries {pct(top['margin_share'])} of it with {n(top['customers'])} customers; "
+            f"in *{_label(neg['tier'])}* {pct(neg['negative_share'])} of customers have a negative margin (balances and "
+            "fees below their cost to serve). **Definition:** annual margin = 12 x (balances x annual spread / 12 + "
+            f"monthly product fees - monthly cost to serve), balances the mean of the last month-ends; "
+            f"{esc(val['assumptions'])}; the spreads are economic-profit margins (after operating costs, credit losses "
+            "and the cost of capital). A run-rate, not lifetime value: relationship CLV by tier, with intervals, is in "
+            f"the CLV notebook. Totals and shares are a census under these assumptions (no sampling error; the rates "
+            f"are not covered by any interval); means carry a {fmt.level_pct(alpha)} t interval over customers.")
+
+
+def value_table(val: dict, by: str, alpha: float) -> pd.DataFrame:
+    """Annual margin per segment (``by``: ``tier``, ``cluster`` or ``stage``) as display strings."""
+    t = val[by]
+    if t is None or not len(t):
+        return pd.DataFrame()
+    idx = {"tier": ["customer_type", "tier"], "cluster": ["customer_type", "cluster", "cluster_name"],
+           "stage": ["stage"]}[by]
+    out = pd.DataFrame({
+        "customers": [n(v) for v in t["customers"]],
+        "annual margin": [money(v) for v in t["annual_margin"]],
+        "share of margin": ["-" if pd.isna(v) else pct(v) for v in t["margin_share"]],
+        f"mean per customer ({ci_label(alpha)})": [
+            f"{money(m)} ({fmt.interval(lo, hi, money, 'not estimable')})"
+            for m, lo, hi in t[["mean_annual_margin", "mean_lower", "mean_upper"]].to_numpy()],
+        "median per customer": [money(v) for v in t["median_annual_margin"]],
+        "negative margin": [pct(v) for v in t["negative_share"]]},
+        index=pd.MultiIndex.from_frame(t[idx].astype(str).apply(lambda c: c.map(_words))) if len(idx) > 1
+        else pd.Index(t[idx[0]].astype(str).map(_words), name=idx[0]))
+    out.index.names = [_words(x) for x in out.index.names]
+    return out

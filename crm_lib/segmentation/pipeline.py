@@ -296,3 +296,68 @@ def record_facts(facts, res: PeriodSegmentation) -> None:
         facts.record(f"lifecycle_{stage}_customers", int(ls.loc[stage, "customers"]), "customers",
                      f"active customers in lifecycle stage {stage} at the period end (rules in "
                      "parameters/segmentation.yaml)", n=n_life, uncertainty=census)
+
+
+def value_by_segment(wh, res: PeriodSegmentation, clv_settings=None, key: str | None = None,
+                     aum_months: int = 3) -> dict:
+    """Annual margin (profitability) of the segmented customers by value tier, behavioural cluster and lifecycle stage.
+
+    Annual margin = 12 x ``crm_lib.clv.margin.warehouse_margin`` at the period end: balances (mean of the
+    last ``aum_months`` month-ends) at the annual economic-profit spreads of ``parameters/clv.yaml``, plus
+    product fees, minus cost to serve. A run-rate, not lifetime value: no survival model is fitted here
+    (relationship CLV by tier and lifecycle stage, with intervals, is in ``40_clv``).
+
+    Returns
+    -------
+    dict with ``"tier"``, ``"cluster"`` and ``"stage"``: DataFrames with ``customer_type``, the segment,
+    ``customers``, ``annual_margin`` (sum, currency), ``margin_share`` (of all segmented customers' margin),
+    ``mean_annual_margin`` with ``mean_lower``/``mean_upper`` (t interval over customers at ``res.alpha``),
+    ``median_annual_margin`` and ``negative_share``; ``"assumptions"`` (the rates in words) and ``"n"``.
+
+    Raises
+    ------
+    NotEstimable
+        The margin table does not price a segment or product of the data, or no segmented customer
+        has balances.
+    """
+    import numpy as np
+    from scipy import stats
+
+    from crm_lib.clv.margin import ClvSettings, warehouse_margin
+    from crm_lib.errors import ConfigError, DataContractError, NotEstimable
+
+    try:
+        cs = clv_settings or ClvSettings.load()
+        m = warehouse_margin(wh, res.dates["current"], cs, key, aum_months)
+    except (ConfigError, DataContractError) as e:
+        raise NotEstimable(f"the margin table cannot price this book: {str(e).splitlines()[0]}",
+                           "add the missing segment or product to parameters/clv.yaml") from None
+    cust = res.current.customers
+    cols = [c for c in ("customer_id", "customer_type", "tier", "cluster", "cluster_name", "stage") if c in cust]
+    d = cust[cols].merge(m[["customer_id", "margin"]], on="customer_id", how="inner", validate="one_to_one")
+    if d.empty:
+        raise NotEstimable(f"none of the {len(cust):,} segmented customers has a balance in the last {aum_months} "
+                           "month-ends", "load the balances table up to the period end")
+    d["annual_margin"] = 12.0 * d["margin"]
+    total = float(d["annual_margin"].sum())
+    z = lambda k: stats.t.ppf(1 - res.alpha / 2, k - 1) if k > 1 else np.nan   # noqa: E731
+
+    def table(by: list[str]) -> pd.DataFrame:
+        g = d.dropna(subset=by).groupby(by, observed=True, sort=False)["annual_margin"]
+        out = g.agg(customers="size", annual_margin="sum", mean_annual_margin="mean",
+                    median_annual_margin="median", sd="std").reset_index()
+        out["negative_share"] = g.apply(lambda x: float((x < 0).mean())).to_numpy()
+        half = [z(k) * s / np.sqrt(k) if k > 1 else np.nan for k, s in zip(out["customers"], out["sd"])]
+        out["mean_lower"] = out["mean_annual_margin"] - half
+        out["mean_upper"] = out["mean_annual_margin"] + half
+        out["margin_share"] = out["annual_margin"] / total if total > 0 else np.nan
+        return out.drop(columns="sd")
+
+    tiers = table(["customer_type", "tier"])
+    order = {t: i for i, t in enumerate(t for ct in res.order.values() for t in ct)}
+    tiers = tiers.sort_values("tier", key=lambda s: s.map(order).fillna(len(order))).reset_index(drop=True)
+    clusters = table(["customer_type", "cluster", "cluster_name"]).sort_values(["customer_type", "cluster"])
+    stages = table(["stage"]) if "stage" in d else pd.DataFrame()
+    desc = cs.describe()
+    return {"tier": tiers, "cluster": clusters.reset_index(drop=True), "stage": stages,
+            "assumptions": desc.split(", margin from ")[-1], "n": int(len(d)), "total": total}
