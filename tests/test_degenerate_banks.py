@@ -37,6 +37,7 @@ from crm_lib import config  # noqa: E402
 from crm_lib.data.door import (CANNOT_RUN, CHURN_EVENT_SECTIONS, CHURN_EXIT_SECTIONS, OMITTING,  # noqa: E402
                                WILL_RUN, check_source, notebook_verdicts)
 from crm_lib.errors import NotEstimable  # noqa: E402
+from crm_lib.evaluation.review import UPSTREAM  # noqa: E402
 from crm_lib.reporting.context import door_summary, omitted_sections  # noqa: E402
 from crm_lib.segmentation import load_settings as _load_settings  # noqa: E402
 
@@ -222,7 +223,12 @@ def run_notebook(name: str, source: Path, params: dict, facts_dir: Path, door_pa
     omitted = ({s: getattr(e, "builds_on", None) for s, e in ctx.omitted.items()} if ctx is not None else {})
     if ctx is not None:
         ctx.wh.close()
-    return {"error": error, "facts": facts, "omitted": omitted}
+    # this harness runs no notebook 50 (it draws no lists): the review's list section is omitted because it
+    # builds on 50's evaluation, a reason of the harness, not of the bank (a real pack runs 50 first)
+    upstream = {s for s, b in omitted.items() if b == UPSTREAM}
+    assert upstream <= {"Precision-marketing lists"}, upstream
+    omitted = {s: b for s, b in omitted.items() if s not in upstream}
+    return {"error": error, "facts": facts, "omitted": omitted, "upstream": upstream}
 
 
 class Banks:
@@ -304,7 +310,7 @@ def test_what_the_door_accepts_the_notebooks_run(banks, name):
         assert roots(run) == predicted(v), f"{name}/{nb}: validate predicted {predicted(v)}, run omitted {roots(run)}"
         assert v["verdict"] == (OMITTING if run["omitted"] else WILL_RUN)
         for f in omitted_sections(list(run["facts"].values())):
-            assert f["reason"].strip() and f["section"] in run["omitted"], f
+            assert f["reason"].strip() and f["section"] in set(run["omitted"]) | run["upstream"], f
     _, _, _, base, same = BANKS[name]
     if base:
         ref = banks.run(base, same)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 from scipy import stats
 
 from crm_lib import fmt, kpis
-from crm_lib.config import Period
+from crm_lib.periods import Period
 from crm_lib.fmt import ci_label, esc
 
+from crm_lib.errors import NotEstimable
 from crm_lib.evaluation.scorecard import current_facts, facts_frame, history, period_facts, scorecard
+from crm_lib.reporting.facts import load_facts
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ MAX_HEADLINE = 12
 AREAS = {"00_data_overview": "Customers, growth and data quality", "10_segmentation": "Segments and value tiers",
          "20_churn": "Churn and retention", "21_early_warning": "Early warning",
          "30_satisfaction": "Satisfaction", "31_complaints_sla": "Complaints and SLA",
-         "40_clv": "Customer value (CLV)"}
+         "40_clv": "Customer value (CLV)", "50_next_best_product": "Precision marketing"}
 OTHER_AREA = "Other facts"
 
 
@@ -70,6 +73,148 @@ def significant_changes(card: pd.DataFrame) -> pd.DataFrame:
     return sig.loc[head + [k for k in sig.index if k not in head]]
 
 
+# --------------------------------------------------------------------------- precision-marketing lists
+
+LIST_FACT = "nbp_previous_list_uplift"
+LIST_NOTEBOOK = "50_next_best_product"
+LIST_SECTION = "Previous period's list"     # notebook 50's section that evaluates the earlier list
+UPSTREAM = f"{LIST_NOTEBOOK}: {LIST_SECTION}"  # what the review's list section builds on
+
+
+def current_raw_facts(ctx) -> list[dict]:
+    """This period's facts as stored, with their tags: the ones the other notebooks of this run
+    recorded, or (interactively) the published pack's."""
+    if ctx.facts_dir is not None:
+        return [f for p in sorted(Path(ctx.facts_dir).glob("*.json")) if p.stem != ctx.notebook
+                for f in load_facts(p)]
+    path = Path(ctx.reports_dir) / ctx.profile / ctx.period.label / "facts.json"
+    return load_facts(path) if path.exists() else []
+
+
+def list_evaluation(raw: list[dict], notebooks: list[str] | None = None, period_label: str = "") -> dict:
+    """The previous period's next-best-product list against its held-out control, as notebook
+    ``50_next_best_product`` recorded it this period (fact ``nbp_previous_list_uplift``).
+
+    Parameters
+    ----------
+    raw : list of dict
+        This period's facts as stored (``current_raw_facts``).
+    notebooks : list of str, optional
+        The profile's notebooks (to say why there is no list when notebook 50 is not among them).
+    period_label : str
+        This period, for the sentences.
+
+    Returns
+    -------
+    dict
+        ``evaluated`` True with ``value`` (uplift, a difference of proportions), ``ci_lower``,
+        ``ci_upper``, ``ci_level``, ``p_value``, ``n``, ``n_treatment``, ``n_control``,
+        ``rate_treatment``, ``rate_control``, ``planned_uplift``, ``list_period``, ``list_as_of``,
+        ``model_version``, ``definition``; or ``evaluated`` False with ``reason``, ``remedy`` and, when
+        it is notebook 50's evaluation that is missing, ``builds_on`` (``UPSTREAM``)
+        (the first period has no earlier list; a profile without notebook 50 draws none). Never raises.
+    """
+    mine = [f for f in raw if f.get("notebook") == LIST_NOTEBOOK]
+    fact = next((f for f in mine if f.get("name") == LIST_FACT), None)
+    if fact is not None and not fmt.missing(fact.get("value")):
+        t = fact.get("tags") or {}
+        return {"evaluated": True, **{k: fact.get(k) for k in ("value", "ci_lower", "ci_upper", "ci_level", "p_value",
+                                                                 "n", "definition")},
+                **{k: t.get(k) for k in ("n_treatment", "n_control", "rate_treatment", "rate_control",
+                                         "planned_uplift", "list_period", "list_as_of", "model_version")}}
+    if fact is not None:
+        t = fact.get("tags") or {}
+        return {"evaluated": False,
+                "reason": f"the list of {t.get('list_period') or 'the previous period'} has no control group or no "
+                          "treated customers, so its effect cannot be estimated",
+                "remedy": "keep a random control out of every list (parameters/marketing.yaml, targeting)"}
+    omitted = next((f for f in mine if (f.get("tags") or {}).get("kind") == "omitted"
+                    and (f.get("tags") or {}).get("section") == LIST_SECTION), None)
+    if omitted is not None:
+        t = omitted["tags"]
+        return {"evaluated": False, "reason": str(t.get("reason") or "notebook 50 could not evaluate it"),
+                "remedy": str(t.get("remedy") or ""), "builds_on": UPSTREAM}
+    if notebooks is not None and LIST_NOTEBOOK not in notebooks:
+        return {"evaluated": False,
+                "reason": f"this profile does not draw next-best-product target lists (notebook {LIST_NOTEBOOK} "
+                          "is not among its notebooks)",
+                "remedy": "lists are drawn and evaluated one period later by the quarterly pack", "builds_on": UPSTREAM}
+    if mine:
+        return {"evaluated": False,
+                "reason": f"notebook {LIST_NOTEBOOK} recorded no evaluation of the previous period's list"
+                          + (f" for {period_label}" if period_label else ""),
+                "remedy": "see its section 'Did the previous period's list work?'", "builds_on": UPSTREAM}
+    return {"evaluated": False,
+            "reason": f"notebook {LIST_NOTEBOOK} recorded no facts"
+                      + (f" for {period_label}" if period_label else "") + " before this review",
+            "remedy": f"run {LIST_NOTEBOOK} before the review in the same pack", "builds_on": UPSTREAM}
+
+
+def require_list(ev: dict) -> dict:
+    """``ev`` when the previous list was evaluated; otherwise ``NotEstimable`` with its reason,
+    so the review's guarded section says why (never a failed page)."""
+    if not ev.get("evaluated"):
+        e = NotEstimable(ev["reason"], ev.get("remedy", ""))
+        if ev.get("builds_on"):   # omitted because notebook 50's evaluation is, not for a reason of its own
+            e.builds_on = ev["builds_on"]
+        raise e
+    return ev
+
+
+def _list_alpha(ev: dict, alpha: float) -> float:
+    """The alpha of the recorded interval (notebook 50's run), else the review's."""
+    lvl = ev.get("ci_level")
+    return fmt.alpha_of(lvl) if not fmt.missing(lvl) else alpha
+
+
+def list_significant(ev: dict | None, alpha: float = 0.05) -> bool:
+    """Whether the list's uplift differs from zero at ``alpha`` (score test of notebook 50)."""
+    return bool(ev and ev.get("evaluated") and not fmt.missing(ev.get("p_value")) and float(ev["p_value"]) < alpha)
+
+
+def _list_uplift_text(ev: dict, alpha: float) -> str:
+    a = _list_alpha(ev, alpha)
+    return (f"{fmt.pp(ev['value'])} ({ci_label(a)} {fmt.interval(ev['ci_lower'], ev['ci_upper'], fmt.pp)}, "
+            f"{fmt.p_text(ev['p_value'])}; n = {fmt.integer(ev['n_treatment'])} contacted vs "
+            f"{fmt.integer(ev['n_control'])} held out)")
+
+
+def list_md(ev: dict, alpha: float = 0.05) -> str:
+    """The previous period's list in words: adoption among contacted vs held-out customers,
+    the uplift with its interval, n and p-value, the verdict at ``alpha`` and the definition."""
+    require_list(ev)
+    sig = list_significant(ev, alpha)
+    verdict = (("raised" if ev["value"] > 0 else "lowered") + " adoption of the offered product significantly"
+               if sig else f"shows no significant difference from its control (p ≥ {alpha:g})")
+    text = (f"The next-best-product list of {esc(ev['list_period'])} (drawn on {esc(ev['list_as_of'])}, model "
+            f"{fmt.code(ev['model_version'])}) {verdict}: by the end of {esc(ev.get('period', '')) or 'this period'}, "
+            f"{fmt.pct(ev['rate_treatment'])} of the contacted customers had opened the product offered to them "
+            f"against {fmt.pct(ev['rate_control'])} of the random control held out of the list; uplift "
+            f"{_list_uplift_text(ev, alpha)}.")
+    if not fmt.missing(ev.get("planned_uplift")):
+        text += (f" The control was sized to detect an uplift of {fmt.pp(ev['planned_uplift'])} "
+                 "(`planned_uplift` in parameters/marketing.yaml)"
+                 + ("; the interval excludes it." if ev["ci_upper"] < ev["planned_uplift"] else "."))
+    return text + (f" Definition: {esc(ev['definition'])} (fact `{LIST_FACT}`, recorded by {LIST_NOTEBOOK}, "
+                   "which shows the uplift per product).")
+
+
+def list_table(ev: dict, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per evaluated list: n per arm, adoption per arm, uplift with its interval, p-value."""
+    require_list(ev)
+    a = _list_alpha(ev, alpha)
+    return pd.DataFrame({"drawn on": [esc(ev["list_as_of"])],
+                         "contacted (n)": [fmt.integer(ev["n_treatment"])],
+                         "held-out control (n)": [fmt.integer(ev["n_control"])],
+                         "adoption, contacted": [fmt.pct(ev["rate_treatment"])],
+                         "adoption, control": [fmt.pct(ev["rate_control"])],
+                         f"uplift ({ci_label(a)})": [f"{fmt.pp(ev['value'])} "
+                                                     f"({fmt.interval(ev['ci_lower'], ev['ci_upper'], fmt.pp)})"],
+                         "p-value": [fmt.p_value(ev["p_value"])],
+                         "planned uplift": [fmt.pp(ev.get("planned_uplift"))]},
+                        index=pd.Index([esc(ev["list_period"])], name="list of period"))
+
+
 # --------------------------------------------------------------------------- narrative
 
 def _fmt(value, unit) -> str:
@@ -97,14 +242,17 @@ MAX_SENTENCES = 8
 
 
 def summary_sentences(card: pd.DataFrame, alert_rows: pd.DataFrame, camps: pd.DataFrame, acts: pd.DataFrame,
-                      period: Period, alpha: float = 0.05) -> list[str]:
+                      period: Period, alpha: float = 0.05, lists: dict | None = None) -> list[str]:
     """The executive summary as at most ``MAX_SENTENCES`` sentences, most important first.
 
     Every number is a scorecard row (a KPI fact of this or an earlier pack, named in words), a
     count of scorecard rows (fact ``kpis_met``), or a campaign/action fact the review records
     (``campaign_uplift_<id>``, ``campaign_roi_<id>``, ``action_effect_<id>``): targets,
     alerts, significant moves of the headline KPIs, then of the long tail, what is within
-    noise, what has no history, campaigns, improvement actions.
+    noise, what has no history, campaigns, improvement actions. The previous period's
+    precision-marketing list (``lists``, from ``list_evaluation``; fact
+    ``nbp_previous_list_uplift``) joins the campaigns sentence only when its uplift is
+    significant at ``alpha``.
     """
     prev_label, yoy_label = period.previous().label, period.year_ago().label
     out = []
@@ -154,6 +302,10 @@ def summary_sentences(card: pd.DataFrame, alert_rows: pd.DataFrame, camps: pd.Da
                      f"{fmt.signed(100 * r['roi_ci_lower'], 0)}% to {fmt.signed(100 * r['roi_ci_upper'], 0)}%)")
     for cid, r in (camps[camps["evaluable"] == False].iterrows() if len(camps) else []):  # noqa: E712
         parts.append(f"campaign {esc(cid)}: {esc(r['note'])}")
+    if list_significant(lists, alpha):
+        parts.append(f"the next-best-product list of {esc(lists['list_period'])} "
+                     f"{'raised' if lists['value'] > 0 else 'lowered'} adoption of the offered product vs its "
+                     f"held-out control by {_list_uplift_text(lists, alpha)}")
     if parts:
         out.append("Campaigns: " + "; ".join(parts) + ".")
     parts = []
@@ -176,17 +328,18 @@ def summary_sentences(card: pd.DataFrame, alert_rows: pd.DataFrame, camps: pd.Da
 
 
 def narrative(card: pd.DataFrame, alert_rows: pd.DataFrame, camps: pd.DataFrame, acts: pd.DataFrame,
-              period: Period, alpha: float = 0.05) -> str:
+              period: Period, alpha: float = 0.05, lists: dict | None = None) -> str:
     """The executive summary (Markdown): a title, then at most 8 sentences (``summary_sentences``),
     one per paragraph."""
     lines = [f"**Executive summary, {period.label}**"]
-    lines.extend(summary_sentences(card, alert_rows, camps, acts, period, alpha=alpha))
+    lines.extend(summary_sentences(card, alert_rows, camps, acts, period, alpha=alpha, lists=lists))
     return "\n\n".join(lines)
 
 # --------------------------------------------------------------------------- the review
 
 def review_inputs(ctx) -> dict:
-    """This period's facts, the previous and year-ago packs' facts, and the KPI history.
+    """This period's facts, the previous and year-ago packs' facts, the KPI history and the
+    evaluation of the previous period's precision-marketing list (``lists``, ``list_evaluation``).
 
     Under the runner, this period's facts are the ones the other notebooks of the same run
     recorded; interactively, the published pack of the period (when there is one).
@@ -202,7 +355,10 @@ def review_inputs(ctx) -> dict:
     prev = period_facts(ctx.reports_dir, profile, per.previous())
     yoy = period_facts(ctx.reports_dir, profile, per.year_ago())
     hist = history(ctx.reports_dir, profile, per, ctx.params.get("history_periods", 8), current=current)
-    return {"current": current, "previous": prev, "year_ago": yoy, "history": hist, "source": source}
+    lists = list_evaluation(current_raw_facts(ctx), ctx.params.get("notebooks"), per.label)
+    lists["period"] = per.label
+    return {"current": current, "previous": prev, "year_ago": yoy, "history": hist, "source": source,
+            "lists": lists}
 
 
 def record_facts(facts, card: pd.DataFrame, alert_rows: pd.DataFrame, camps: pd.DataFrame,

@@ -237,4 +237,9 @@ def record_previous_list_fact(facts, ev, manifest: dict, alpha: float) -> None:
                  f"adoption of the offered product among contacted customers minus among the held-out control, "
                  f"list of {manifest.get('period', '')} drawn on {manifest.get('as_of', '')}",
                  n=int(r["n_treatment"] + r["n_control"]), ci=(r["uplift_ci_lower"], r["uplift_ci_upper"]),
-                 ci_level=fmt.level(alpha), p_value=r["p_value"], uncertainty="Newcombe hybrid score interval")
+                 ci_level=fmt.level(alpha), p_value=r["p_value"], uncertainty="Newcombe hybrid score interval",
+                 n_treatment=int(r["n_treatment"]), n_control=int(r["n_control"]),
+                 rate_treatment=r["rate_treatment"], rate_control=r["rate_control"],
+                 list_period=str(manifest.get("period", "")), list_as_of=str(manifest.get("as_of", "")),
+                 model_version=str(manifest.get("model_version", "")),
+                 planned_uplift=(manifest.get("control") or {}).get("planned_uplift"))

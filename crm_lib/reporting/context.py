@@ -18,8 +18,9 @@ from pathlib import Path
 from crm_lib import config
 from crm_lib.config import Period
 from crm_lib.data.door import check_source
+from crm_lib.data.needs import source_shape, unmet
 from crm_lib.data.store import Warehouse
-from crm_lib.errors import NotEstimable
+from crm_lib.errors import DataContractError, NotEstimable
 from crm_lib.reporting.facts import FactBook
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class NotebookContext:
         gone = [s for s in sections if s in self.omitted]
         if gone:
             root = getattr(self.omitted[gone[0]], "builds_on", gone[0])  # name the first section omitted
-            first = self.omitted[root]
+            first = self.omitted.get(root, self.omitted[gone[0]])  # a root in another notebook: its reason travelled
             e = NotEstimable(f"it builds on '{root}', which was not estimable ({first.reason})", first.remedy)
             e.builds_on = root
             raise e
@@ -122,9 +123,13 @@ def open_context(notebook: str, source: str = "", period: str = "", profile: str
     Raises
     ------
     DataContractError
-        When the source breaks its contracts (validated here or by the runner).
+        When the source breaks its contracts (validated here or by the runner), or lacks
+        a table or column this notebook needs (``crm_lib.data.needs``).
     """
     params = dict(params) if params else config.resolve(profile).as_dict()
+    from crm_lib import i18n
+
+    i18n.use_params(params)  # the pack's language and currency: fmt, catalogues, figure fonts
     src = _resolve_source(source, params)
     mapping = params.get("mapping")
     if mapping and not Path(mapping).is_absolute():
@@ -134,9 +139,16 @@ def open_context(notebook: str, source: str = "", period: str = "", profile: str
 
         wh = open_source(src, mapping=mapping)
         door = json.loads(Path(door_path).read_text())
-    else:
-        wh, report = check_source(src, mapping=mapping)
-        report.raise_for_errors()
+    else:   # checked against what this notebook needs (crm_lib.data.needs), not every canonical table
+        wh, report = check_source(src, mapping=mapping, notebooks=[notebook])
+        try:
+            report.raise_for_errors()
+            why = unmet(notebook, source_shape(wh))
+            if why:
+                raise DataContractError(f"{notebook} {why} (source {src}); the runner lists it as not run")
+        except BaseException:
+            wh.close()
+            raise
         door = door_summary(report)
     p = config.resolve_period(period or None, params["period_kind"], wh.data_end().date())
     facts = FactBook(notebook, p.label, facts_path or None, alpha=float(params.get("alpha", 0.05)))
