@@ -13,9 +13,9 @@ PROFILE ?= quarterly
 SIZE ?= small
 DATA ?= data/demo
 
-.PHONY: env report test test-fast lab bench demo-data browser clean
+.PHONY: env report test test-fast lab bench demo-data browser fonts catalogues i18n-extract clean
 
-env: $(STAMP)
+env: $(STAMP) catalogues
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,22 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "CRM Workbench (.venv)" >/dev/null
+	$(BIN)/python -m crm_lib.i18n compile
 	@touch $(STAMP)
+
+# Translation catalogues (crm_lib/i18n.py): .po files are the source, .mo files are built here
+# (git-ignored). `make i18n-extract` refreshes the template and merges new messages into each .po.
+PO_FILES := $(wildcard crm_lib/locale/*/LC_MESSAGES/crm.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+catalogues: $(MO_FILES)
+
+crm_lib/locale/%/LC_MESSAGES/crm.mo: crm_lib/locale/%/LC_MESSAGES/crm.po | $(STAMP)
+	$(BIN)/python -m crm_lib.i18n compile
+
+i18n-extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy -c "Translators:" --no-wrap --sort-by-file \
+		--project crm-workbench -o crm_lib/locale/crm.pot .
+	$(BIN)/pybabel update -i crm_lib/locale/crm.pot -d crm_lib/locale -D crm --no-wrap
 
 $(DATA)/warehouse.duckdb: | $(STAMP)
 	$(BIN)/crm-workbench demo-data --size $(SIZE) --out $(DATA)
@@ -31,20 +46,31 @@ $(DATA)/warehouse.duckdb: | $(STAMP)
 demo-data: $(DATA)/warehouse.duckdb
 
 # The last closed period's pack (built once; FORCE=1 rebuilds it, keeping the old one aside).
-report: $(STAMP) $(DATA)/warehouse.duckdb
+report: $(STAMP) catalogues $(DATA)/warehouse.duckdb
 	$(BIN)/crm-workbench run $(PROFILE) --source $(DATA)/warehouse.duckdb $(if $(FORCE),--force,--if-missing)
 
-# Debian's chromium for the real-browser tests (installed once, when missing).
-browser:
+# A CJK font for zh-CN figures and pages (Debian's fonts-noto-cjk, installed once, when missing).
+# Needs root and apt; elsewhere it says so and goes on (`crm-workbench doctor` reports the font).
+fonts:
+	@fc-list 2>/dev/null | grep -q "Noto Sans CJK SC" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; \
+	  else \
+	    echo "fonts: 'Noto Sans CJK SC' is missing and this is not a root Debian shell: install fonts-noto-cjk" \
+	         "(or any font providing Noto Sans CJK SC); zh-CN figures would show boxes" >&2; \
+	  fi; }
+
+# Debian's chromium for the real-browser tests (installed once, when missing); the CJK font too.
+browser: fonts
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) browser
+test: $(STAMP) catalogues browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) catalogues
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
-lab: $(STAMP) $(DATA)/warehouse.duckdb
+lab: $(STAMP) catalogues $(DATA)/warehouse.duckdb
 	$(BIN)/jupyter lab notebooks/
 
 # lifetimes 0.11.3 is the CLV benchmark's comparison only: its own venv, never the project's lock.

@@ -8,17 +8,88 @@ Markdown-with-HTML, so that it shows as the literal text it is and never as mark
 
 Every function returns ``"n/a"`` (``NA``) for a missing value (None, NaN, ``pd.NA``) unless
 it says otherwise, and never uses scientific notation.
+
+**Locale.** Output follows the run's locale and currency, set once per process by
+``crm_lib.i18n.use(locale, currency)`` (which calls ``set_locale`` here). The default, ``en``
+without a currency, is the historical output byte for byte. Any other locale lays numbers out
+with Babel (its decimal and grouping symbols and percent pattern; rounding stays Python's, so a
+value rounds the same in every language), translates the few fixed words (``n/a``, ``CI``,
+``pp``, ``to``) through the catalogue, and for Chinese writes amounts on the 万 / 亿 scale
+(``4.01亿``, ``¥4.01亿`` or ``4.01亿元`` for CNY) and periods as ``2026年第3季度``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import date as _date
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 NA = "n/a"
+
+# --------------------------------------------------------------------------- locale
+
+_LOCALE = "en"                     # BCP 47 tag of the run (``en``, ``zh-CN``)
+_CURRENCY: dict | None = None      # {"code": "CNY", "symbol": "¥"} or None (bare amounts)
+
+
+def _identity(message: str) -> str:
+    return message
+
+
+_GETTEXT = _identity               # the catalogue's gettext, installed by crm_lib.i18n.use
+
+
+def set_locale(locale: str = "en", currency: dict | None = None, gettext=None) -> None:
+    """Format for ``locale`` (``en``, ``zh-CN``, ...) and ``currency`` from now on in this process.
+
+    ``crm_lib.i18n.use`` calls this (with the catalogue's ``gettext``); use that, not this.
+    """
+    global _LOCALE, _CURRENCY, _GETTEXT
+    _LOCALE = str(locale or "en")
+    _CURRENCY = dict(currency) if currency else None
+    _GETTEXT = gettext or _identity
+
+
+def get_locale() -> str:
+    """The locale output is formatted for (``en`` unless ``crm_lib.i18n.use`` chose another)."""
+    return _LOCALE
+
+
+def gettext(message: str) -> str:
+    """``message`` in the run's language (the catalogue's translation; itself in ``en``)."""
+    return _GETTEXT(message)
+
+
+def _en() -> bool:
+    return _LOCALE == "en"
+
+
+def _zh() -> bool:
+    return _LOCALE.lower().startswith("zh")
+
+
+def _babel_locale() -> str:
+    return _LOCALE.replace("-", "_")
+
+
+def _na() -> str:
+    return NA if _en() else gettext("n/a")
+
+
+def _localise(plain: str, digits: int, percent: bool = False) -> str:
+    """A number already rounded by Python (``-1234.5``, no grouping) laid out by Babel for the locale."""
+    from babel.numbers import format_decimal, format_percent
+
+    if not re.search(r"[1-9]", plain):
+        plain = plain.lstrip("+-")                 # no signed zero in any language
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    if percent:
+        return format_percent(Decimal(plain) / 100, format=pattern + "%", locale=_babel_locale())
+    return format_decimal(Decimal(plain), format=pattern, locale=_babel_locale())
 
 
 def missing(x) -> bool:
@@ -40,46 +111,103 @@ def _no_negative_zero(s: str) -> str:
 
 def integer(x) -> str:
     """An integer with thousands separators (rounded half to even): ``12,345``."""
-    return NA if missing(x) else f"{int(round(float(x))):,}"
+    if missing(x):
+        return _na()
+    if _en():
+        return f"{int(round(float(x))):,}"
+    return _localise(str(int(round(float(x)))), 0)
 
 
 def number(x, digits: int = 1) -> str:
     """A number with thousands separators and ``digits`` decimals: ``1,234.5``."""
-    return NA if missing(x) else _no_negative_zero(f"{float(x):,.{digits}f}")
+    if missing(x):
+        return _na()
+    if _en():
+        return _no_negative_zero(f"{float(x):,.{digits}f}")
+    return _localise(f"{float(x):.{digits}f}", digits)
 
 
 def signed(x, digits: int = 1) -> str:
     """A number with an explicit sign: ``+1.5``, ``-0.3``, ``0.0``."""
     if missing(x):
-        return NA
+        return _na()
     s = f"{float(x):+,.{digits}f}"
+    if not _en():
+        body = _localise(f"{abs(float(x)):.{digits}f}", digits)
+        s = (s[0] + body) if re.search(r"[1-9]", s) else body
+        return s
     return s[1:] if not re.search(r"[1-9]", s) else s
+
+
+# (unit, divisor, decimals) from the smallest scale up
+_SCALES_EN = (("", 1.0, 0), ("k", 1e3, 1), ("m", 1e6, 1), ("bn", 1e9, 1))
+_SCALES_ZH = (("", 1.0, 0), ("万", 1e4, 2), ("亿", 1e8, 2), ("万亿", 1e12, 2))
+
+
+def _scaled(x: float, scales, step: float) -> tuple[str, float, int]:
+    """The scale of ``x``, chosen after rounding (999,960 is 1.0m, not 1,000.0k)."""
+    i = max(j for j, (_u, div, _d) in enumerate(scales) if j == 0 or abs(x) >= div)
+    if i < len(scales) - 1 and round(abs(x) / scales[i][1], scales[i][2]) >= step:
+        i += 1
+    return scales[i]
 
 
 def money(x) -> str:
     """An amount on a bn/m/k scale with one decimal (``1.5m``, ``-250.0k``), plain below 1,000.
 
-    The scale is chosen after rounding, so 999,960 is ``1.0m``, not ``1,000.0k``.
+    The scale is chosen after rounding, so 999,960 is ``1.0m``, not ``1,000.0k``. With a
+    ``currency`` parameter the amount carries it (``¥40.1bn``, ``CNY 40.1bn`` without a symbol).
+    In Chinese the scale is 万 / 亿 / 万亿 with two decimals (``4.01亿``; ``9,999`` below 1万),
+    with the currency as ``4.01亿元`` for CNY, else its symbol (``US$4.01亿``).
     """
     if missing(x):
-        return NA
+        return _na()
     x = float(x)
-    scales = (("", 1.0, 0), ("k", 1e3, 1), ("m", 1e6, 1), ("bn", 1e9, 1))
-    i = max(j for j, (_, div, _) in enumerate(scales) if j == 0 or abs(x) >= div)
-    if i < len(scales) - 1 and round(abs(x) / scales[i][1], scales[i][2]) >= 1000:
-        i += 1
-    unit, div, digits = scales[i]
-    return _no_negative_zero(f"{x / div:,.{digits}f}{unit}")
+    if _en():
+        unit, div, digits = _scaled(x, _SCALES_EN, 1000)
+        s = _no_negative_zero(f"{x / div:,.{digits}f}{unit}")
+    else:
+        unit, div, digits = _scaled(x, _SCALES_ZH if _zh() else _SCALES_EN, 1e4 if _zh() else 1000)
+        s = _localise(f"{x / div:.{digits}f}", digits) + unit
+    return _with_currency(s)
+
+
+def _with_currency(amount: str) -> str:
+    if not _CURRENCY:
+        return amount
+    code, symbol = str(_CURRENCY.get("code") or ""), str(_CURRENCY.get("symbol") or "")
+    sign, body = ("-", amount[1:]) if amount.startswith("-") else ("", amount)
+    if _zh() and code.upper() == "CNY":
+        return f"{sign}{body}元"
+    if symbol:
+        return f"{sign}{symbol}{body}"
+    return f"{code} {amount}" if code else amount
+
+
+def currency_label() -> str:
+    """What amounts are in, for a table header or an axis: ``¥``, ``CNY``, ``元``; empty without a currency."""
+    if not _CURRENCY:
+        return ""
+    code, symbol = str(_CURRENCY.get("code") or ""), str(_CURRENCY.get("symbol") or "")
+    if _zh() and code.upper() == "CNY":
+        return "元"
+    return symbol or code
 
 
 def pct(x, digits: int = 1) -> str:
     """A proportion (0-1) as a percentage: ``0.123`` → ``12.3%``."""
-    return NA if missing(x) else _no_negative_zero(f"{100 * float(x):.{digits}f}%")
+    if missing(x):
+        return _na()
+    if _en():
+        return _no_negative_zero(f"{100 * float(x):.{digits}f}%")
+    return _localise(f"{100 * float(x):.{digits}f}", digits, percent=True)
 
 
 def pp(x, digits: int = 2) -> str:
     """A difference of proportions (0-1) in percentage points, signed: ``0.0123`` → ``+1.23 pp``."""
-    return NA if missing(x) else f"{signed(100 * float(x), digits)} pp"
+    if missing(x):
+        return _na()
+    return gettext("{value} pp").format(value=signed(100 * float(x), digits))
 
 
 def p_value(p, digits: int = 3) -> str:
@@ -93,7 +221,7 @@ def p_value(p, digits: int = 3) -> str:
         When ``p`` is further outside [0, 1] (a p-value that is not a probability is a bug upstream).
     """
     if missing(p):
-        return NA
+        return _na()
     p = float(p)
     if not -1e-9 <= p <= 1 + 1e-9:
         raise ValueError(f"p-value {p!r} is not in [0, 1]")
@@ -105,15 +233,15 @@ def p_value(p, digits: int = 3) -> str:
 def p_text(p, digits: int = 3) -> str:
     """``p = 0.012``, ``p < 0.001`` or ``p n/a``, for sentences."""
     s = p_value(p, digits)
-    if s == NA:
-        return "p n/a"
+    if missing(p):
+        return f"p {s}"
     return f"p < {s[1:]}" if s.startswith("<") else f"p = {s}"
 
 
 def significant(x, digits: int = 3) -> str:
     """``digits`` significant digits without scientific notation: 0.000123, 12.3, 1,234."""
     if missing(x):
-        return NA
+        return _na()
     x = float(x)
     if x == 0 or not math.isfinite(x):
         return number(x, 0) if x == 0 else str(x)
@@ -124,11 +252,11 @@ def significant(x, digits: int = 3) -> str:
 COUNT_UNITS = ("customers", "problems", "KPIs", "alerts", "count", "complaints", "responses", "clusters")
 
 
-def by_unit(value, unit: str, pct_digits: int = 2, missing_text: str = NA) -> str:
+def by_unit(value, unit: str, pct_digits: int = 2, missing_text: str | None = None) -> str:
     """A fact's value in its unit: proportions as %, currency with ``money``, counts as integers,
-    anything else to 3 significant digits below 100 and 1 decimal above."""
+    anything else to 3 significant digits below 100 and 1 decimal above (missing: ``n/a``)."""
     if missing(value):
-        return missing_text
+        return _na() if missing_text is None else missing_text
     if unit == "proportion":
         return pct(value, pct_digits)
     if unit == "currency":
@@ -170,8 +298,8 @@ def significance(alpha: float) -> str:
 
 
 def ci_label(alpha: float) -> str:
-    """``"95% CI"`` at alpha 0.05, ``"80% CI"`` at 0.2, ``"97.5% CI"`` at 0.025."""
-    return f"{level_pct(alpha)} CI"
+    """``"95% CI"`` at alpha 0.05, ``"80% CI"`` at 0.2, ``"97.5% CI"`` at 0.025 (``95%置信区间`` in Chinese)."""
+    return gettext("{level} CI").format(level=level_pct(alpha))
 
 
 def alpha_of(level_: float) -> float:
@@ -179,33 +307,81 @@ def alpha_of(level_: float) -> float:
     return round(1.0 - float(level_), 10)
 
 
-def interval(lo, hi, f=number, missing_text: str = "interval not estimable", sep: str | None = None, **kw) -> str:
+def _to() -> str:
+    """The separator of a range whose bound has a sign: `` to `` (`` 至 `` in Chinese)."""
+    return " to " if _en() else " " + gettext("to") + " "
+
+
+def interval(lo, hi, f=number, missing_text: str | None = None, sep: str | None = None, **kw) -> str:
     """``lo-hi`` written with ``f`` (``" to "`` when a bound is negative, so signs stay readable;
-    ``sep`` forces a separator)."""
+    ``sep`` forces a separator). ``missing_text`` defaults to "interval not estimable"."""
     if missing(lo) or missing(hi):
-        return missing_text
+        return gettext("interval not estimable") if missing_text is None else missing_text
     a, b = f(lo, **kw), f(hi, **kw)
     if sep is None:
-        sep = " to " if a.startswith(("-", "+")) or b.startswith(("-", "+")) else "-"
+        sep = _to() if a.startswith(("-", "+")) or b.startswith(("-", "+")) else "-"
     return f"{a}{sep}{b}"
 
 
 def with_ci(value: str, lo: str, hi: str, alpha: float) -> str:
     """``value (95% CI lo-hi)`` from already formatted parts."""
-    sep = " to " if lo.startswith(("-", "+")) or hi.startswith(("-", "+")) else "-"
+    sep = _to() if lo.startswith(("-", "+")) or hi.startswith(("-", "+")) else "-"
     return f"{value} ({ci_label(alpha)} {lo}{sep}{hi})"
 
 
 def pct_ci(x, lo, hi, alpha: float = 0.05, digits: int = 1) -> str:
     """``2.1% (95% CI 1.9%-2.3%)``."""
     if missing(lo) or missing(hi):
-        return f"{pct(x, digits)} ({ci_label(alpha)} not estimable)"
+        not_estimable = gettext("not estimable")
+        return f"{pct(x, digits)} ({ci_label(alpha)} {not_estimable})"
     return with_ci(pct(x, digits), pct(lo, digits), pct(hi, digits), alpha)
 
 
 def ratio_ci(v, lo, hi, digits: int = 2) -> str:
     """``1.81 (1.73-1.90)``: a ratio with its interval, the level stated by the caller's header."""
-    return f"{number(v, digits)} ({interval(lo, hi, number, 'not estimable', digits=digits)})"
+    not_estimable = gettext("not estimable")
+    return f"{number(v, digits)} ({interval(lo, hi, number, not_estimable, digits=digits)})"
+
+
+# --------------------------------------------------------------------------- periods and dates
+
+_PERIOD_SKELETON = {"month": "yMMM", "quarter": "yQQQ", "year": "y"}
+
+
+def period(label) -> str:
+    """A reporting period's label for reviewers: ``2026Q3`` in ``en`` (unchanged), ``2026年第3季度``,
+    ``2026年9月`` or ``2026年`` in Chinese (Babel's date skeletons, so any locale has its own form).
+
+    A label that is not a month (``2026-09``), quarter (``2026Q3``) or year (``2026``) is returned escaped.
+    """
+    if missing(label):
+        return _na()
+    s = str(label).strip()
+    if _en():
+        return esc(s)
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", s):
+        kind, d = "month", _date(int(m[1]), int(m[2]), 1)
+    elif m := re.fullmatch(r"(\d{4})[Qq]([1-4])", s):
+        kind, d = "quarter", _date(int(m[1]), 3 * int(m[2]) - 2, 1)
+    elif re.fullmatch(r"\d{4}", s):
+        kind, d = "year", _date(int(s), 1, 1)
+    else:
+        return esc(s)
+    from babel.dates import format_skeleton
+
+    return format_skeleton(_PERIOD_SKELETON[kind], d, locale=_babel_locale())
+
+
+def date(d) -> str:
+    """A date: ISO ``2026-09-30`` in ``en`` (unchanged), ``2026年9月30日`` in Chinese (Babel's long date)."""
+    if missing(d):
+        return _na()
+    d = pd.Timestamp(d).date()
+    if _en():
+        return d.isoformat()
+    from babel.dates import format_date
+
+    return format_date(d, "long", locale=_babel_locale())
 
 
 # --------------------------------------------------------------------------- values from data and parameters
@@ -235,7 +411,7 @@ def esc(value) -> str:
     escapes HTML there; Stylers need ``escape_styler``) and not in plot titles (plain text).
     """
     if not isinstance(value, str) and missing(value):
-        return NA
+        return _na()
     s = re.sub(r"\s+", " ", str(value))
     s = _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], s)
     m = _LINE_START.match(s)
@@ -248,7 +424,7 @@ def esc(value) -> str:
 
 def label(value) -> str:
     """A code as words, escaped: ``loyal_customers`` → ``loyal customers``."""
-    return esc(str(value).replace("_", " ")) if not missing(value) else NA
+    return esc(str(value).replace("_", " ")) if not missing(value) else _na()
 
 
 def code(value) -> str:

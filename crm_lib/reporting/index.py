@@ -10,7 +10,7 @@ from urllib.parse import quote
 import jinja2
 import pandas as pd
 
-from crm_lib import fmt, kpis
+from crm_lib import fmt, i18n, kpis
 from crm_lib.errors import EnvironmentFault
 from crm_lib.reporting import fsafe
 from crm_lib.reporting.facts import load_facts
@@ -32,7 +32,7 @@ img{max-width:100%} .muted{color:#707b7c;font-size:12px}
 details{margin:6px 0} summary{cursor:pointer;font-weight:bold;font-size:14px;margin:6px 0}
 """
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                          autoescape=True, undefined=jinja2.StrictUndefined)
+                          autoescape=True, undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.i18n"])
 
 
 def _trends(packs: list[Path]) -> pd.DataFrame:
@@ -74,12 +74,14 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
         page = root / prof / pack.name / f"{name}.html"
         omitted = _omitted(nb)
         note = note_class = note_title = ""
-        if nb.get("status") == "not_run":
-            note, note_class, note_title = "not run", "unknown", str(nb.get("reason", ""))
+        not_run = nb.get("status") in ("not run", "not_run")   # its needs are not met by the source
+        if not_run:
+            note, note_class = "not run" + (f": {nb.get('reason')}" if nb.get("reason") else ""), "unknown"
+            note_title = str(nb.get("reason", ""))
         elif omitted:
             note, note_class = f"{len(omitted)} section(s) omitted", "partial"
             note_title = "; ".join(omitted)
-        notebooks.append({"name": name, "failed": nb.get("status") not in ("ok", "not_run"),
+        notebooks.append({"name": name, "failed": nb.get("status") != "ok" and not not_run, "not_run": not_run,
                           "href": _href(prof, pack.name, f"{name}.html") if page.is_file() and not page.is_symlink() else "",
                           "note": note, "note_class": note_class, "note_title": note_title})
     secs = info.get("seconds")
@@ -93,6 +95,8 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
 # --------------------------------------------------------------------------- headline block
 
 _STATUS_BADGE = {"met": "ok", "near": "partial", "missed": "failed"}
+# the scorecard's statuses (crm_lib.evaluation.scorecard), translated where the index shows them
+_STATUS_WORDS = (i18n.N_("met"), i18n.N_("near"), i18n.N_("missed"), i18n.N_("no target"), i18n.N_("not measured"))
 
 
 def _alpha(pack: Path) -> float:
@@ -122,7 +126,7 @@ def _value(x, unit) -> str:
 def _interval(r, level) -> str:
     """``95% CI 1.9%-2.3%`` at the level the fact was recorded with; ``census`` without one."""
     if fmt.missing(r.get("ci_lower")) or fmt.missing(r.get("ci_upper")):
-        return "census (exact)"
+        return i18n.gettext("census (exact)")
     lv = float(level) if not fmt.missing(level) else None
     head = fmt.ci_label(fmt.alpha_of(lv)) if lv else "CI"
     return f"{head} {_value(r['ci_lower'], r['unit'])} – {_value(r['ci_upper'], r['unit'])}"
@@ -132,7 +136,7 @@ def _change(r, tag: str) -> dict:
     """A change vs an earlier period as text, its direction (better/worse) and significance."""
     c = r.get(f"change_{tag}")
     if fmt.missing(c):
-        return {"text": "no earlier value", "cls": "muted", "sig": False, "title": ""}
+        return {"text": i18n.gettext("no earlier value"), "cls": "muted", "sig": False, "title": ""}
     u = r["unit"]
     text = fmt.pp(c) if u == "proportion" else ("+" if c >= 0 else "−") + _value(abs(c), u)
     p, sig = r.get(f"p_{tag}"), bool(r.get(f"sig_{tag}"))
@@ -140,7 +144,7 @@ def _change(r, tag: str) -> dict:
         text += f" ({fmt.p_text(p)})"
     good = c == 0 or (c > 0) == (r["better"] == "higher")
     return {"text": text + (" *" if sig else ""), "cls": ("better" if good else "worse") + (" sig" if sig else ""),
-            "sig": sig, "title": "exact change (census)" if fmt.missing(p) else ""}
+            "sig": sig, "title": i18n.gettext("exact change (census)") if fmt.missing(p) else ""}
 
 
 def _headline(root: Path, prof: str, packs: list[Path], targets: dict) -> dict | None:
@@ -166,11 +170,12 @@ def _headline(root: Path, prof: str, packs: list[Path], targets: dict) -> dict |
     for name, r in card.iterrows():
         k = kpis.get(name)
         measured = r["status"] != NOT_MEASURED
-        row = {"name": name, "label": name.replace("_", " "), "definition": k.definition, "measured": measured,
+        row = {"name": name, "label": i18n.kpi_label(name), "definition": i18n.gettext(k.definition),
+               "measured": measured,
                "value": _value(r["value"], r["unit"]) if measured else NOT_MEASURED,
                "interval": _interval(r, cur.loc[name, "ci_level"]) if measured else "",
                "target": "" if fmt.missing(r["target"]) else _value(r["target"], k.unit),
-               "status": r["status"], "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
+               "status": i18n.gettext(r["status"]), "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
                "prev": _change(r, "prev") if measured else None, "yoy": _change(r, "yoy") if measured else None,
                "spark": "", "points": 0}
         series = hist[(hist["name"] == name) & pd.to_numeric(hist["value"], errors="coerce").notna()]
@@ -186,24 +191,53 @@ def _headline(root: Path, prof: str, packs: list[Path], targets: dict) -> dict |
     areas = []
     for area, part in review.long_tail(full).items():
         areas.append({"name": area, "rows": [
-            {"label": str(name).replace("_", " "), "measured": r["status"] != NOT_MEASURED,
+            {"label": i18n.kpi_label(str(name)), "measured": r["status"] != NOT_MEASURED,
              "value": _value(r["value"], r["unit"]) if r["status"] != NOT_MEASURED else NOT_MEASURED,
              "interval": _interval(r, cur.loc[name, "ci_level"]) if name in cur.index else "",
              "target": "" if fmt.missing(r["target"]) else _value(r["target"], r["unit"]),
-             "status": r["status"], "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
+             "status": i18n.gettext(r["status"]), "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
              "prev": _change(r, "prev") if r["status"] != NOT_MEASURED else None}
             for name, r in part.iterrows()]})
-    return {"period": per.label, "previous": per.previous().label, "year_ago": per.year_ago().label,
+    return {"period": fmt.period(per.label), "previous": fmt.period(per.previous().label),
+            "year_ago": fmt.period(per.year_ago().label),
             "significance": fmt.significance(alpha), "rows": rows, "areas": areas,
             "n_sig": sum(1 for r in rows if r["measured"] and (r["prev"]["sig"] or r["yoy"]["sig"]))}
+
+
+def _index_language(reports_dir: str | Path) -> tuple[str, dict | None]:
+    """The index's locale and currency: those of the newest pack of the profile shown first
+    (quarterly), from its manifest; English without a currency when there is none."""
+    root = Path(reports_dir)
+    if not root.is_dir():
+        return i18n.SOURCE_LOCALE, None
+    profiles = sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+                       and p.name != "index_files"), key=lambda p: (p.name != "quarterly", p.name))
+    for prof in profiles:
+        packs = sorted(p for p in prof.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+        if packs:
+            try:
+                params = json.loads((packs[-1] / "manifest.json").read_text()).get("parameters") or {}
+                locale = i18n.normalise(params.get("locale"))
+            except (OSError, ValueError, AttributeError):
+                return i18n.SOURCE_LOCALE, None
+            return locale, params.get("currency")
+    return i18n.SOURCE_LOCALE, None
 
 
 def build_index(reports_dir: str | Path) -> Path:
     """Rebuild ``reports_dir/index.html`` (and its KPI figures) from the published packs.
 
     The page comes from an autoescaping Jinja2 template; every write stays inside
-    ``reports_dir`` and refuses to follow a symlink (``crm_lib.reporting.fsafe``).
+    ``reports_dir`` and refuses to follow a symlink (``crm_lib.reporting.fsafe``). Its fixed
+    texts, KPI names, numbers and periods are in the language of the newest pack shown first.
     """
+    lang, currency = _index_language(reports_dir)
+    with i18n.using(lang, currency):
+        _ENV.install_gettext_translations(i18n.translations(lang), newstyle=True)
+        return _build_index(reports_dir, lang)
+
+
+def _build_index(reports_dir: str | Path, lang: str) -> Path:
     from crm_lib import plots
 
     root = fsafe.makedirs(reports_dir, ".")
@@ -237,7 +271,7 @@ def build_index(reports_dir: str | Path) -> Path:
         shown.append({"name": prof.name, "title": prof.name.capitalize(), "anchor": prof.name, "figure": figure,
                       "headline": head,
                       "packs": [_pack_row(root, prof.name, pack) for pack in reversed(packs)]})
-    page = _ENV.get_template("index.html.j2").render(css=CSS, profiles=shown)
+    page = _ENV.get_template("index.html.j2").render(css=CSS, profiles=shown, lang=lang.split("-")[0])
     out = fsafe.write_text(root, "index.html", page)
     logger.info("index rebuilt: %s", out)
     return out
