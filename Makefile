@@ -46,7 +46,14 @@ $(DATA)/warehouse.duckdb: | $(STAMP)
 demo-data: $(DATA)/warehouse.duckdb
 
 # The last closed period's pack (built once; FORCE=1 rebuilds it, keeping the old one aside).
+# History on first use: the HISTORY periods before the pack's are built first as facts only (no pages;
+# `crm-workbench backfill`), by the notebooks that feed the scorecard's headline KPIs, so the pack has
+# trends, a previous period and the same period a year ago. HISTORY=0 builds the pack alone.
+HISTORY ?= 8
+HISTORY_NOTEBOOKS ?= 00_data_overview,10_segmentation,20_churn,30_satisfaction,31_complaints_sla,40_clv,90_effectiveness_review
 report: $(STAMP) catalogues $(DATA)/warehouse.duckdb
+	$(if $(filter-out 0,$(HISTORY)),$(BIN)/crm-workbench backfill $(PROFILE) --periods $(HISTORY) \
+		--notebooks $(HISTORY_NOTEBOOKS) --source $(DATA)/warehouse.duckdb)
 	$(BIN)/crm-workbench run $(PROFILE) --source $(DATA)/warehouse.duckdb $(if $(FORCE),--force,--if-missing)
 
 # A CJK font for zh-CN figures and pages (Debian's fonts-noto-cjk, installed once, when missing).

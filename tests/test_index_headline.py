@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import html as html_lib
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.proportion import test_proportions_2indep as two_proportion_test
 
-from conftest import ROOT
 from crm_lib import evaluation as ev
 from crm_lib import fmt, kpis
 from crm_lib.config import Period
 from crm_lib.evaluation import review
 from crm_lib.reporting.index import build_index
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 NO_ALERTS = pd.DataFrame(columns=["kpi", "rule", "value", "periods"])
 
 
@@ -141,52 +132,7 @@ def test_index_headline_block_from_planted_packs(tmp_path):
     assert "no trend yet" in row("nps")
 
 
-# --------------------------------------------------------------------------- end to end, in Chromium
-
-@pytest.mark.slow
-def test_two_lean_quarters_show_the_headline_block_in_chromium(tiny_bank, tmp_path):
-    """Two quarters (overview + review only, to stay cheap): the index leads with the headline
-    block, its sparklines load, nothing overflows at 1280 px; the review leads with the headline."""
-    pdir = tmp_path / "parameters"
-    shutil.copytree(ROOT / "parameters", pdir)
-    (pdir / "profiles" / "quarterly.yaml").write_text(
-        "period_kind: quarter\nnotebooks: [00_data_overview, 90_effectiveness_review]\n")
-    reports = tmp_path / "reports"
-    env = {**os.environ, "CRM_PARAMETERS_DIR": str(pdir)}
-    for q in ("2026Q2", "2026Q3"):
-        r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--period", q, "--source",
-                            str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}"],
-                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr
-    review_html = (reports / "quarterly" / "2026Q3" / "90_effectiveness_review.html").read_text()
-    assert (review_html.index("Executive summary, 2026Q3") < review_html.index("Headline KPIs")
-            < review_html.index("Significant changes") < review_html.index("Every other KPI, by area"))
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian chromium is missing: `make browser` installs it"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto((reports / "index.html").as_uri())
-            page.wait_for_load_state("load")
-            assert page.locator("#headline-quarterly table.headline").count() == 1
-            kpis_shown = page.eval_on_selector_all("#headline-quarterly tr[data-kpi]", "els => els.map(e => e.dataset.kpi)")
-            assert kpis_shown == review.headline_kpis()
-            sparks = page.eval_on_selector_all("#headline-quarterly img.spark",
-                                               "els => els.map(e => e.complete && e.naturalWidth > 0)")
-            # the overview alone measures churn, AUM, customers and cross-sell: each has a two-point trend
-            assert len(sparks) >= 4 and all(sparks)
-            assert "not measured this period" in page.inner_text("#headline-quarterly")
-            wide = page.evaluate("""() => [document.documentElement.scrollWidth,
-                [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 1280.5)
-                  .map(e => e.tagName + '.' + e.className).slice(0, 5)]""")
-            assert wide[0] <= 1280 and wide[1] == [], f"overflow at 1280 px: {wide}"
-            page.screenshot(path=str(tmp_path / "index_headline.png"), full_page=True)
-        finally:
-            browser.close()
-    assert (tmp_path / "index_headline.png").stat().st_size > 10_000
-
+# The end-to-end check in Chromium (a backfilled history and a real pack) is in tests/test_backfill.py.
 
 def test_a_pack_folder_that_is_not_a_period_keeps_the_index_without_a_headline(tmp_path):
     reports = tmp_path / "reports"

@@ -200,6 +200,14 @@ class Warehouse:
             raise DataContractError(f"{table}: table is missing from source {self.source} "
                                     f"(found: {', '.join(self.tables()) or 'no canonical tables'})")
 
+    def data_start(self):
+        """The first day of the first month with balances (``datetime.date``), or None for a source
+        without balances: the earliest period a pack can be built for (``crm-workbench backfill``)."""
+        if not self.has("balances"):
+            return None
+        v = self.con.execute("SELECT min(month) FROM balances").fetchall()[0][0]
+        return None if v is None else pd.Timestamp(v).to_period("M").start_time.date()
+
     def data_end(self) -> pd.Timestamp:
         """The end of the data: the last month-end with balances.
 

@@ -1,4 +1,4 @@
-"""``crm-workbench run``, ``run-due``, ``list`` and ``doctor``: the scheduler's commands."""
+"""``crm-workbench run``, ``run-due``, ``backfill``, ``list`` and ``doctor``: the scheduler's commands."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from crm_lib import config
+from crm_lib.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,13 @@ def cmd_run(args) -> int:
             print(f"{found} already built (use --force to rebuild; the old pack is kept aside)")
             print(f"open {found.parent.parent / 'index.html'}")
             return 0
-    r = run_pack(args.profile, args.period, overrides, force=args.force)
+    r = run_pack(args.profile, args.period, overrides, force=args.force, facts_only=args.facts_only)
     _print_result(r)
     index = r.path.parent.parent / "index.html"
-    print(f"open {r.path / (r.notebooks[0].name + '.html')} or the index {index}")
+    if args.facts_only:
+        print(f"facts only (no pages): {r.path / 'facts.json'}; the index {index} shows its trend points")
+    else:
+        print(f"open {r.path / (r.notebooks[0].name + '.html')} or the index {index}")
     return 0 if r.ok else EXIT_NOTEBOOK
 
 
@@ -73,6 +77,64 @@ def cmd_run_due(args) -> int:
             if not r.ok:
                 worst = EXIT_NOTEBOOK
     print(f"run-due: {built} pack(s) built")
+    return worst
+
+
+def backfill_periods(kind: str, until, count: int, data_start=None) -> list:
+    """The ``count`` periods of ``kind`` before ``until`` (a ``Period``), oldest first; periods that
+    start before ``data_start`` are left out (the data cannot build them)."""
+    out, p = [], until
+    for _ in range(count):
+        p = p.previous()
+        if data_start is not None and p.start < data_start:
+            break
+        out.append(p)
+    return out[::-1]
+
+
+def cmd_backfill(args) -> int:
+    from crm_lib.data.store import open_source
+    from crm_lib.reporting.index import build_index
+    from crm_lib.reporting.runner import check_once, facts_only_workers, reports_root, run_pack
+
+    overrides = list(args.set or [])
+    if args.source:
+        overrides.append(f"source={args.source}")
+    cfg = config.resolve(args.profile, overrides)
+    if args.notebooks:   # a subset of the profile's notebooks, in the profile's order
+        want = [n.strip() for n in args.notebooks.split(",") if n.strip()]
+        unknown = [n for n in want if not (config.default_notebooks_dir() / f"{n}.ipynb").is_file()]
+        if unknown:
+            raise ConfigError(f"backfill --notebooks: no notebook {', '.join(unknown)} in "
+                              f"{config.default_notebooks_dir()}")
+        keep = [n for n in cfg.params.notebooks if n in want]   # the others are not in this profile
+        if not keep:
+            raise ConfigError(f"backfill --notebooks: none of {', '.join(want)} is in profile {args.profile} "
+                              f"({', '.join(cfg.params.notebooks)})")
+        overrides.append("notebooks=[" + ", ".join(keep) + "]")
+        cfg = config.resolve(args.profile, overrides)
+    src = cfg.params.source if Path(cfg.params.source).is_absolute() else str(config.PROJECT_ROOT / cfg.params.source)
+    with open_source(src) as wh:
+        end, start = wh.data_end().date(), wh.data_start()
+    until = config.resolve_period(args.until, cfg.params.period_kind, end)
+    root = reports_root(cfg) / args.profile
+    todo = [p for p in backfill_periods(cfg.params.period_kind, until, args.periods, start)
+            if not (root / p.label).exists()]
+    print(f"backfill {args.profile}: {len(todo)} period(s) before {until.label} to build, facts only"
+          + (f" ({', '.join(p.label for p in todo)})" if todo else ""), flush=True)
+    worst = 0
+    checked = check_once(cfg) if todo else None   # one source, one door check for every period
+    with facts_only_workers(cfg) as workers:   # one pool of workers for every period
+        for i, p in enumerate(todo, 1):   # oldest first: each period's review and list evaluation read the one before
+            print(f"{args.profile}: building {p.label}, facts only ({i}/{len(todo)})", flush=True)
+            r = run_pack(args.profile, p.label, overrides, facts_only=True, zygotes=workers, index=False,
+                         checked=checked)
+            _print_result(r)
+            if not r.ok:
+                worst = EXIT_NOTEBOOK
+    if todo:
+        build_index(reports_root(cfg))
+    print(f"backfill: {len(todo)} period(s) built (facts only)")
     return worst
 
 
@@ -223,6 +285,8 @@ def add_commands(sub) -> None:
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
     r.add_argument("--force", action="store_true", help="rebuild an existing pack; the old one is kept aside")
     r.add_argument("--if-missing", action="store_true", help="exit 0 without building when the pack already exists")
+    r.add_argument("--facts-only", action="store_true",
+                   help="record the period's facts without pages (as backfill does); the manifest says so")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("run-due", help="build every closed period that has no pack yet (cron-friendly)")
@@ -230,6 +294,18 @@ def add_commands(sub) -> None:
     d.add_argument("--source", help="warehouse source (overrides the parameters' source)")
     d.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
     d.set_defaults(func=cmd_run_due)
+
+    b = sub.add_parser("backfill", help="build the facts (no pages) of the periods before one, so its pack has "
+                                         "history: trends, the previous period and the same period a year ago")
+    b.add_argument("profile", help="monthly, quarterly or annual (parameters/profiles/)")
+    b.add_argument("--periods", type=int, default=8, help="how many periods before --until (default 8)")
+    b.add_argument("--until", help="the period whose history is built, itself not built (default: the data's "
+                                   "last closed period)")
+    b.add_argument("--notebooks", help="comma-separated notebooks to run, of those in the profile (default: all of "
+                                       "them); the manifest records which ran")
+    b.add_argument("--source", help="warehouse source (overrides the parameters' source)")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
+    b.set_defaults(func=cmd_backfill)
 
     ls = sub.add_parser("list", help="list report packs and their status")
     ls.add_argument("--profile", help="profile whose parameters locate the reports folder")

@@ -68,6 +68,7 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
     except (OSError, ValueError):
         info = {}
     status = str(info.get("status", "unknown"))
+    facts_only = info.get("built") == "facts only"   # crm-workbench backfill: facts and trend points, no pages
     notebooks = []
     for nb in info.get("notebooks", []):
         name = str(nb.get("name", ""))
@@ -78,6 +79,10 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
         if not_run:
             note, note_class = "not run" + (f": {nb.get('reason')}" if nb.get("reason") else ""), "unknown"
             note_title = str(nb.get("reason", ""))
+        elif facts_only and nb.get("status") == "ok":
+            not_run = True   # no page to link, and not a failure
+            note, note_class = "facts only", "unknown"
+            note_title = "built by crm-workbench backfill: the notebook's code ran and recorded its facts; no page"
         elif omitted:
             note, note_class = f"{len(omitted)} section(s) omitted", "partial"
             note_title = "; ".join(omitted)
@@ -85,7 +90,8 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
                           "href": _href(prof, pack.name, f"{name}.html") if page.is_file() and not page.is_symlink() else "",
                           "note": note, "note_class": note_class, "note_title": note_title})
     secs = info.get("seconds")
-    return {"name": pack.name, "status": status, "status_class": status if status in _STATUS_CLASSES else "unknown",
+    return {"name": pack.name, "status": status + (" · facts only" if facts_only else ""),
+            "status_class": status if status in _STATUS_CLASSES else "unknown",
             "notebooks": notebooks, "finished": str(info.get("finished", ""))[:19],
             "duration": "" if not isinstance(secs, (int, float)) else f"{secs:.0f}s",
             "files": [{"name": f, "href": _href(prof, pack.name, f)}

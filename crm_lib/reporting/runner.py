@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 STATUS_OK, STATUS_FAILED = "ok", "failed"
 # a notebook whose needs (crm_lib.data.needs) the source cannot meet: listed with its reason, never executed
 STATUS_NOT_RUN = "not run"
+# how a pack was built (manifest "built"): pages and facts, or facts only (crm-workbench backfill)
+BUILT_FULL, BUILT_FACTS_ONLY = "full", "facts only"
 
 
 class LockHeld(WorkbenchError):
@@ -157,7 +160,8 @@ def _clean_stale(profile_dir: Path) -> None:
 
 
 def run_pack(profile: str, period: str | None = None, overrides: list[str] | None = None,
-             force: bool = False, parameters_dir: Path | None = None) -> PackResult:
+             force: bool = False, parameters_dir: Path | None = None, facts_only: bool = False,
+             zygotes=None, index: bool = True, checked: "SourceCheck | None" = None) -> PackResult:
     """Build the pack of ``profile`` for ``period`` and publish it.
 
     Parameters
@@ -170,6 +174,19 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
         ``key=value`` overrides (``--set``), applied last.
     force : bool
         Replace an existing pack, keeping the old one under ``.archive/``.
+    facts_only : bool
+        Build the period's facts without pages (``crm-workbench backfill``): each notebook's code
+        cells run as under Papermill (``crm_lib.reporting.factsonly``) and record the same facts,
+        lists and files, but no notebook or HTML page is written. The manifest says
+        ``"built": "facts only"``; the index lists the period and its trend points.
+    zygotes : crm_lib.reporting.factsonly.Zygotes, optional
+        The worker processes of a facts-only build (``backfill`` shares one pool across periods);
+        default: a pool of ``parallel`` workers for this pack.
+    index : bool
+        Rebuild ``index.html`` after publishing (``backfill`` rebuilds it once, at its end).
+    checked : SourceCheck, optional
+        The door's verdict on this source for this profile (``check_once``); ``backfill`` checks
+        the source once for all its periods. Default: checked here.
 
     Returns
     -------
@@ -197,15 +214,10 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     check_reports_folder(root, root / profile)
     source = _abs(params.source)
     mapping = _abs(params.mapping)
-    wh, report = check_source(source, mapping=mapping, notebooks=params.notebooks)
-    try:
-        report.raise_for_errors()
-        per = config.resolve_period(period, params.period_kind, wh.data_end().date())
-        fingerprint = wh.fingerprint()
-        shape = source_shape(wh)
-        not_run = {nb: why for nb in params.notebooks if (why := unmet(nb, shape))}
-    finally:
-        wh.close()
+    checked = checked or check_once(cfg)
+    report, fingerprint = checked.report, checked.fingerprint
+    per = config.resolve_period(period, params.period_kind, checked.data_end)
+    not_run = {nb: why for nb in params.notebooks if (why := unmet(nb, checked.shape))}
     profile_dir = root / profile
     final = profile_dir / per.label
     if final.exists() and not force:
@@ -227,7 +239,15 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     try:
         fsafe.write_text(root, info, json.dumps({"pid": os.getpid(), "started": started}))
         _clean_stale(profile_dir)
-        return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run)
+        if not facts_only:
+            return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run,
+                          index=index)
+        if zygotes is not None:
+            return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run,
+                          zygotes, index)
+        with facts_only_workers(cfg) as own:
+            return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run,
+                          own, index)
     except BaseException as e:
         # the message first (it reports the free space as the build left it), then the build goes
         fault = None
@@ -252,9 +272,36 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
         fsafe.unlock(lock)
 
 
+@dataclass
+class SourceCheck:
+    """What the door found, once per source and profile: its report (errors raised already), the
+    data's end, the source's fingerprint and shape (which tables and columns it has)."""
+    report: object
+    data_end: object
+    fingerprint: str
+    shape: object
+
+
+def check_once(cfg: RunConfig) -> SourceCheck:
+    """Check ``cfg``'s source against what its notebooks need; raise on errors (nothing written).
+
+    Raises
+    ------
+    DataContractError
+        The source breaks a contract a notebook of the profile needs.
+    """
+    params = cfg.params
+    wh, report = check_source(_abs(params.source), mapping=_abs(params.mapping), notebooks=params.notebooks)
+    try:
+        report.raise_for_errors()
+        return SourceCheck(report, wh.data_end().date(), wh.fingerprint(), source_shape(wh))
+    finally:
+        wh.close()
+
+
 def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report, fingerprint: str,
            final: Path, force: bool, started: str, t0: float, root: Path,
-           not_run: dict | None = None) -> PackResult:
+           not_run: dict | None = None, zygotes=None, index: bool = True) -> PackResult:
     params = cfg.params
     build = final.parent / f".build-{per.label}-{os.getpid()}"
     fsafe.rmtree(root, build)
@@ -279,7 +326,7 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
 
         key_source = "environment" if os.environ.get(KEY_ENV) else "per-install key file (CRM_PSEUDONYM_KEY unset)"
         key = pseudonym_key()
-        results = _execute_all(cfg, per, resolved, build, key, not_run or {})
+        results = _execute_all(cfg, per, resolved, build, key, not_run or {}, zygotes)
         facts = []
         for r in results:
             facts.extend(load_facts(build / "facts" / f"{r.name}.json"))
@@ -288,7 +335,8 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
         status = STATUS_OK if all(r.status in (STATUS_OK, STATUS_NOT_RUN) for r in results) else STATUS_FAILED
         manifest = {
             "profile": cfg.profile, "period": per.label, "period_start": str(per.start), "period_end": str(per.end),
-            "status": status, "started": started, "finished": _now(),
+            "status": status, "built": BUILT_FULL if zygotes is None else BUILT_FACTS_ONLY,
+            "started": started, "finished": _now(),
             "seconds": round(time.perf_counter() - t0, 2),
             "parameters": resolved, "parameter_sources": cfg.sources,
             "data": {"source": source, "fingerprint": fingerprint, "rows": door["rows"]},
@@ -312,6 +360,8 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
         shutil.rmtree(build, ignore_errors=True)
         raise
     result = PackResult(cfg.profile, per.label, final, status, results, archived)
+    if not index:
+        return result
     from crm_lib.reporting.index import build_index
 
     try:
@@ -341,7 +391,7 @@ def _publish(build: Path, final: Path, force: bool, root: Path) -> Path | None:
 
 
 def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str,
-                 not_run: dict | None = None) -> list[NotebookResult]:
+                 not_run: dict | None = None, zygotes=None) -> list[NotebookResult]:
     not_run = not_run or {}
     results = {n: NotebookResult(n, STATUS_NOT_RUN, 0.0, 0.0, 0.0, reason=not_run[n]) for n in not_run}
     for n, r in results.items():
@@ -351,7 +401,8 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: 
     done = []
 
     def one(name: str) -> NotebookResult:
-        r = _execute(name, cfg, per, resolved, build, key)
+        r = (_execute(name, cfg, per, resolved, build, key) if zygotes is None
+             else _execute_facts_only(name, cfg, per, resolved, build, key, zygotes))
         done.append(r)
         logger.info("[%d/%d] %s %s in %.1fs%s", len(done), total, name, r.status, r.seconds,
                     f": {r.error}" if r.error else "")
@@ -367,14 +418,59 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: 
     return [results[n] for n in cfg.params.notebooks]
 
 
-def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> NotebookResult:
-    src = config.default_notebooks_dir() / f"{name}.ipynb"
-    out = build / f"{name}.ipynb"
+def _notebook_parameters(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path) -> Path:
+    """The parameters the runner injects into notebook ``name`` (a YAML file in the build folder)."""
     nb_params = {"source": resolved["source"], "period": per.label, "profile": cfg.profile,
                  "params": resolved, "facts_path": str(build / "facts" / f"{name}.json"),
                  "door_path": str(build / "door.json")}
     pfile = build / f".{name}.params.yaml"
     pfile.write_text(yaml.safe_dump(nb_params, sort_keys=False))
+    return pfile
+
+
+def facts_only_workers(cfg: RunConfig):
+    """The worker processes of a facts-only build: ``parallel`` zygotes started with the run's seed
+    (``PYTHONHASHSEED``, as the kernels of a full pack get it). Use as a context manager."""
+    from crm_lib.reporting.factsonly import Zygotes
+
+    return Zygotes(cfg.params.parallel, {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed)})
+
+
+def _execute_facts_only(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path,
+                        key: str, zygotes) -> NotebookResult:
+    """Run notebook ``name``'s code cells in a process of their own (``crm_lib.reporting.factsonly``):
+    the same cells, parameters, seed and key as ``_execute``, no kernel, notebook or page."""
+    src = config.default_notebooks_dir() / f"{name}.ipynb"
+    pfile = _notebook_parameters(name, cfg, per, resolved, build)
+    logger.info("%s: executing (facts only)", name)
+    t0 = time.perf_counter()
+    from crm_lib.data.privacy import KEY_ENV
+
+    try:
+        proc = zygotes.run([str(src), str(pfile), str(cfg.params.notebook_timeout_s)],
+                           build / f".{name}.stderr", {KEY_ENV: key})
+    except ChildProcessError as e:   # the worker itself was killed
+        proc = subprocess.CompletedProcess([], -signal.SIGKILL, "", str(e))
+    finally:
+        pfile.unlink(missing_ok=True)
+        (build / f".{name}.stderr").unlink(missing_ok=True)
+    status, error = STATUS_OK, ""
+    if proc.returncode != 0:
+        status, error = STATUS_FAILED, _papermill_error(proc.stderr)
+        raise_if_machine_fault(error, build / "facts" / f"{name}.json")
+        if proc.returncode < 0:
+            error = f"killed (signal {-proc.returncode}); the machine may be out of memory"
+        elif "MemoryError" in error:
+            error += f"; {OUT_OF_MEMORY}"
+        (build / f"{name}.stderr.txt").write_text(proc.stderr[-20000:])
+    secs = round(time.perf_counter() - t0, 2)
+    return NotebookResult(name, status, secs, secs, 0.0, error)
+
+
+def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> NotebookResult:
+    src = config.default_notebooks_dir() / f"{name}.ipynb"
+    out = build / f"{name}.ipynb"
+    pfile = _notebook_parameters(name, cfg, per, resolved, build)
     cmd = [sys.executable, "-m", "papermill", str(src), str(out), "-f", str(pfile), "-k", cfg.params.kernel,
            "--cwd", str(config.default_notebooks_dir()), "--execution-timeout", str(cfg.params.notebook_timeout_s),
            "--no-progress-bar", "--log-level", "WARNING"]
