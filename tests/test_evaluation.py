@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -178,44 +177,32 @@ def test_future_action_and_short_series_are_not_evaluable(small_wh):
 # --------------------------------------------------------------------------- end to end
 
 @pytest.mark.slow
-def test_consecutive_quarters_and_run_due_over_a_year(tiny_bank, tmp_path):
-    """Two quarters in a row: the second review sees the first as its prior period. Then
-    run-due builds the monthly, quarterly and annual packs that have closed, and the index
-    shows their KPI trends. Lean profiles (overview + review) keep it fast."""
+def test_run_due_builds_the_closed_months_and_years_once(tiny_bank, tmp_path):
+    """run-due builds the monthly and annual packs that have closed, and nothing the second time; the index
+    shows their KPI trends. Lean profiles (the overview only) keep it fast. Consecutive quarterly packs and the
+    review's comparison with the previous one are checked in tests/test_backfill.py."""
     pdir = tmp_path / "parameters"
     shutil.copytree(ROOT / "parameters", pdir)
-    for name, kind, nbs in (("monthly", "month", "00_data_overview"), ("annual", "year", "00_data_overview"),
-                            ("quarterly", "quarter", "00_data_overview, 90_effectiveness_review")):
-        (pdir / "profiles" / f"{name}.yaml").write_text(f"period_kind: {kind}\nnotebooks: [{nbs}]\n")
+    for name, kind in (("monthly", "month"), ("annual", "year")):
+        (pdir / "profiles" / f"{name}.yaml").write_text(f"period_kind: {kind}\nnotebooks: [00_data_overview]\n")
     reports = tmp_path / "reports"
     env = {**os.environ, "CRM_PARAMETERS_DIR": str(pdir)}
     base = [sys.executable, "-m", "crm_lib.cli", "-q"]
     common = ["--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}"]
-    for q in ("2026Q2", "2026Q3"):
-        r = subprocess.run([*base, "run", "quarterly", "--period", q, *common], env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr
-    q3 = {f["name"]: f for f in json.loads((reports / "quarterly" / "2026Q3" / "facts.json").read_text())}
-    q2 = {f["name"]: f for f in json.loads((reports / "quarterly" / "2026Q2" / "facts.json").read_text())}
-    html = (reports / "quarterly" / "2026Q3" / "90_effectiveness_review.html").read_text()
-    assert "vs 2026Q2" in html and "Executive summary, 2026Q3" in html
-    assert f"{q3['active_customers']['value'] - q2['active_customers']['value']:+,.0f}".replace("-", "−") in html
-    assert "kpi_alerts" in q3 and "kpis_met" in q3
-    # run-due: monthly and quarterly since August 2026, annual since 2025
-    r = subprocess.run([*base, "run-due", "monthly", "quarterly", *common, "--set", "schedule.since=2026-08-01"],
+    # monthly since August 2026, annual since 2025
+    r = subprocess.run([*base, "run-due", "monthly", *common, "--set", "schedule.since=2026-08-01"],
                        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
-    assert "run-due: 2 pack(s) built" in r.stdout  # 2026-08 and 2026-09; 2026Q3 exists already
+    assert "run-due: 2 pack(s) built" in r.stdout  # 2026-08 and 2026-09
     r = subprocess.run([*base, "run-due", "annual", *common, "--set", "schedule.since=2025-01-01"],
                        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "run-due: 1 pack(s) built" in r.stdout
-    again = subprocess.run([*base, "run-due", "monthly", "quarterly", *common, "--set", "schedule.since=2026-08-01"],
+    again = subprocess.run([*base, "run-due", "monthly", *common, "--set", "schedule.since=2026-08-01"],
                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "run-due: 0 pack(s) built" in again.stdout  # idempotent
     built = sorted(p.relative_to(reports).as_posix() for p in reports.glob("*/*") if p.is_dir()
                    and not p.name.startswith("."))
-    assert built == ["annual/2025", "monthly/2026-08", "monthly/2026-09",
-                     "quarterly/2026Q2", "quarterly/2026Q3"]
+    assert built == ["annual/2025", "monthly/2026-08", "monthly/2026-09"]
     index = (reports / "index.html").read_text()
-    for prof in ("monthly", "quarterly", "annual"):
+    for prof in ("monthly", "annual"):
         assert f"index_files/{prof}_kpis.png" in index and (reports / "index_files" / f"{prof}_kpis.png").exists()
