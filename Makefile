@@ -71,10 +71,13 @@ fonts:
 browser: fonts
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# lint-imports: the layering contracts of pyproject.toml (tests/test_layers.py also plants violations)
 test: $(STAMP) catalogues browser
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 test-fast: $(STAMP) catalogues
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 lab: $(STAMP) catalogues $(DATA)/warehouse.duckdb

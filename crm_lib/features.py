@@ -36,11 +36,11 @@ import pandas as pd
 import pyarrow as pa
 import sqlglot
 
-from crm_lib.data.personas import TIER_THRESHOLDS
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 from crm_lib.data.sqlsafe import ident, lit, suffix, suffixes
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
+from crm_lib.paramfiles import default_tier_thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, 
     m_last, m_3 = last.date(), (last - pd.offsets.MonthEnd(3)).date()
     m_avg = (last - pd.offsets.MonthEnd(int(aum_months))).date()
     m_12 = (last - pd.offsets.MonthEnd(12)).date()
-    thresholds = tier_thresholds or TIER_THRESHOLDS
+    thresholds = tier_thresholds or default_tier_thresholds()   # the run's parameters/defaults.yaml, never the demo's
     _check_thresholds(thresholds)
     # Values (customer types, tier names, products) enter the query as SQLGlot literals of the
     # dialect it is written in (Spark SQL), never pasted between quotes: see crm_lib.data.sqlsafe.
@@ -220,7 +220,7 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
     if aum_months <= 0 or aum_months > 12:
         raise DataContractError(f"aum_months={aum_months}: must be between 1 and 12")
     for t in ("customers", "accounts", "balances", "transactions", "complaints", "surveys", "campaign_contacts"):
-        wh._need(t)
+        wh.need(t)
     inner = feature_sql(as_of, products(wh), window_days, aum_months, tier_thresholds)
     pid = pseudonym_sql("customer_id", key or pseudonym_key())
     # Only the pseudonym leaves the warehouse; the query never selects PII columns.
@@ -233,3 +233,21 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
             df[c] = df[c].to_numpy(dtype="int64")
     logger.info("feature table as of %s: %d customers", as_of, len(df))
     return df
+
+
+def spark_feature_table(spark, as_of, window_days: int = 365, aum_months: int = 3,
+                        tier_thresholds: dict | None = None, key: str | None = None) -> pd.DataFrame:
+    """The feature table as of ``as_of`` computed by Spark from the registered views.
+
+    Same columns and values as ``feature_table`` (sorted by pseudonym); the views come from
+    ``crm_lib.data.spark.register_parquet`` (or the bank's own catalogue).
+    """
+    from crm_lib.data.spark import pseudonym_spark_sql
+
+    products = sorted(r[0] for r in spark.sql("SELECT DISTINCT product FROM accounts WHERE product IS NOT NULL").collect())
+    inner = feature_sql(as_of, products, window_days, aum_months, tier_thresholds, dialect="spark")
+    pid = pseudonym_spark_sql("customer_id", key or pseudonym_key())
+    df = spark.sql(f"SELECT {pid} AS pid, f.* FROM ({inner}) f").drop("customer_id").withColumnRenamed("pid", "customer_id")
+    out = df.toPandas().sort_values("customer_id").reset_index(drop=True)
+    logger.info("spark feature table as of %s: %d customers", as_of, len(out))
+    return out

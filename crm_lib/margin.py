@@ -6,6 +6,10 @@ mean of the last ``aum_months`` month-ends up to the as-of date; rates are **ann
 proportions by segment (``customers.customer_type``); fees and cost to serve are currency
 **per month**. A segment or product the table does not price is an error naming it, never a
 silent zero.
+
+A base module (it reads the warehouse and parameters only): the CLV package, the data overview's and
+segmentation's profitability sections and the early-warning list all price balances with it.
+``crm_lib.clv.margin`` re-exports it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from crm_lib.errors import ConfigError, DataContractError
 
 logger = logging.getLogger(__name__)
 
-CLV_FILE = Path(__file__).resolve().parents[2] / "parameters" / "clv.yaml"
+CLV_FILE = Path(__file__).resolve().parents[1] / "parameters" / "clv.yaml"
 RATE_KEYS = ("deposit_spread", "loan_spread", "investment_fee")
 
 

@@ -180,7 +180,7 @@ def value_by_tier(wh: Warehouse, period: Period, params: dict, features: pd.Data
         The margin table of ``parameters/clv.yaml`` does not price a segment or product of the data,
         or no active customer has balances.
     """
-    from crm_lib.clv.margin import ClvSettings, warehouse_margin
+    from crm_lib.margin import ClvSettings, warehouse_margin
     from crm_lib.errors import ConfigError, DataContractError, NotEstimable
 
     f = active_features(wh, period, params) if features is None else features

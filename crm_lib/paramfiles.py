@@ -41,3 +41,20 @@ def read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     return data
+
+
+def default_tier_thresholds(parameters_dir: Path | None = None) -> dict:
+    """The value tiers' AUM lower bounds of ``defaults.yaml`` (``tiers``) in the run's parameters folder:
+    what a library function uses when its caller gives no thresholds (a bank sets its own tiers there,
+    never in code). ``{customer_type: {tier: lower bound}}``, floats.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or has no ``tiers`` mapping.
+    """
+    path = Path(parameters_dir or default_parameters_dir()) / "defaults.yaml"
+    tiers = read_yaml(path).get("tiers")
+    if not isinstance(tiers, dict) or not tiers:
+        raise ConfigError(f"{path}: 'tiers' (AUM lower bound per customer type and tier) is missing")
+    return {str(ct): {str(k): float(v) for k, v in t.items()} for ct, t in tiers.items()}

@@ -13,7 +13,7 @@ from conftest import END_DATE
 from crm_lib import config
 from crm_lib.churn import ChurnSettings
 from crm_lib.clv.book import value_book
-from crm_lib.clv.margin import ClvSettings, monthly_margin
+from crm_lib.margin import ClvSettings, monthly_margin
 from crm_lib.clv.relationship import BaselineHazard, value_table
 from crm_lib.data._synth.truth_clv import true_value_months
 from crm_lib.data.privacy import pseudonym_key, pseudonymise_ids

@@ -24,7 +24,8 @@ def spark():
 
 
 def test_spark_and_duckdb_agree(spark, tiny_bank):
-    from crm_lib.data.spark import register_parquet, spark_feature_table
+    from crm_lib.data.spark import register_parquet
+    from crm_lib.features import spark_feature_table
 
     register_parquet(spark, tiny_bank / "parquet")
     got = spark_feature_table(spark, AS_OF, key=KEY)

@@ -15,7 +15,7 @@ from conftest import END_DATE
 from crm_lib import churn, config, kpis, overview
 from crm_lib.churn import ChurnSettings
 from crm_lib.churn import report as churn_report
-from crm_lib.clv.margin import ClvSettings, warehouse_margin
+from crm_lib.margin import ClvSettings, warehouse_margin
 from crm_lib.data.store import open_source
 from crm_lib.errors import NotEstimable
 from crm_lib.reporting.facts import FactBook

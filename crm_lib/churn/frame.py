@@ -35,12 +35,12 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.churn.settings import ChurnDefinition
-from crm_lib.data.personas import TIER_THRESHOLDS
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError, NotEstimable
 from crm_lib.features import feature_table
+from crm_lib.paramfiles import default_tier_thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def history_start(wh: Warehouse) -> pd.Timestamp:
     Before it the warehouse holds no balances or transactions, so customers onboarded
     earlier are observed from this day on (left truncation).
     """
-    wh._need("balances")
+    wh.need("balances")
     v = wh.con.execute("SELECT min(month) FROM balances").fetchall()[0][0]
     if v is None:
         raise DataContractError("balances.month: table is empty (rule 'at least one month of balances')")
@@ -154,12 +154,12 @@ def _outcomes(wh: Warehouse, end, definition: ChurnDefinition, key: str | None) 
     Nothing dated after ``end`` is read. Raises ``DataContractError`` for a closure dated
     before onboarding (a negative duration).
     """
-    wh._need("customers")
+    wh.need("customers")
     definition = (definition or ChurnDefinition()).check()
     end = pd.Timestamp(end).normalize()
     first = history_start(wh) if (definition.kind == "dormancy") else None
     if definition.kind == "dormancy":
-        wh._need("transactions")
+        wh.need("transactions")
     o = wh.sql(_outcomes_sql(wh, end, definition, key or pseudonym_key(), first))
     for c in ("onboard_date", "closed_date", "treated_at", "dormant_at"):
         o[c] = pd.to_datetime(o[c])
@@ -296,7 +296,7 @@ def _tier_at_entry(wh, f, start, end, key, tiers) -> tuple[np.ndarray, pd.Series
     """Tier and date of the first month-end balance on or after each customer's entry."""
     if not wh.has("balances"):
         return np.full(len(f), "unknown", dtype=object), pd.Series(pd.NaT, index=f.index)
-    thresholds = tiers or TIER_THRESHOLDS
+    thresholds = tiers or default_tier_thresholds()   # the run's parameters/defaults.yaml, never the demo's
     cases = []
     for ctype, t in thresholds.items():
         for name, lo in sorted(t.items(), key=lambda kv: -kv[1]):

@@ -212,7 +212,7 @@ def _clv(wh, as_of, snap, model, settings, key, clv_settings) -> tuple[pd.Series
     The list never fails for want of a margin table: a missing product or segment in
     ``parameters/clv.yaml`` leaves CLV empty and says why (``WarningList.clv_note``).
     """
-    from crm_lib.clv.margin import ClvSettings, warehouse_margin
+    from crm_lib.margin import ClvSettings, warehouse_margin
     from crm_lib.clv.relationship import point_clv
     from crm_lib.errors import ConfigError
 

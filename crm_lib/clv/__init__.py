@@ -15,7 +15,7 @@ it for a warehouse in one call.
 from crm_lib.clv.bgnbd import BetaGeoModel
 from crm_lib.clv.book import survival_model, value_book
 from crm_lib.clv.gammagamma import GammaGammaModel, independence_check
-from crm_lib.clv.margin import ClvSettings, monthly_margin, warehouse_margin
+from crm_lib.margin import ClvSettings, monthly_margin, warehouse_margin
 from crm_lib.clv.paretonbd import ParetoNBDModel
 from crm_lib.clv.relationship import RelationshipCLV, lorenz, relationship_clv
 from crm_lib.clv.sbg import ShiftedBetaGeometric, cohort_counts

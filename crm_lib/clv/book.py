@@ -10,7 +10,7 @@ import pandas as pd
 from crm_lib.churn import covariates as cv
 from crm_lib.churn.cox import ChurnCox
 from crm_lib.churn.frame import cohort_frame, observation_start, snapshot
-from crm_lib.clv.margin import ClvSettings, warehouse_margin
+from crm_lib.margin import ClvSettings, warehouse_margin
 from crm_lib.clv.relationship import RelationshipCLV, relationship_clv
 
 logger = logging.getLogger(__name__)

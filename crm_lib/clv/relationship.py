@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from crm_lib.churn import covariates as cv
-from crm_lib.clv.margin import ClvSettings
+from crm_lib.margin import ClvSettings
 from crm_lib.errors import DataContractError
 
 logger = logging.getLogger(__name__)

@@ -173,7 +173,7 @@ def warehouse_summary(wh, calibration_end, observation_end=None, txn_types=("fee
 
     if origin not in ("onboarding", "first_purchase"):
         raise ValueError(f"origin {origin!r}: use 'onboarding' or 'first_purchase'")
-    wh._need("transactions")
+    wh.need("transactions")
     key = key or pseudonym_key()
     cal = pd.Timestamp(calibration_end).normalize()
     obs = pd.Timestamp(observation_end).normalize() if observation_end is not None else None

@@ -166,12 +166,12 @@ class Warehouse:
 
     def columns(self, table: str) -> dict[str, str]:
         """Column name -> DuckDB type of canonical ``table``."""
-        self._need(table)
+        self.need(table)
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {_q(table)}").fetchall()
         return {r[0]: r[1] for r in rows}
 
     def count(self, table: str) -> int:
-        self._need(table)
+        self.need(table)
         return int(self.con.execute(f"SELECT count(*) FROM {_q(table)}").fetchall()[0][0])
 
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
@@ -190,12 +190,13 @@ class Warehouse:
 
     def frame(self, table: str, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
         """Read canonical ``table`` (internal: raw identifiers and PII included)."""
-        self._need(table)
+        self.need(table)
         cols = ", ".join(_q(c) for c in columns) if columns else "*"
         q = f"SELECT {cols} FROM {_q(table)}" + (f" WHERE {where}" if where else "")
         return self.sql(q)
 
-    def _need(self, table: str) -> None:
+    def need(self, table: str) -> None:
+        """Raise ``DataContractError`` naming ``table`` and the tables found when the source lacks it."""
         if not self.has(table):
             raise DataContractError(f"{table}: table is missing from source {self.source} "
                                     f"(found: {', '.join(self.tables()) or 'no canonical tables'})")

@@ -14,7 +14,7 @@ from crm_lib.fmt import ci_label, esc
 
 from crm_lib.errors import NotEstimable
 from crm_lib.evaluation.scorecard import current_facts, facts_frame, history, period_facts, scorecard
-from crm_lib.reporting.facts import load_facts
+from crm_lib.factfile import load_facts
 
 logger = logging.getLogger(__name__)
 

@@ -72,7 +72,7 @@ def survey_frame(wh: Warehouse, start, end, features: pd.DataFrame | None = None
     problems : DataFrame
         Rows dropped or flagged, by table/column/rule (see ``clean_surveys``).
     """
-    wh._need("surveys")
+    wh.need("surveys")
     have = wh.columns("surveys")
     pid = pseudonym_sql("customer_id", key or pseudonym_key())
     wanted = [c for c in ("response_id", "survey_date", "touchpoint", "csat", "nps") if c in have]
@@ -104,7 +104,7 @@ def complaint_frame(wh: Warehouse, start, end, as_of=None, features: pd.DataFram
     problems : DataFrame
         Rows dropped or flagged (see ``clean_complaints``).
     """
-    wh._need("complaints")
+    wh.need("complaints")
     have = wh.columns("complaints")
     as_of = pd.Timestamp(as_of or end)
     known = (as_of + pd.Timedelta(days=1)).date()

@@ -323,7 +323,7 @@ def value_by_segment(wh, res: PeriodSegmentation, clv_settings=None, key: str | 
     import numpy as np
     from scipy import stats
 
-    from crm_lib.clv.margin import ClvSettings, warehouse_margin
+    from crm_lib.margin import ClvSettings, warehouse_margin
     from crm_lib.errors import ConfigError, DataContractError, NotEstimable
 
     try:

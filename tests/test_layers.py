@@ -1,0 +1,77 @@
+"""The package's layering (issue #21), written as import-linter contracts in pyproject.toml.
+
+The real package keeps them; a copy of it with one upward import planted breaks them, naming the import. The
+plants include the circles the package used to have (data importing features for Spark, the review importing
+the reporting layer for a file reader, the overview and segmentation importing the CLV package for margins).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+LINT = Path(os.environ.get("VIRTUAL_ENV") or ROOT / ".venv") / "bin" / "lint-imports"
+
+
+def _lint(cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    exe = str(LINT) if LINT.exists() else shutil.which("lint-imports")
+    return subprocess.run([exe, "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_package_keeps_its_layers():
+    r = _lint(ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 kept, 0 broken" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory) -> Path:
+    """A copy of the package and its contracts, to plant imports in."""
+    root = tmp_path_factory.mktemp("layers")
+    shutil.copytree(ROOT / "crm_lib", root / "crm_lib", ignore=shutil.ignore_patterns("__pycache__", "locale"))
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+# (module, planted line, the import the contract must name)
+PLANTS = [
+    ("crm_lib/data/spark.py", "from crm_lib.features import feature_sql", "crm_lib.data.spark -> crm_lib.features"),
+    ("crm_lib/evaluation/review.py", "from crm_lib.reporting.facts import load_facts",
+     "crm_lib.evaluation.review -> crm_lib.reporting.facts"),
+    ("crm_lib/overview.py", "from crm_lib.clv.relationship import point_clv",
+     "crm_lib.overview -> crm_lib.clv.relationship"),
+    ("crm_lib/segmentation/profiles.py", "from crm_lib.reporting.prose import money",
+     "crm_lib.segmentation.profiles -> crm_lib.reporting.prose"),
+    ("crm_lib/churn/cox.py", "from crm_lib.segmentation import tiers", "crm_lib.churn.cox -> crm_lib.segmentation"),
+    ("crm_lib/fmt.py", "from crm_lib import config", "crm_lib.fmt -> crm_lib.config"),
+    # independent siblings: one analysis does not read another of its layer
+    ("crm_lib/satisfaction/scores.py", "from crm_lib import overview", "crm_lib.satisfaction.scores -> crm_lib.overview"),
+]
+
+
+@pytest.mark.parametrize("module, line, named", PLANTS, ids=[p[2] for p in PLANTS])
+def test_a_planted_upward_import_breaks_the_contract(copy, module, line, named):
+    path = copy / module
+    original = path.read_text()
+    path.write_text(original + f"\n{line}  # planted by tests/test_layers.py\n")
+    try:
+        r = _lint(copy, pythonpath=copy)
+    finally:
+        path.write_text(original)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "0 kept, 1 broken" in r.stdout and named in r.stdout, r.stdout[-3000:]
+
+
+def test_the_copy_without_plants_keeps_the_layers(copy):
+    """The planted copy is read, not the installed package: unplanted, it passes as the package does."""
+    r = _lint(copy, pythonpath=copy)
+    assert r.returncode == 0 and "1 kept, 0 broken" in r.stdout, r.stdout + r.stderr
