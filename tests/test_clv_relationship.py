@@ -50,7 +50,7 @@ def test_relationship_clv_ranks_customers_like_the_true_value(book, truth_values
     assert stats.spearmanr(c["clv"], true_clv)[0] >= 0.8
     # the survival part alone (value per unit of margin) must rank too, so the margin cannot carry the test: the
     # Cox covariates must beat a tenure-only survival curve (the same baseline, every log hazard 0)
-    from crm_lib.clv.relationship import _Interp
+    from crm_lib.churn.value import _Interp
 
     k = np.round(c["tenure_years"].to_numpy() * 12).astype(np.int64)
     kv, kb = np.unique(k, return_inverse=True)
@@ -84,7 +84,7 @@ def test_per_customer_interval_equals_the_monte_carlo_one(book):
     # CLV is monotone in the log hazard x'beta, which is normal under the coefficient draws: CLV at its normal
     # quantiles is the exact interval. Check against 20,000 Monte Carlo draws for a few customers; the MC
     # percentile error is ~1% of the interval width, so 3% of the width
-    from crm_lib.clv.relationship import _Interp
+    from crm_lib.churn.value import _Interp
 
     rng = np.random.default_rng(3)
     c = book.customers

@@ -2,7 +2,8 @@
 
 The real package keeps them; a copy of it with one upward import planted breaks them, naming the import. The
 plants include the circles the package used to have (data importing features for Spark, the review importing
-the reporting layer for a file reader, the overview and segmentation importing the CLV package for margins).
+the reporting layer for a file reader, the overview and segmentation importing the CLV package for margins, the
+early-warning list importing relationship CLV).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ PLANTS = [
     ("crm_lib/segmentation/profiles.py", "from crm_lib.reporting.prose import money",
      "crm_lib.segmentation.profiles -> crm_lib.reporting.prose"),
     ("crm_lib/churn/cox.py", "from crm_lib.segmentation import tiers", "crm_lib.churn.cox -> crm_lib.segmentation"),
+    ("crm_lib/churn/warning.py", "from crm_lib.clv.relationship import point_clv",
+     "crm_lib.churn.warning -> crm_lib.clv.relationship"),
     ("crm_lib/fmt.py", "from crm_lib import config", "crm_lib.fmt -> crm_lib.config"),
     # independent siblings: one analysis does not read another of its layer
     ("crm_lib/satisfaction/scores.py", "from crm_lib import overview", "crm_lib.satisfaction.scores -> crm_lib.overview"),

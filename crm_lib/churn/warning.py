@@ -90,7 +90,7 @@ def score(model: ChurnCox, snap: pd.DataFrame, horizon_months: int, clv: pd.Seri
     Parameters
     ----------
     clv : Series indexed like ``snap``, optional
-        Each customer's relationship CLV (currency, ``crm_lib.clv.relationship.point_clv``).
+        Each customer's relationship CLV (currency, ``crm_lib.churn.value.point_clv``).
 
     Returns
     -------
@@ -212,8 +212,8 @@ def _clv(wh, as_of, snap, model, settings, key, clv_settings) -> tuple[pd.Series
     The list never fails for want of a margin table: a missing product or segment in
     ``parameters/clv.yaml`` leaves CLV empty and says why (``WarningList.clv_note``).
     """
+    from crm_lib.churn.value import point_clv
     from crm_lib.margin import ClvSettings, warehouse_margin
-    from crm_lib.clv.relationship import point_clv
     from crm_lib.errors import ConfigError
 
     cs = None
