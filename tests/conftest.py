@@ -52,3 +52,15 @@ def shared_payload_packs(tmp_path_factory, tiny_bank):
     from shared_packs import payload_packs
 
     return payload_packs(tmp_path_factory, tiny_bank)
+
+
+def bank_slice_of(tiny_bank: Path, n_customers: int) -> dict:
+    """The tiny bank's first ``n_customers`` customers and every row of theirs, one DataFrame per table."""
+    import pandas as pd
+
+    from crm_lib.data.schema import SCHEMAS
+
+    frames = {t: pd.read_parquet(tiny_bank / "parquet" / t) for t in SCHEMAS}
+    keep = set(frames["customers"]["customer_id"].iloc[:n_customers])
+    return {t: (df[df["customer_id"].isin(keep)] if "customer_id" in df else df).reset_index(drop=True)
+            for t, df in frames.items()}

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import bank_slice_of
 from crm_lib.data.door import check_source
 from crm_lib.data.mapping import load_mapping
-from crm_lib.data.schema import SCHEMAS
 from crm_lib.data.store import SourceError, open_source
 from crm_lib.errors import ConfigError
 
@@ -28,10 +28,7 @@ N_CUSTOMERS = 60
 @pytest.fixture(scope="module")
 def bank_slice(tiny_bank) -> dict[str, pd.DataFrame]:
     """The tiny bank's first ``N_CUSTOMERS`` customers and every row of theirs."""
-    frames = {t: pd.read_parquet(tiny_bank / "parquet" / t) for t in SCHEMAS}
-    keep = set(frames["customers"]["customer_id"].iloc[:N_CUSTOMERS])
-    return {t: (df[df["customer_id"].isin(keep)] if "customer_id" in df else df).reset_index(drop=True)
-            for t, df in frames.items()}
+    return bank_slice_of(tiny_bank, N_CUSTOMERS)
 
 
 def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:

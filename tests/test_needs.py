@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import bank_slice_of
 from crm_lib import config
 from crm_lib.data import needs
 from crm_lib.data.door import CANNOT_RUN, OMITTING, WILL_RUN, check_source, notebook_verdicts
@@ -36,10 +37,7 @@ Q3 = config.Period.parse("2026Q3")
 
 @pytest.fixture(scope="module")
 def bank_slice(tiny_bank) -> dict[str, pd.DataFrame]:
-    frames = {t: pd.read_parquet(tiny_bank / "parquet" / t) for t in SCHEMAS}
-    keep = set(frames["customers"]["customer_id"].iloc[:N_CUSTOMERS])
-    return {t: (df[df["customer_id"].isin(keep)] if "customer_id" in df else df).reset_index(drop=True)
-            for t, df in frames.items()}
+    return bank_slice_of(tiny_bank, N_CUSTOMERS)
 
 
 def write(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:

@@ -23,14 +23,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, bank_slice_of
 from crm_lib.cli import main
 from crm_lib import config
 from crm_lib.data.door import CANNOT_RUN, WILL_RUN, check_source, notebook_verdicts
 from crm_lib.data.mapping import load_mapping
 from crm_lib.data.propose import propose
 from crm_lib.data.quality import unused_personal_fields
-from crm_lib.data.schema import SCHEMAS
 from crm_lib.data.store import open_source
 from crm_lib.errors import ConfigError
 
@@ -68,10 +67,7 @@ def drop_todo_lines(text: str) -> str:
 # ---------------------------------------------------------------------------- the tiny bank under other names
 @pytest.fixture(scope="module")
 def bank_slice(tiny_bank) -> dict[str, pd.DataFrame]:
-    frames = {t: pd.read_parquet(tiny_bank / "parquet" / t) for t in SCHEMAS}
-    keep = set(frames["customers"]["customer_id"].iloc[:N_CUSTOMERS])
-    return {t: (df[df["customer_id"].isin(keep)] if "customer_id" in df else df).reset_index(drop=True)
-            for t, df in frames.items()}
+    return bank_slice_of(tiny_bank, N_CUSTOMERS)
 
 
 CUST_NAMES = {"customer_id": "CUST_NO", "customer_type": "CUST_TYPE", "onboard_date": "OPEN_DT",

@@ -14,6 +14,7 @@ from crm_lib import fmt, i18n, kpis
 from crm_lib.errors import EnvironmentFault
 from crm_lib.reporting import fsafe
 from crm_lib.reporting.facts import load_facts
+from crm_lib.reporting.runner import BUILT_FACTS_ONLY
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
     except (OSError, ValueError):
         info = {}
     status = str(info.get("status", "unknown"))
-    facts_only = info.get("built") == "facts only"   # crm-workbench backfill: facts and trend points, no pages
+    facts_only = info.get("built") == BUILT_FACTS_ONLY   # crm-workbench backfill: facts and trend points, no pages
     notebooks = []
     for nb in info.get("notebooks", []):
         name = str(nb.get("name", ""))

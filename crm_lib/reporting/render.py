@@ -32,7 +32,12 @@ FAILED_BANNER_STYLE = "border:2px solid #922b21;background:#fdedec;padding:10px;
 FAILED_BANNER_TEXT = i18n.N_("<b>This notebook failed.</b> The output below stops at the failing cell, whose error "
                              "is shown; the pack's other notebooks ran independently. Data scientists: open the "
                              "executed <code>.ipynb</code> beside this page.")
-FAILED_BANNER = f"<div style='{FAILED_BANNER_STYLE}'>{FAILED_BANNER_TEXT}</div>"
+
+
+def failed_banner(text: str) -> str:
+    """The banner above a failed notebook's page; ``text`` is ``FAILED_BANNER_TEXT`` from the catalogue
+    (project markup, not data)."""
+    return f"<div style='{FAILED_BANNER_STYLE}'>{text}</div>"
 
 
 _TAGS = set(nh3.ALLOWED_TAGS) | {"style"}
@@ -83,7 +88,7 @@ def render_html(ipynb: str | Path, html: str | Path, failed: bool = False, local
                        locale, missing[0][:60])
     if failed:
         text = i18n.translations(locale).gettext(FAILED_BANNER_TEXT)
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"<div style='{FAILED_BANNER_STYLE}'>{text}</div>"))
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(failed_banner(text)))
     exporter = HTMLExporter(template_file=str(TEMPLATE), exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, sanitize_html=True, filters={"clean_html": sanitise},
                             language_code=locale.split("-")[0])  # <html lang>: ISO 639-1 only

@@ -9,6 +9,7 @@ when its holder dies, so a stale lock can never block) stops a second run.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -239,15 +240,11 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     try:
         fsafe.write_text(root, info, json.dumps({"pid": os.getpid(), "started": started}))
         _clean_stale(profile_dir)
-        if not facts_only:
+        # a facts-only build runs its notebooks in worker processes: the caller's, else a pool of its own
+        own = facts_only and zygotes is None
+        with (facts_only_workers(cfg) if own else contextlib.nullcontext(zygotes)) as workers:
             return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run,
-                          index=index)
-        if zygotes is not None:
-            return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run,
-                          zygotes, index)
-        with facts_only_workers(cfg) as own:
-            return _build(cfg, per, source, mapping, report, fingerprint, final, force, started, t0, root, not_run,
-                          own, index)
+                          workers if facts_only else None, index)
     except BaseException as e:
         # the message first (it reports the free space as the build left it), then the build goes
         fault = None
