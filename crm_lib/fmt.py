@@ -40,18 +40,24 @@ def _identity(message: str) -> str:
     return message
 
 
+def _plural(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
 _GETTEXT = _identity               # the catalogue's gettext, installed by crm_lib.i18n.use
+_NGETTEXT = _plural                # and its ngettext
 
 
-def set_locale(locale: str = "en", currency: dict | None = None, gettext=None) -> None:
+def set_locale(locale: str = "en", currency: dict | None = None, gettext=None, ngettext=None) -> None:
     """Format for ``locale`` (``en``, ``zh-CN``, ...) and ``currency`` from now on in this process.
 
-    ``crm_lib.i18n.use`` calls this (with the catalogue's ``gettext``); use that, not this.
+    ``crm_lib.i18n.use`` calls this (with the catalogue's ``gettext`` and ``ngettext``); use that, not this.
     """
-    global _LOCALE, _CURRENCY, _GETTEXT
+    global _LOCALE, _CURRENCY, _GETTEXT, _NGETTEXT
     _LOCALE = str(locale or "en")
     _CURRENCY = dict(currency) if currency else None
     _GETTEXT = gettext or _identity
+    _NGETTEXT = ngettext or _plural
 
 
 def get_locale() -> str:
@@ -60,8 +66,29 @@ def get_locale() -> str:
 
 
 def gettext(message: str) -> str:
-    """``message`` in the run's language (the catalogue's translation; itself in ``en``)."""
+    """``message`` in the run's language (the catalogue's translation; itself in ``en``).
+
+    The analyses' sentences, table headers and figure texts are marked with this, imported as ``_``
+    (``from crm_lib.fmt import _``): the analyses sit below ``crm_lib.i18n`` in the layering, so the
+    catalogue reaches them through here. Placeholders are named and filled after translation:
+    ``_("{n} customers churned").format(n=integer(k))``.
+    """
     return _GETTEXT(message)
+
+
+_ = gettext
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The singular or plural form for ``n`` in the run's language (Chinese has one form)."""
+    return _NGETTEXT(singular, plural, n)
+
+
+def lazy(message: str):
+    """``message`` translated when it is used, not when the module is imported: for module constants."""
+    from babel.support import LazyProxy
+
+    return LazyProxy(gettext, message, enable_cache=False)
 
 
 def _en() -> bool:

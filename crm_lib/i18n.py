@@ -179,7 +179,7 @@ def use(locale: str | None = SOURCE_LOCALE, currency: dict | None = None) -> Nul
     locale = normalise(locale)
     t = translations(locale)
     _state.update(locale=locale, currency=dict(currency) if currency else None, translations=t)
-    fmt.set_locale(locale, _state["currency"], t.gettext if locale != SOURCE_LOCALE else None)
+    fmt.set_locale(locale, _state["currency"], *((t.gettext, t.ngettext) if locale != SOURCE_LOCALE else ()))
     style = sys.modules.get("crm_lib.plots._style")
     if style is not None:
         style.apply_locale(locale)

@@ -167,12 +167,12 @@ def test_overview_profitability_is_not_estimable_when_the_margin_table_misses_a_
 
 def test_segmentation_profitability_adds_up_and_matches_the_overview(wh, params, period):
     from crm_lib import segmentation
-    from crm_lib.segmentation import narrative, pipeline
+    from crm_lib.segmentation import narrative, report
 
     s = segmentation.load_settings()
     s["clusters"]["n_bootstrap"], s["migration"]["n_bootstrap"] = 4, 200
     res = segmentation.analyse_period(wh, period, params, s)
-    val = pipeline.value_by_segment(wh, res, aum_months=params["aum_months"])
+    val = report.value_by_segment(wh, res, aum_months=params["aum_months"])
     for by in ("tier", "cluster", "stage"):
         assert val[by]["annual_margin"].sum() == pytest.approx(val["total"]), by
         assert val[by]["customers"].sum() == val["n"], by

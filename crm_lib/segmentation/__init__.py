@@ -10,7 +10,7 @@ The public API (one module per concern):
 - ``lifecycle``: ``lifecycle_stages``, ``lifecycle_summary``
 - ``migration``: ``migration_pairs``, ``transition_matrix``, ``migration_rates``
 - ``narrative``: sentences and display tables for the notebook
-- ``pipeline``: ``segment_customers`` (one feature table; what the benchmark times),
+- ``report``: ``segment_customers`` (one feature table; what the benchmark times),
   ``analyse_period`` (the notebook's call), ``record_facts``
 - ``settings``: ``load_settings``, ``load_rfm_map``, ``load_overrides``, ``check_thresholds``
 """
@@ -19,7 +19,7 @@ from crm_lib.segmentation.clusters import CustomerClusters, cluster_customers
 from crm_lib.segmentation.derived import DERIVED, cluster_features, name_clusters
 from crm_lib.segmentation.lifecycle import STAGES, lifecycle_stages, lifecycle_summary
 from crm_lib.segmentation.migration import migration_pairs, migration_rates, transition_matrix
-from crm_lib.segmentation.pipeline import (PeriodSegmentation, SegmentationResult, analyse_period, record_facts,
+from crm_lib.segmentation.report import (PeriodSegmentation, SegmentationResult, analyse_period, record_facts,
                                            segment_customers)
 from crm_lib.segmentation.profiles import cluster_descriptions, penetration, profile, standardised_means
 from crm_lib.segmentation.rfm import quantile_score, rfm_grid, rfm_scores, rfm_summary

@@ -1,8 +1,9 @@
-"""Segmentation end to end: one call per feature table, one call per reporting period.
+"""Segmentation's results and facts: one call per feature table, one call per reporting period.
 
 ``segment_customers`` is the whole segmentation of one feature table (the call the
 1M-customer benchmark times); ``analyse_period`` adds the previous period and a year
-ago for migration and stable cluster labels, and is what the notebook calls.
+ago for migration and stable cluster labels, and is what the notebook calls; ``record_facts``
+writes its facts. The sentences and display tables are ``segmentation.narrative``'s.
 """
 
 from __future__ import annotations
