@@ -84,6 +84,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _NGETTEXT(singular, plural, n)
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction only; translate it with ``_`` where it is shown."""
+    return message
+
+
 def lazy(message: str):
     """``message`` translated when it is used, not when the module is imported: for module constants."""
     from babel.support import LazyProxy
