@@ -18,6 +18,7 @@ import pytest
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from crm_lib import fmt
+from crm_lib.churn import narrative as churn_narrative
 from crm_lib.churn import report as churn_report
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.config import Period
@@ -123,7 +124,7 @@ def churn_results():
 
 def test_churn_headline_numbers_are_the_recorded_facts(churn_results):
     pc, ret, camp, settings = churn_results
-    md = churn_report.headline_md(pc, ret, None, camp, Q3, ALPHA)
+    md = churn_narrative.headline_md(pc, ret, None, camp, Q3, ALPHA)
     book = FactBook("20_churn", "2026Q3", alpha=ALPHA)
     churn_report.record_churn_facts(book, pc, ret, None, camp, settings)
     f = facts(book)
@@ -146,25 +147,25 @@ def test_cumulative_incidence_sentence_says_the_runs_level(churn_results):
                         "incidence": [0.2502, 0.016, 0.004], "lower": [0.2461, 0.012, 0.001],
                         "upper": [0.2533, 0.023, 0.009]})
     frame = pd.DataFrame({"cause": ["voluntary"] * 5 + ["bank_initiated"] + [IMG] + ["censored"] * 3})
-    md = churn_report.competing_md(inc, frame, alpha=ALPHA)
+    md = churn_narrative.competing_md(inc, frame, alpha=ALPHA)
     assert "voluntary 25.0% (80% CI 24.6%-25.3%)" in md
     assert "bank initiated 1.6% (80% CI 1.2%-2.3%)" in md
     assert_labels_follow_alpha(md)
     assert_numbers_from(visible(md), [5, 1, 5], inc[["incidence", "lower", "upper"]].to_numpy().ravel())
     assert_inert(md, IMG.replace("_", " "))
-    table = churn_report.incidence_display(inc, ALPHA)
+    table = churn_narrative.incidence_display(inc, ALPHA)
     assert list(table.columns) == ["by 5 years of tenure (80% CI)"]
     assert table.loc["voluntary"].iloc[0] == "25.0% (24.6-25.3)"
 
 
 def test_campaign_sentence_and_definition_escape_their_values(churn_results):
     _, _, camp, settings = churn_results
-    md = churn_report.campaign_md(camp, alpha=ALPHA)
+    md = churn_narrative.campaign_md(camp, alpha=ALPHA)
     assert "0.61 (0.45-0.83)** (80% CI)" in md
     assert "5.2% (80% CI 3.9%-6.9%) of treated and 10.1% (80% CI 8.2%-12.4%) of control" in md
     assert_labels_follow_alpha(visible(md))
     assert_inert(md, SCRIPT)
-    d = churn_report.definition_md(settings)
+    d = churn_narrative.definition_md(settings)
     assert_inert(d, IMG)
     assert "retention/" in visible(d) and "*voluntary*" not in visible(d) and "voluntary" in visible(d)
 
@@ -172,33 +173,33 @@ def test_campaign_sentence_and_definition_escape_their_values(churn_results):
 def test_churn_tables_head_their_intervals_with_the_level():
     summary = pd.DataFrame({"label": ["assets", IMG], "per": ["doubling", "yes vs no"], "hr": [0.8, 1.9],
                             "hr_lower": [0.7, 1.5], "hr_upper": [0.9, 2.4], "p": [1e-300, 0.2]})
-    hr = churn_report.hr_display(summary, ALPHA)
+    hr = churn_narrative.hr_display(summary, ALPHA)
     assert list(hr.columns) == ["per", "hazard ratio (80% CI)", "p"]
     assert hr["p"].tolist() == ["<0.001", "0.200"]
     assert IMG in hr._repr_html_().replace("&lt;", "<").replace("&gt;", ">") and "<img" not in hr._repr_html_()
     ret = pd.DataFrame({"group": ["mass"], "n": [10], "events": [2], "median_years": [3.0], "median_lower": [2.0],
                         "median_upper": [np.inf], "retention_12m": [0.9], "retention_12m_lower": [0.8],
                         "retention_12m_upper": [0.95]})
-    r = churn_report.retention_display(ret, ALPHA)
+    r = churn_narrative.retention_display(ret, ALPHA)
     assert list(r.columns) == ["customers", "churns", "median tenure, years (80% CI)", "retained 12m (80% CI)"]
     assert r.iloc[0].tolist() == ["10", "2", "3.0 (2.0-not reached)", "90.0% (80.0-95.0)"]
     cs = pd.DataFrame({"label": ["assets"], "cause": ["voluntary"], "hr": [1.2], "hr_lower": [1.1], "hr_upper": [1.3],
                        "events": [40]})
-    assert list(churn_report.cause_display(cs, ALPHA).columns) == ["voluntary: HR (80% CI), 40 exits"]
+    assert list(churn_narrative.cause_display(cs, ALPHA).columns) == ["voluntary: HR (80% CI), 40 exits"]
     val = SimpleNamespace(model=SimpleNamespace(alpha=ALPHA), precision=pd.DataFrame(
         {"horizon_months": [6], "n_flagged": [100], "precision": [0.31], "precision_lower": [0.27],
          "precision_upper": [0.35], "base_rate": [0.05], "lift": [6.2], "recall": [0.4], "model": ["cox"]}))
-    p = churn_report.precision_display(val)
+    p = churn_narrative.precision_display(val)
     assert p["churned within horizon (80% CI)"].tolist() == ["31.0% (27.0%-35.0%)"]
 
 
 def test_logrank_text_escapes_group_names_and_states_the_significance_level():
     overall = pd.Series({"groups": 2, "statistic": 12.34, "df": 1, "p": 0.0004, "n": 1500})
     pairs = pd.DataFrame({"group_a": ["mass"], "group_b": [LINK], "p_holm": [0.0004], "significant": [True]})
-    md = churn_report.logrank_md(overall, pairs, "value-tier", ALPHA)
+    md = churn_narrative.logrank_md(overall, pairs, "value-tier", ALPHA)
     assert_inert(md, LINK)
     assert "chi-square 12.3 on 1 df, **p <0.001** (n = 1,500)" in md
-    none = churn_report.logrank_md(overall, pairs.assign(significant=False), "segment", ALPHA)
+    none = churn_narrative.logrank_md(overall, pairs.assign(significant=False), "segment", ALPHA)
     assert "at the 20% significance level" in none
 
 
@@ -212,7 +213,7 @@ def test_warning_numbers_are_the_recorded_facts():
     val = SimpleNamespace(test_start=pd.Timestamp("2025-09-30"), precision=pd.DataFrame(
         {"horizon_months": [6], "model": ["cox"], "n_flagged": [60], "precision": [0.35], "precision_lower": [0.30],
          "precision_upper": [0.41], "lift": [7.0], "base_rate": [0.05], "recall": [0.33]}))
-    md = churn_report.warning_md(wl, val, ALPHA)
+    md = churn_narrative.warning_md(wl, val, ALPHA)
     book = FactBook("21_early_warning", "2026Q3", alpha=ALPHA)
     churn_report.record_warning_facts(book, wl, val, ALPHA)
     f = facts(book)
@@ -227,7 +228,7 @@ def test_warning_numbers_are_the_recorded_facts():
 
 def test_export_names_paths_as_code_whatever_they_hold():
     paths = [Path("/tmp/a`b/early_warning_2026Q3.csv"), Path("/tmp/a`b/early_warning_2026Q3.parquet")]
-    md = churn_report.export_md(paths, SimpleNamespace(table=pd.DataFrame(index=range(3))))
+    md = churn_narrative.export_md(paths, SimpleNamespace(table=pd.DataFrame(index=range(3))))
     out = rendered(md)
     assert out.count("<code>") == 3 and "<code>/tmp/a`b</code>" in out
 
@@ -539,11 +540,11 @@ def test_driver_sentence_follows_the_level_and_its_numbers_are_the_facts():
 
 def test_ph_and_model_notes_escape_labels_and_state_the_significance_level():
     ph = pd.DataFrame({"label": [IMG, "tenure"], "p": [0.01, 0.5], "slope": [0.2, 0.0], "ph_holds": [False, True]})
-    md = churn_report.ph_md(ph, None, ALPHA)
+    md = churn_narrative.ph_md(ph, None, ALPHA)
     assert md.startswith("Proportional hazards is rejected at the 20% level for **1** covariate(s)")
     assert_inert(md, IMG)
     model = SimpleNamespace(n_=900, n_events_=80, engine_="lifelines", concordance_=0.71, notes_=[f"dropped {LINK}"])
-    assert_inert(churn_report.model_md(model, "2025-09-30", "2026-09-30"), LINK)
+    assert_inert(churn_narrative.model_md(model, "2025-09-30", "2026-09-30"), LINK)
 
 
 def test_header_door_and_rule_texts_escape_parameters():

@@ -14,6 +14,7 @@ import pytest
 from conftest import END_DATE
 from crm_lib import churn, config, kpis, overview
 from crm_lib.churn import ChurnSettings
+from crm_lib.churn import narrative as churn_narrative
 from crm_lib.churn import report as churn_report
 from crm_lib.margin import ClvSettings, warehouse_margin
 from crm_lib.data.store import open_source
@@ -71,8 +72,8 @@ def test_value_at_risk_is_clv_times_probability_and_assets_stay_a_separate_fact(
     assert v.ci_level == a.ci_level == pytest.approx(1 - ALPHA) and v.n == len(t)
     assert "CLV" in v.definition and "horizon 10 years" in v.definition and v.headline
     assert kpis.get("warning_value_at_risk").definition.count("CLV") and kpis.get("warning_aum_at_risk")
-    md = churn_report.warning_md(wl, _validation(wl.horizon_months), ALPHA)
-    assert f"**Value at risk:** **{churn_report.money(v.value)}** of relationship CLV (80% prediction interval" in md
+    md = churn_narrative.warning_md(wl, _validation(wl.horizon_months), ALPHA)
+    assert f"**Value at risk:** **{churn_narrative.money(v.value)}** of relationship CLV (80% prediction interval" in md
     assert "**Assets at risk:**" in md and "does not cover the uncertainty of the CLV itself" in md
 
 
@@ -96,21 +97,21 @@ def test_without_clv_the_value_is_not_estimable_and_assets_are_still_shown(wh, w
     s, wl = warning
     bad = ClvSettings.load(product_fees_monthly={"current_account": 1.0})
     wl2 = churn.early_warning(wh, END_DATE, s, model=wl.model, clv_settings=bad)
-    md = churn_report.warning_md(wl2, _validation(wl2.horizon_months), ALPHA)
+    md = churn_narrative.warning_md(wl2, _validation(wl2.horizon_months), ALPHA)
     assert "**Value at risk:** not estimable, because the relationship CLV could not be computed" in md
     assert "accounts.product" in md and "**Assets at risk:**" in md
     f = _facts(wl2, wl2.horizon_months)
     assert f["warning_value_at_risk"].value is None and "not estimable" in f["warning_value_at_risk"].uncertainty
     assert f["warning_aum_at_risk"].value == pytest.approx(float((wl2.table["aum"] * wl2.table["churn_probability"]).sum()))
-    assert (churn_report.list_display(wl2)["CLV"] == "not estimable").all()
-    assert (churn_report.list_by_tier(wl2, ALPHA).iloc[:, 2] == "not estimable").all()
+    assert (churn_narrative.list_display(wl2)["CLV"] == "not estimable").all()
+    assert (churn_narrative.list_by_tier(wl2, ALPHA).iloc[:, 2] == "not estimable").all()
 
 
 def test_list_display_and_tiers_show_clv_and_assets(warning):
     _, wl = warning
-    shown = churn_report.list_display(wl, rows=5)
+    shown = churn_narrative.list_display(wl, rows=5)
     assert {"CLV", "value at risk (CLV x probability)", "assets", "assets at risk"} <= set(shown.columns)
-    tiers = churn_report.list_by_tier(wl, ALPHA)
+    tiers = churn_narrative.list_by_tier(wl, ALPHA)
     col = "value at risk, CLV x probability (80% prediction interval)"
     assert col in tiers.columns and tiers["customers"].str.replace(",", "").astype(int).sum() == len(wl.table)
 
@@ -124,7 +125,7 @@ def test_ranking_by_clv_at_risk_is_an_option_and_the_default_is_unchanged(wh, wa
     # the top k by CLV at risk hold at least as much value at risk as any other k customers, the default list too
     assert t["clv_at_risk"].sum() >= wl.table["clv_at_risk"].sum() - 1e-9
     assert t["clv_at_risk"].min() >= by_value.scores["clv_at_risk"].nlargest(len(t)).min() - 1e-9
-    md = churn_report.warning_md(by_value, _validation(by_value.horizon_months), ALPHA)
+    md = churn_narrative.warning_md(by_value, _validation(by_value.horizon_months), ALPHA)
     assert "largest value at risk" in md and "precision of the probability ranking" in md
     with pytest.raises(ValueError, match="rank_by = 'aum' breaks rule"):
         churn.early_warning(wh, END_DATE, s, model=wl.model, rank_by="aum")
