@@ -32,7 +32,7 @@ Benchmarks (``--only`` takes these names, comma-separated):
     time and peak memory.
 
 ``marketing``
-    ``crm_lib.marketing.pipeline.run_period`` on the work bank (key ``marketing_<size>``): three
+    ``crm_lib.marketing.report.run_period`` on the work bank (key ``marketing_<size>``): three
     feature tables, the adoption models per product, scoring every customer x product, the
     next-best product with reasons and the target lists; time per step and peak memory.
 
@@ -295,7 +295,7 @@ def child(argv: list[str]) -> None:
     elif a.what == "marketing":
         from crm_lib.data.store import open_source
         from crm_lib.marketing import load_rules
-        from crm_lib.marketing.pipeline import run_period
+        from crm_lib.marketing.report import run_period
 
         with open_source(Path(a.out) / "warehouse.duckdb") as wh:
             t0 = time.perf_counter()
@@ -620,7 +620,7 @@ def bench_churn(n: int) -> dict:
 
 def bench_marketing(n: int) -> dict:
     return _bench_child("marketing", n,
-                        "crm_lib.marketing.pipeline.run_period at the data end (what notebook 50 computes): feature "
+                        "crm_lib.marketing.report.run_period at the data end (what notebook 50 computes): feature "
                         "tables at three as-of dates, logistic and calibrated gradient-boosting models per product "
                         "(training rows capped by adoption.max_train_rows), out-of-time evaluation, scoring every "
                         "customer x every product, next-best product with reasons, target lists with control")

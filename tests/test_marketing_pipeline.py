@@ -10,8 +10,9 @@ import pytest
 from crm_lib.data._synth.adoption import ADOPTION_TRUTH
 from crm_lib.data.store import open_source
 from crm_lib.marketing import load_rules
+from crm_lib.marketing import narrative as Nv
 from crm_lib.marketing import report as R
-from crm_lib.marketing.pipeline import run_period
+from crm_lib.marketing.report import run_period
 from crm_lib.reporting.facts import FactBook
 
 
@@ -64,9 +65,9 @@ def test_facts_and_prose_use_the_run_alpha(tiny_run):
     f = fb.facts["nbp_list_expected_value"]
     assert f.ci_level == pytest.approx(0.9) and f.ci_lower <= f.value <= f.ci_upper
     assert any(k.startswith("nbp_auc_") for k in fb.facts)
-    md = R.headline_md(run, 0.1)
+    md = Nv.headline_md(run, 0.1)
     assert "90% CI" in md and "95%" not in md
-    assert "90% CI" in R.value_display(run, 0.1).columns
+    assert "90% CI" in Nv.value_display(run, 0.1).columns
 
 
 def test_previous_list_is_evaluated_against_its_control(tiny_bank, tmp_path):
