@@ -37,7 +37,7 @@ from crm_lib import config  # noqa: E402
 from crm_lib.data.door import (CANNOT_RUN, CHURN_EVENT_SECTIONS, CHURN_EXIT_SECTIONS, OMITTING,  # noqa: E402
                                WILL_RUN, check_source, notebook_verdicts)
 from crm_lib.errors import NotEstimable  # noqa: E402
-from crm_lib.evaluation.review import UPSTREAM  # noqa: E402
+from crm_lib.evaluation.report import UPSTREAM  # noqa: E402
 from crm_lib.reporting.context import door_summary, omitted_sections  # noqa: E402
 from crm_lib.segmentation import load_settings as _load_settings  # noqa: E402
 

@@ -168,7 +168,7 @@ def test_future_action_and_short_series_are_not_evaluable(small_wh):
     assert res.loc["F", "note"].startswith("not evaluable: starts 2027-01-01, after the data ends")
     assert "need at least 6 months on each side" in res.loc["S", "note"]
     assert res.loc["U", "note"] == "not evaluable: no monthly series for KPI nps"
-    text = ev.narrative(ev.scorecard(_facts(), None, None, {}), pd.DataFrame(columns=["kpi", "rule", "value", "periods"]),
+    text = ev.summary_md(ev.scorecard(_facts(), None, None, {}), pd.DataFrame(columns=["kpi", "rule", "value", "periods"]),
                         ev.evaluate_campaigns(pd.DataFrame(columns=["campaign_id", "kind", "cost"]), pd.DataFrame(
                             columns=["campaign_id", "group", "responded", "revenue"])), res, Period.parse("2026Q3"))
     assert "Action F (future): not evaluable" in text

@@ -18,7 +18,7 @@ import yaml
 
 from conftest import ROOT
 from crm_lib.config import Period
-from crm_lib.evaluation import review
+from crm_lib.evaluation import report as review
 from crm_lib.evaluation.scorecard import period_facts
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -14,7 +14,8 @@ from statsmodels.stats.proportion import test_proportions_2indep as two_proporti
 from crm_lib import evaluation as ev
 from crm_lib import fmt, kpis
 from crm_lib.config import Period
-from crm_lib.evaluation import review
+from crm_lib.evaluation import narrative as review_text
+from crm_lib.evaluation import report as review
 from crm_lib.reporting.index import build_index
 
 NO_ALERTS = pd.DataFrame(columns=["kpi", "rule", "value", "periods"])
@@ -90,9 +91,9 @@ def test_summary_has_at_most_8_sentences_and_leads_with_targets_and_headline_mov
     acts = pd.DataFrame([{"name": f"action {i}", "note": "not evaluable: too short"} for i in range(5)],
                         index=[f"A{i}" for i in range(5)])
     camps = pd.DataFrame([{"evaluable": False, "note": "no control group"}] * 4, index=[f"C{i}" for i in range(4)])
-    text = ev.narrative(card, alerts, camps, acts, Period.parse("2026Q3"))
+    text = ev.summary_md(card, alerts, camps, acts, Period.parse("2026Q3"))
     paras = text.split("\n\n")
-    assert paras[0] == "**Executive summary, 2026Q3**" and 1 <= len(paras) - 1 <= review.MAX_SENTENCES
+    assert paras[0] == "**Executive summary, 2026Q3**" and 1 <= len(paras) - 1 <= review_text.MAX_SENTENCES
     assert paras[1].startswith("Targets: 0 met, 0 near, 1 missed") and paras[2].startswith("Alerts:")
     # the headline sentence names the headline moves in the manuals' order, the long tail comes after
     assert paras[3].startswith("Headline KPIs that changed significantly")

@@ -46,8 +46,8 @@ def copy(tmp_path_factory) -> Path:
 # (module, planted line, the import the contract must name)
 PLANTS = [
     ("crm_lib/data/spark.py", "from crm_lib.features import feature_sql", "crm_lib.data.spark -> crm_lib.features"),
-    ("crm_lib/evaluation/review.py", "from crm_lib.reporting.facts import load_facts",
-     "crm_lib.evaluation.review -> crm_lib.reporting.facts"),
+    ("crm_lib/evaluation/report.py", "from crm_lib.reporting.facts import load_facts",
+     "crm_lib.evaluation.report -> crm_lib.reporting.facts"),
     ("crm_lib/overview.py", "from crm_lib.clv.relationship import point_clv",
      "crm_lib.overview -> crm_lib.clv.relationship"),
     ("crm_lib/segmentation/profiles.py", "from crm_lib.reporting.prose import money",

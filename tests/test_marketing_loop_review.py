@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from crm_lib.errors import NotEstimable
-from crm_lib.evaluation import review
+from crm_lib.evaluation import narrative as review_text
+from crm_lib.evaluation import report as review
 from crm_lib.marketing import report as R
 from crm_lib.periods import Period
 from crm_lib.reporting.facts import FactBook
@@ -31,9 +32,9 @@ def test_review_reads_the_list_fact_with_its_arms():
     ev = review.list_evaluation(_recorded(120, 1000, 40, 1000), period_label="2026Q3")
     assert ev["evaluated"] and ev["n_treatment"] == 1000 and ev["n_control"] == 1000
     assert ev["value"] == pytest.approx(0.08) and ev["ci_lower"] < 0.08 < ev["ci_upper"] and ev["p_value"] < 1e-6
-    md = review.list_md(ev, 0.05)
+    md = review_text.list_md(ev, 0.05)
     assert "+8.00 pp" in md and "95% CI" in md and "raised adoption" in md and "2026Q2" in md
-    t = review.list_table(ev, 0.05)
+    t = review_text.list_table(ev, 0.05)
     assert t.loc["2026Q2", "contacted (n)"] == "1,000" and t.loc["2026Q2", "planned uplift"] == "+5.00 pp"
 
 
@@ -41,7 +42,7 @@ def _summary(ev):
     card = pd.DataFrame(columns=["status", "sig_prev", "sig_yoy", "p_prev", "history"])
     empty = pd.DataFrame(columns=["evaluable", "note"])
     acts = pd.DataFrame(columns=["note"])
-    return review.summary_sentences(card, pd.DataFrame(columns=["kpi", "rule"]), empty, acts,
+    return review_text.summary_sentences(card, pd.DataFrame(columns=["kpi", "rule"]), empty, acts,
                                     Period.parse("2026Q3"), alpha=0.05, lists=ev)
 
 
@@ -63,7 +64,7 @@ def test_first_period_and_other_profiles_are_not_estimable_with_a_reason():
     ev = review.list_evaluation(raw, ["50_next_best_product"])
     assert not ev["evaluated"] and "no target list from the previous period 2026Q2" in ev["reason"]
     with pytest.raises(NotEstimable, match="first list is evaluated one period after"):
-        review.list_md(ev)
+        review_text.list_md(ev)
     monthly = review.list_evaluation([], ["00_data_overview", "90_effectiveness_review"])
     assert "does not draw next-best-product target lists" in monthly["reason"]
     assert _summary(ev) == []

@@ -22,7 +22,8 @@ from crm_lib.churn import narrative as churn_narrative
 from crm_lib.churn import report as churn_report
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.config import Period
-from crm_lib.evaluation import review
+from crm_lib.evaluation import narrative as review_text
+from crm_lib.evaluation import report as review
 from crm_lib.evaluation.scorecard import facts_frame, scorecard
 from crm_lib.reporting import prose
 from crm_lib.reporting.facts import FactBook
@@ -471,7 +472,7 @@ def test_review_sentences_follow_alpha_and_escape_ids_and_names():
                          "expected_effect": [-0.3, 1.0], "consistent": [False, False], "start_date": ["2025-01-01"] * 2},
                         index=pd.Index([f"ACT{IMG}", "ACT-02"]))
     alerts = pd.DataFrame({"kpi": ["churn_rate_period"], "rule": [f"above {IMG}"], "value": [0.02], "periods": ["x"]})
-    md = review.narrative(card, alerts, camps, acts, Q3, alpha=ALPHA)
+    md = review_text.summary_md(card, alerts, camps, acts, Q3, alpha=ALPHA)
     assert "lifted response: +6.19 pp (80% CI +4.33 to +7.89; n = 920 vs 260), ROI +43% (80% CI -20% to +110%)" in md
     assert "changed by -45.0% at its start (80% CI -53.0% to -37.0%, p < 0.001)" in md
     assert_labels_follow_alpha(md)

@@ -158,7 +158,7 @@ def _headline(root: Path, prof: str, packs: list[Path], targets: dict) -> dict |
     """The headline block of one profile: its newest pack's headline KPIs against target, the
     previous and the year-ago pack, with a sparkline each; the other KPIs grouped by area."""
     from crm_lib.config import Period
-    from crm_lib.evaluation import review
+    from crm_lib.evaluation import report as review
     from crm_lib.evaluation.scorecard import NOT_MEASURED, facts_frame, history, period_facts, scorecard
     from crm_lib.plots.index import sparkline
 
