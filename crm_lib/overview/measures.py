@@ -1,4 +1,4 @@
-"""The data overview: what period the data covers, who the customers are, how the base moved.
+"""The data overview's measures: what period the data covers, who the customers are, how the base moved.
 
 Computations for ``notebooks/00_data_overview.ipynb``; every count is pushed to DuckDB.
 """
@@ -213,51 +213,6 @@ def value_by_tier(wh: Warehouse, period: Period, params: dict, features: pd.Data
                 "mean_lower", "mean_upper", "median_annual_margin", "negative_share"]]
 
 
-def value_md(value: pd.DataFrame, alpha: float = 0.05) -> str:
-    """What the book earns a year and where, in words (from ``value_by_tier``)."""
-    from crm_lib import fmt
-
-    allr = value[value["tier"] == "all"].iloc[0]
-    tiers = value[value["tier"] != "all"]
-    top = tiers.sort_values("annual_margin", ascending=False).iloc[0]
-    neg = tiers.sort_values("negative_share", ascending=False).iloc[0]
-    s = (f"The {fmt.integer(allr['customers'])} active customers with balances earn the bank "
-         f"**{fmt.money(allr['annual_margin'])} a year** of margin (census under the margin assumptions; "
-         f"{fmt.money(allr['mean_annual_margin'])} per customer, {fmt.ci_label(alpha)} "
-         f"{fmt.interval(allr['mean_lower'], allr['mean_upper'], fmt.money, 'not estimable')}, t interval over "
-         f"customers). Tier *{fmt.label(top['tier'])}* earns the most: {fmt.pct(top['margin_share'])} of the margin "
-         f"from {fmt.integer(top['customers'])} customers. {fmt.pct(allr['negative_share'])} of customers have a "
-         f"negative margin (most in *{fmt.label(neg['tier'])}*: {fmt.pct(neg['negative_share'])}), i.e. their "
-         "balances and fees do not cover their cost to serve. ")
-    s += (f"**Definition:** annual margin = 12 x (balances x annual spread / 12 + monthly product fees - monthly cost "
-          f"to serve), balances the mean of the last month-ends; {fmt.esc(value.attrs.get('assumptions', ''))}. "
-          "The spreads are economic-profit margins (after operating costs, credit losses and the cost of capital), "
-          "so this is profit, not revenue. It is today's run-rate, not lifetime value: no survival is modelled here "
-          "(relationship CLV by tier, with intervals, is in the CLV notebook). Totals are a census and carry no "
-          "sampling error; the rates are assumptions and are not covered by any interval.")
-    if value.attrs.get("n_without_balances"):
-        s += f" {fmt.integer(value.attrs['n_without_balances'])} active customers without balances are left out."
-    return s
-
-
-def value_display(value: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """``value_by_tier`` as a reviewer reads it: amounts on the money scale, the mean with its interval."""
-    from crm_lib import fmt
-
-    out = pd.DataFrame({
-        "customers": [fmt.integer(v) for v in value["customers"]],
-        "annual margin": [fmt.money(v) for v in value["annual_margin"]],
-        "share of margin": ["-" if pd.isna(v) else fmt.pct(v) for v in value["margin_share"]],
-        f"mean per customer ({fmt.ci_label(alpha)})": [
-            f"{fmt.money(m)} ({fmt.interval(lo, hi, fmt.money, 'not estimable')})"
-            for m, lo, hi in value[["mean_annual_margin", "mean_lower", "mean_upper"]].to_numpy()],
-        "median per customer": [fmt.money(v) for v in value["median_annual_margin"]],
-        "negative margin": [fmt.pct(v) for v in value["negative_share"]]},
-        index=pd.MultiIndex.from_arrays([value["customer_type"], value["tier"].str.replace("_", " ")],
-                                        names=["customer type", "tier"]))
-    return out
-
-
 def _margin_row(ct, tier, x: pd.Series, alpha: float) -> dict:
     r = _mean_row("m", x, alpha, "")
     return {"customer_type": ct, "tier": tier, "customers": int(len(x)), "annual_margin": float(x.sum()),
@@ -287,59 +242,3 @@ def monthly_active(wh: Warehouse, start, end) -> pd.DataFrame:
     return df
 
 
-def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: float = 0.05,
-                 engaged: pd.DataFrame | None = None) -> None:
-    """Record the overview's headline facts (see ``crm_lib.kpis`` for definitions)."""
-    from crm_lib import kpis
-
-    for name, r in (engaged if engaged is not None else pd.DataFrame()).iterrows():
-        k = kpis.get(name)
-        ci = (r["ci_lower"], r["ci_upper"]) if not pd.isna(r["ci_lower"]) else None
-        facts.record(name, r["value"], k.unit, k.definition, n=int(r["n"]), ci=ci, ci_level=1 - alpha,
-                     uncertainty=r["method"], headline=name in ("cross_sell_ratio", "digital_share"))
-    census = "census count: no sampling error"
-    facts.record("active_customers", int(mv["active_end"]), "customers",
-                 "customers with an open relationship on the last day of the period",
-                 n=int(mv["active_end"]), uncertainty=census, headline=True)
-    facts.record("new_customers", int(mv["new"]), "customers", "customers onboarded during the period",
-                 n=int(mv["new"]), uncertainty=census, headline=True)
-    facts.record("closed_customers", int(mv["closed"]), "customers",
-                 "customers whose relationship closed during the period", n=int(mv["closed"]), uncertainty=census)
-    facts.record("churn_rate_period", mv["churn_rate"], "proportion",
-                 "closures in the period among customers active at its start / customers active at its start",
-                 n=int(mv["active_start"]), ci=(mv["churn_ci_lower"], mv["churn_ci_upper"]), ci_level=1 - alpha,
-                 uncertainty="Wilson score interval (binomial)", headline=True)
-    facts.record("net_growth_rate", mv["net_growth_rate"], "proportion",
-                 "(active at end - active at start) / active at start", n=int(mv["active_start"]),
-                 uncertainty="census ratio: no sampling error")
-    facts.record("total_aum", float(tiers["aum"].sum()), "currency",
-                 "deposits + investments of active customers, mean of the last month-ends",
-                 n=int(tiers["customers"].sum()), uncertainty="census total: no sampling error", headline=True)
-    for r in tiers.itertuples():
-        facts.record(f"customers_tier_{r.tier}", int(r.customers), "customers",
-                     f"active {r.customer_type} customers in tier {r.tier} at the period end",
-                     n=int(r.customers), uncertainty=census, tier=r.tier)
-        facts.record(f"aum_tier_{r.tier}", float(r.aum), "currency",
-                     f"AUM of active {r.customer_type} customers in tier {r.tier}", n=int(r.customers),
-                     uncertainty="census total: no sampling error", tier=r.tier)
-    facts.record("data_quality_errors", int(door["errors"]), "problems", "rules broken at the data door",
-                 n=int(sum(door["rows"].values())), uncertainty="census count")
-
-
-def record_value_facts(facts, value: pd.DataFrame, alpha: float = 0.05) -> None:
-    """Record the book's annual margin (total and per tier) from ``value_by_tier``."""
-    how = ("12 x monthly margin: balances at the annual spreads, product fees, cost to serve "
-           f"({value.attrs.get('assumptions', 'parameters/clv.yaml')})")
-    census = "census total under the margin assumptions: no sampling error; not covered: the rates themselves"
-    for r in value.itertuples():
-        if r.tier == "all":
-            facts.record("annual_margin", r.annual_margin, "currency",
-                         f"sum over active customers of {how}", n=int(r.customers), uncertainty=census, headline=True)
-            facts.record("annual_margin_per_customer", r.mean_annual_margin, "currency",
-                         f"mean over active customers of {how}", n=int(r.customers),
-                         ci=None if pd.isna(r.mean_lower) else (r.mean_lower, r.mean_upper), ci_level=1 - alpha,
-                         uncertainty="t interval over customers")
-        else:
-            facts.record(f"annual_margin_tier_{r.tier}", r.annual_margin, "currency",
-                         f"sum over active {r.customer_type} customers in tier {r.tier} of {how}", n=int(r.customers),
-                         uncertainty=census, tier=r.tier)
