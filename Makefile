@@ -74,11 +74,11 @@ browser: fonts
 # lint-imports: the layering contracts of pyproject.toml (tests/test_layers.py also plants violations)
 test: $(STAMP) catalogues browser
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: $(STAMP) catalogues
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 lab: $(STAMP) catalogues $(DATA)/warehouse.duckdb
 	$(BIN)/jupyter lab notebooks/

@@ -48,7 +48,8 @@ def truth(small_bank) -> dict:
 
 @pytest.fixture(scope="session")
 def shared_payload_packs(tmp_path_factory, tiny_bank):
-    """The payload bank's packs (tests/shared_packs.py): read by test_payload_pack and test_alpha_labels."""
+    """The payload bank's packs (tests/shared_packs.py): read by test_payload_pack, test_alpha_labels, test_backfill
+    and test_pipeline."""
     from shared_packs import payload_packs
 
     return payload_packs(tmp_path_factory, tiny_bank)
@@ -64,3 +65,18 @@ def bank_slice_of(tiny_bank: Path, n_customers: int) -> dict:
     keep = set(frames["customers"]["customer_id"].iloc[:n_customers])
     return {t: (df[df["customer_id"].isin(keep)] if "customer_id" in df else df).reset_index(drop=True)
             for t, df in frames.items()}
+
+
+# The long test files first (longest processing time first), so that the two CI workers finish together. xdist's
+# default order (files with the most tests first) put the longest single-test files last, where one worker ran
+# them alone; the Makefile passes --no-loadscope-reorder so this order is the one the workers take. The
+# payload pack's builder (test_backfill) leads, and its other readers come after the long independent files.
+LONGEST_FIRST = ("test_backfill.py", "test_history_first_use.py", "test_degenerate_packs.py",
+                 "test_degenerate_banks.py", "test_faults.py", "test_pipeline.py", "test_evaluation.py",
+                 "test_notebooks.py", "test_notebooks_more.py", "test_spark.py", "test_payload_pack.py",
+                 "test_alpha_labels.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))   # stable: the rest keep their order

@@ -7,7 +7,9 @@ one test file is built here once, under a file lock, and its outcome written nex
   page-reaching string, its quarterly pack built at ``alpha=0.2`` so that tests/test_alpha_labels.py (issue
   #21) reads the same pages for their interval labels. The payloads change labels only (campaign ids,
   categories, a tier's and a product's name), never a number, so the alpha test's comparison with library
-  calls at 0.05 and 0.2 is made on the same payload warehouse the pack read.
+  calls at 0.05 and 0.2 is made on the same payload warehouse the pack read. tests/test_pipeline.py checks the
+  same pack as any quarterly pack (files, manifest, facts, no PII, Chromium), and tests/test_backfill.py builds
+  the same period facts-only beside it.
 """
 
 from __future__ import annotations

@@ -12,11 +12,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import unquote, urlparse
 
 import nbformat
 import pandas as pd
 import pytest
+import yaml
 from filelock import FileLock
 
 from conftest import ROOT
@@ -45,11 +47,13 @@ def _notebook(path: Path, body: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pack(tiny_bank, tmp_path_factory):
-    """One quarterly pack built by the CLI (shared by the checks below)."""
-    reports = tmp_path_factory.mktemp("reports")
-    r = _cli("run", "quarterly", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}")
-    return reports, r
+def pack(shared_payload_packs):
+    """The tiny bank's quarterly pack built by the CLI, once per test session (tests/shared_packs.py: the same
+    customers with a script payload in their labels, at alpha 0.2; test_payload_pack and test_alpha_labels
+    read it too), and the run's outcome."""
+    reports, runs = shared_payload_packs
+    q = runs["quarterly"]
+    return reports, SimpleNamespace(returncode=q["returncode"], stdout=q["stdout"], stderr=q["stderr"])
 
 
 def test_run_builds_a_complete_pack(pack):
@@ -128,7 +132,9 @@ def test_no_pii_or_raw_id_reaches_any_output(pack, tiny_bank):
     assert _leaks(f"<td>{company}</td>", names, codes) == {" ".join(company.split())}
 
 
-def test_existing_pack_is_not_overwritten_without_force_and_kept_aside_with_it(tiny_bank, tmp_path, lean):
+def test_existing_pack_is_not_overwritten_without_force_and_kept_aside_with_it(tiny_bank, tmp_path, trivial):
+    """The runner's rules for an existing pack (a one-cell notebook: the rules, not the analysis, are tested)."""
+    lean = trivial
     reports = tmp_path / "reports"
     args = ["run", "overview", "--source", str(tiny_bank / "warehouse.duckdb"), "--set", f"reports_dir={reports}"]
     assert _cli(*args, env=lean).returncode == 0
@@ -175,6 +181,21 @@ def lean(tmp_path):
     shutil.copytree(ROOT / "parameters", pdir)
     (pdir / "profiles" / "overview.yaml").write_text("period_kind: quarter\nnotebooks: [00_data_overview]\n")
     return {"CRM_PARAMETERS_DIR": str(pdir)}
+
+
+@pytest.fixture
+def trivial(tmp_path):
+    """Parameters and notebooks with a one-notebook profile ('overview') whose notebook prints one line."""
+    nbd = tmp_path / "trivial_notebooks"
+    nbd.mkdir()
+    _notebook(nbd / "01_hello.ipynb", 'print("hello from", period)')
+    pdir = tmp_path / "trivial_parameters"
+    shutil.copytree(ROOT / "parameters", pdir)
+    for profile in (pdir / "profiles").glob("*.yaml"):      # every profile runs the one notebook there is
+        spec = yaml.safe_load(profile.read_text())
+        profile.write_text(yaml.safe_dump({**spec, "notebooks": ["01_hello"]}, sort_keys=False))
+    (pdir / "profiles" / "overview.yaml").write_text("period_kind: quarter\nnotebooks: [01_hello]\n")
+    return {"CRM_NOTEBOOKS_DIR": str(nbd), "CRM_PARAMETERS_DIR": str(pdir)}
 
 
 @pytest.fixture
