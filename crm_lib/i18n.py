@@ -280,20 +280,39 @@ def kpi_definition(name: str) -> str:
 
 # --------------------------------------------------------------------------- Babel extractors
 
+# What a notebook's code cells hand to the page as text, besides explicit ``gettext("...")`` calls: the
+# name of a section (``ctx.section("Cox model")``, shown in its box) and the page title
+# (``prose.header(ctx, "Survival-based churn")``, its second argument).
+NOTEBOOK_KEYWORDS = {"gettext": None, "ngettext": (1, 2), "section": None, "header": (2,)}
+
+
 def extract_ipynb(fileobj, keywords, comment_tags, options):
-    """Babel extractor for notebooks: each Markdown cell's source is one message.
+    """Babel extractor for notebooks: each Markdown cell's source is one message, and each code cell's
+    reviewer-facing literals (``NOTEBOOK_KEYWORDS``) are messages as in a Python file.
 
     Registered as ``ipynb`` (pyproject's ``babel.extractors``) and named in babel.cfg. The line
     number is the cell's index; the comment names the cell id.
     """
+    from babel.messages.extract import extract_python
+
     nb = json.loads(fileobj.read().decode("utf-8"))
     for i, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "markdown":
-            continue
         src = cell.get("source", "")
         src = "".join(src) if isinstance(src, list) else src
-        if src.strip():
+        if cell.get("cell_type") == "markdown" and src.strip():
             yield i + 1, None, src, [f"notebook Markdown cell {cell.get('id', i)}"]
+        elif cell.get("cell_type") == "code" and src.strip():
+            for _line, func, messages, comments in extract_python(io.BytesIO(src.encode("utf-8")),
+                                                                   NOTEBOOK_KEYWORDS, [], {}):
+                args = messages if isinstance(messages, (list, tuple)) else (messages,)
+                picked = [args[k - 1] if k <= len(args) else None for k in NOTEBOOK_KEYWORDS[func] or (1,)]
+                if any(not isinstance(m, str) for m in picked):
+                    continue                        # a name or an expression, not a literal: nothing to extract
+                comment = comments + [f"notebook code cell {cell.get('id', i)}"]
+                if len(picked) == 2:
+                    yield i + 1, "ngettext", tuple(picked), comment
+                else:
+                    yield i + 1, None, picked[0], comment
 
 
 def extract_kpis(fileobj, keywords, comment_tags, options):
@@ -303,14 +322,16 @@ def extract_kpis(fileobj, keywords, comment_tags, options):
 
 
 def notebook_messages(notebooks_dir: Path | None = None) -> list[str]:
-    """Every Markdown cell of the notebooks, as ``extract_ipynb`` extracts them."""
+    """Every message of the notebooks (Markdown cells and code cells' literals), as ``extract_ipynb``
+    extracts them (a plural is its singular and plural form)."""
     from crm_lib import config
 
     d = Path(notebooks_dir or config.default_notebooks_dir())
     out = []
     for nb in sorted(d.glob("*.ipynb")):
         with open(nb, "rb") as fh:
-            out.extend(m for _l, _f, m, _c in extract_ipynb(fh, (), (), {}))
+            for _l, _f, m, _c in extract_ipynb(fh, (), (), {}):
+                out.extend(m if isinstance(m, tuple) else (m,))
     return out
 
 

@@ -122,13 +122,29 @@ def test_the_ipynb_extractor_finds_every_markdown_cell_of_every_notebook():
         nb = nbformat.read(str(path), as_version=4)
         cells = [c.source for c in nb.cells if c.cell_type == "markdown" and c.source.strip()]
         with open(path, "rb") as fh:
-            found = [m for _l, _f, m, _c in i18n.extract_ipynb(fh, (), (), {})]
+            found = [m for _l, _f, m, c in i18n.extract_ipynb(fh, (), (), {})
+                     if c[-1].startswith("notebook Markdown cell")]
         assert found == cells, path.name
         untranslated = [c[:50] for c in cells if i18n.translate_markdown(c, "zh-CN") is None]
         assert untranslated == [], f"{path.name}: cells without a translation: {untranslated}"
         assert all(cat.get(c) for c in cells)
         n += len(cells)
     assert n > 80
+
+
+def test_the_ipynb_extractor_finds_what_code_cells_show(tmp_path):
+    """Code cells: gettext/ngettext literals, section names and page titles; not names, expressions or
+    other strings."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        'display(prose.header(ctx, "A title"))\nwith ctx.section("A section"):\n    x = 1\n'
+        'plots.f(t, title=gettext("A figure"), other="not shown")\nprint("developer text")\n'
+        'ngettext("{n} alert", "{n} alerts", k)\nctx.section(name)\ngettext(f"{x}")\n')]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, str(path))
+    with open(path, "rb") as fh:
+        found = [m for _l, _f, m, _c in i18n.extract_ipynb(fh, (), (), {})]
+    assert found == ["A title", "A section", "A figure", ("{n} alert", "{n} alerts")]
 
 
 def test_kpi_names_and_definitions_are_translated():
