@@ -92,6 +92,7 @@ def _marketing_texts(run) -> dict[str, str]:
         "value": frame_text(Nv.value_display(run, ALPHA)), "exclusions": frame_text(Nv.exclusions_display(run)),
         "pairs": frame_text(Nv.pair_exclusions_display(run)), "balance": frame_text(Nv.balance_display(run)),
         "previous_table": frame_text(Nv.previous_list_display(PREVIOUS, ALPHA)),
+        "coefficients": "\n".join(str(i) for i in Nv.coefficients_display(run).index),
     }
 
 

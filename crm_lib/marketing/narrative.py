@@ -13,6 +13,7 @@ import pandas as pd
 
 from crm_lib import fmt
 from crm_lib.fmt import N_, _, ci_label, esc, label, money, pct
+from crm_lib.marketing.nbp import FEATURE_WORDS
 from crm_lib.marketing.report import STEP_WORDS, MarketingRun
 
 # Words for codes the library defines, marked for extraction and translated where shown (``_(x)``).
@@ -38,6 +39,17 @@ def _words(code, words: dict) -> str:
     """A library code in words, in the run's language; a code it does not know as itself (underscores as spaces)."""
     w = words.get(code)
     return _(w) if w is not None else str(code).replace("_", " ")
+
+
+def _feature(col) -> str:
+    """A model feature as the coefficient table names it: its identifier in English, its words
+    (``nbp.FEATURE_WORDS``) in another language."""
+    col = str(col)
+    if col.startswith("has_"):
+        text = _("holds {product}")
+        return text.format(product=col[4:].replace("_", " ")) if text != "holds {product}" else col
+    words = FEATURE_WORDS.get(col)
+    return _(words) if words is not None and _(words) != words else col
 
 
 def _all(i) -> str:
@@ -150,6 +162,7 @@ def coefficients_display(run: MarketingRun) -> pd.DataFrame:
     """Log-odds per one standard deviation of each feature (scoring model), rounded; blank where unused."""
     c = run.model.coef_std_.T.round(2)
     c.columns = [str(p).replace("_", " ") for p in c.columns]
+    c.index = [_feature(f) for f in c.index]
     return c.astype(object).where(c.notna(), "")
 
 
