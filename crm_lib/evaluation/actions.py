@@ -12,6 +12,7 @@ from scipy import stats
 
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
+from crm_lib.fmt import _
 
 
 logger = logging.getLogger(__name__)
@@ -128,18 +129,20 @@ def evaluate_actions(wh: Warehouse, actions: list[dict], data_end, alpha: float 
                "expected_effect": a["expected_effect"], "scale": "relative" if relative else "absolute",
                "method": "", "note": ""}
         if pd.Timestamp(a["start_date"]) > pd.Timestamp(data_end):
-            row["note"] = f"not evaluable: starts {a['start_date']}, after the data ends ({pd.Timestamp(data_end).date()})"
+            # notes are shown on the review page, in the run's language
+            row["note"] = _("not evaluable: starts {start}, after the data ends ({data_end})").format(
+                start=a['start_date'], data_end=pd.Timestamp(data_end).date())
             rows.append(row)
             continue
         if a["kpi"] not in series_kpi:
-            row["note"] = f"not evaluable: no monthly series for KPI {a['kpi']}"
+            row["note"] = _("not evaluable: no monthly series for KPI {kpi}").format(kpi=a['kpi'])
             rows.append(row)
             continue
         s = monthly_kpi(wh, series_kpi[a["kpi"]], data_end)
         try:
             r = interrupted_time_series(s, a["start_date"], log=relative, alpha=alpha)
         except DataContractError as e:
-            row["note"] = f"not evaluable: {e}"
+            row["note"] = _("not evaluable: {reason}").format(reason=e)
             rows.append(row)
             continue
         tr = (lambda v: math.exp(v) - 1) if relative else (lambda v: v)
@@ -149,7 +152,7 @@ def evaluate_actions(wh: Warehouse, actions: list[dict], data_end, alpha: float 
                    detected_month=detect_change_month(s, log=relative).date(),
                    method=f"interrupted time series, {r['n_before']}+{r['n_after']} months, Newey-West SE"
                           + (", log scale" if relative else ""),
-                   note="no untouched comparison group: difference-in-differences not evaluable")
+                   note=_("no untouched comparison group: difference-in-differences not evaluable"))
         rows.append(row)
     cols = ["id", "name", "kpi", "start_date", "scale", "estimate", "ci_lower", "ci_upper", "p_value",
             "expected_effect", "consistent", "detected_month", "method", "note"]

@@ -12,6 +12,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
 from crm_lib.data.store import Warehouse
+from crm_lib.fmt import _
 from crm_lib.periods import Period
 
 
@@ -76,7 +77,9 @@ def evaluate_campaigns(campaigns: pd.DataFrame, contacts: pd.DataFrame, planned_
         row = {"campaign_id": c.campaign_id, "kind": c.kind, "n_treatment": len(t), "n_control": len(k),
                "cost": float(c.cost), "planned_uplift": planned_uplift.get(c.kind, np.nan)}
         if len(t) == 0 or len(k) == 0:
-            row.update(evaluable=False, note="not evaluable: no " + ("control" if len(k) == 0 else "treatment") + " group")
+            # the note is shown on the review page, in the run's language
+            row.update(evaluable=False, note=_("not evaluable: no control group") if len(k) == 0
+                       else _("not evaluable: no treatment group"))
             rows.append(row)
             continue
         x1, x0 = int(t["responded"].sum()), int(k["responded"].sum())
@@ -100,7 +103,8 @@ def evaluate_campaigns(campaigns: pd.DataFrame, contacts: pd.DataFrame, planned_
                    roi_ci_upper=(inc_hi - cost) / cost if cost > 0 else np.nan, mde=mde,
                    powered=bool(mde <= planned) if not pd.isna(planned) else np.nan, evaluable=True,
                    note="" if pd.isna(planned) or mde <= planned else
-                   f"underpowered: could only detect uplifts of {mde:.3f} or more (planned {planned:.3f})")
+                   _("underpowered: could only detect uplifts of {mde} or more (planned {planned})").format(
+                       mde=f"{mde:.3f}", planned=f"{planned:.3f}"))
         rows.append(row)
     cols = ["campaign_id", "kind", "n_treatment", "n_control", "rate_treatment", "rate_control", "uplift",
             "uplift_ci_lower", "uplift_ci_upper", "uplift_p", "revenue_uplift", "revenue_uplift_ci_lower",

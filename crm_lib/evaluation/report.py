@@ -14,6 +14,7 @@ from crm_lib import fmt, kpis
 from crm_lib.errors import NotEstimable
 from crm_lib.evaluation.scorecard import current_facts, facts_frame, history, period_facts, scorecard
 from crm_lib.factfile import load_facts
+from crm_lib.fmt import N_, _
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +29,12 @@ HEADLINE = ("total_clv", "clv_cac_ratio", "median_clv", "churn_rate_period", "re
 MAX_HEADLINE = 12
 
 # Areas of the long tail, by the notebook that records each KPI (crm_lib.kpis.KPI.notebook).
-AREAS = {"00_data_overview": "Customers, growth and data quality", "10_segmentation": "Segments and value tiers",
-         "20_churn": "Churn and retention", "21_early_warning": "Early warning",
-         "30_satisfaction": "Satisfaction", "31_complaints_sla": "Complaints and SLA",
-         "40_clv": "Customer value (CLV)", "50_next_best_product": "Precision marketing"}
-OTHER_AREA = "Other facts"
+# English (marked for the catalogue); ``long_tail`` returns them in the run's language, as headings.
+AREAS = {"00_data_overview": N_("Customers, growth and data quality"), "10_segmentation": N_("Segments and value tiers"),
+         "20_churn": N_("Churn and retention"), "21_early_warning": N_("Early warning"),
+         "30_satisfaction": N_("Satisfaction"), "31_complaints_sla": N_("Complaints and SLA"),
+         "40_clv": N_("Customer value (CLV)"), "50_next_best_product": N_("Precision marketing")}
+OTHER_AREA = N_("Other facts")
 
 
 def headline_kpis(registry: dict | None = None) -> list[str]:
@@ -55,11 +57,12 @@ def headline_card(current: pd.DataFrame, previous: pd.DataFrame | None, year_ago
 
 
 def long_tail(card: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The scorecard rows that are not headline KPIs, grouped by area (areas in ``AREAS`` order)."""
+    """The scorecard rows that are not headline KPIs, grouped by area (areas in ``AREAS`` order; the
+    keys are the areas' names in the run's language, shown as headings)."""
     rest = card.drop(index=[k for k in headline_kpis() if k in card.index])
     areas = rest.index.map(area_of)
     order = [*AREAS.values(), OTHER_AREA]
-    return {a: rest[areas == a] for a in order if (areas == a).any()}
+    return {_(a): rest[areas == a] for a in order if (areas == a).any()}
 
 
 def significant_changes(card: pd.DataFrame) -> pd.DataFrame:

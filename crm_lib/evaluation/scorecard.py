@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from statsmodels.stats.proportion import test_proportions_2indep
 from crm_lib import kpis
 from crm_lib.errors import DataContractError
 from crm_lib.factfile import load_facts
+from crm_lib.fmt import N_, _
 from crm_lib.periods import Period
 
 
@@ -106,6 +108,18 @@ def compare(now: pd.Series, before: pd.Series | None) -> dict:
 
 
 NOT_MEASURED = "not measured"
+# The scorecard's words (``status``, ``history``): English codes in the frame and in facts,
+# marked here for the catalogue; a page shows them with ``_(word)`` (``status_words``).
+STATUS_WORDS = (N_("met"), N_("near"), N_("missed"), N_("no target"), N_("not measured"))
+HISTORY_WORDS = (N_("no previous period"), N_("no year-ago period"), N_("not measured this period"))
+
+
+def status_words(text) -> str:
+    """A scorecard ``status`` or ``history`` cell in the run's language (``"no previous period; no
+    year-ago period"`` part by part); anything else unchanged."""
+    if not isinstance(text, str) or not text:
+        return text
+    return "; ".join(_(p) if p in STATUS_WORDS or p in HISTORY_WORDS else p for p in text.split("; "))
 
 
 def status(value: float, target: float, near_band: float, higher_is_better: bool) -> str:
@@ -223,6 +237,28 @@ def alerts(card: pd.DataFrame, hist: pd.DataFrame, rules: list[dict]) -> pd.Data
         if all(breach(v) for _, v in vals):
             bound = r.get("value", target)
             words = {"above": "above", "below": "below", "below_target": "below target", "above_target": "above target"}
+            # English in the frame (the review's fact ``kpi_alerts`` stores it); ``rule_words`` shows it
             out.append({"kpi": name, "rule": f"{words[when]} {bound:g}" + (f" for {need} consecutive periods" if need > 1 else ""),
                         "value": vals[-1][1], "periods": ", ".join(p for p, _ in vals)})
     return pd.DataFrame(out, columns=["kpi", "rule", "value", "periods"])
+
+
+_RULE = re.compile(r"^(above|below|below target|above target) (\S+)(?: for (\d+) consecutive periods)?$")
+
+
+def rule_words(rule: str) -> str:
+    """An alert's ``rule`` (``alerts``: "above 0.05 for 2 consecutive periods") in the run's language;
+    a text in another shape is returned unchanged."""
+    m = _RULE.match(str(rule))
+    if not m:
+        return rule
+    when, bound, need = m.group(1), m.group(2), m.group(3)
+    if need:
+        text = {"above": _("above {bound} for {periods} consecutive periods"),
+                "below": _("below {bound} for {periods} consecutive periods"),
+                "below target": _("below target {bound} for {periods} consecutive periods"),
+                "above target": _("above target {bound} for {periods} consecutive periods")}[when]
+    else:
+        text = {"above": _("above {bound}"), "below": _("below {bound}"),
+                "below target": _("below target {bound}"), "above target": _("above target {bound}")}[when]
+    return text.format(bound=bound, periods=need)

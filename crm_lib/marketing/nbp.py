@@ -19,6 +19,7 @@ import pandas as pd
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
+from crm_lib.fmt import N_, _
 from crm_lib.marketing.adoption import AdoptionData, has_col
 from crm_lib.marketing.settings import RATINGS
 
@@ -28,12 +29,15 @@ logger = logging.getLogger(__name__)
 PAIR_RULES = ("not_active", "held", "customer_type", "min_age", "max_age", "tiers", "max_credit_rating",
               "cooling_off", "not_modelled")
 
+# English, marked for the catalogue; the reasons (shown on the list page and in the contact list)
+# are written in the run's language.
 FEATURE_WORDS = {
-    "age": "age", "log_income": "income", "log_revenue": "revenue", "rating_notch": "credit rating notch",
-    "log_aum": "assets under management", "aum_change_3m": "3-month change in assets", "tenure_years": "tenure",
-    "n_products": "products held", "digital_share": "digital share of transactions",
-    "log_frequency": "transactions in the window", "complaints_window": "complaints in the window",
-    "contacts_window": "campaign contacts in the window", "responded_window": "campaign responses in the window",
+    "age": N_("age"), "log_income": N_("income"), "log_revenue": N_("revenue"), "rating_notch": N_("credit rating notch"),
+    "log_aum": N_("assets under management"), "aum_change_3m": N_("3-month change in assets"),
+    "tenure_years": N_("tenure"), "n_products": N_("products held"),
+    "digital_share": N_("digital share of transactions"), "log_frequency": N_("transactions in the window"),
+    "complaints_window": N_("complaints in the window"), "contacts_window": N_("campaign contacts in the window"),
+    "responded_window": N_("campaign responses in the window"),
 }
 
 
@@ -206,22 +210,25 @@ def reasons(models, data: AdoptionData, best: pd.DataFrame, k: int = 3) -> pd.Da
 
 
 def _words(col: str, x: float, contrib: float) -> str:
+    """One reason in words, in the run's language: ``age 67 raises it (+0.84 log-odds)``."""
+    contribution = f"{contrib:.2f}"
     if col.startswith("has_"):
-        what = f"holds {col[4:].replace('_', ' ')}" if x == 1 else f"does not hold {col[4:].replace('_', ' ')}"
+        text = (_("holds {product} raises it (+{contribution} log-odds)") if x == 1
+                else _("does not hold {product} raises it (+{contribution} log-odds)"))
+        return text.format(product=col[4:].replace('_', ' '), contribution=contribution)
+    name = _(FEATURE_WORDS[col]) if col in FEATURE_WORDS else col.replace("_", " ")
+    if np.isnan(x):
+        shown = _("unknown")
+    elif col in ("log_income", "log_revenue", "log_aum", "log_frequency"):
+        shown = f"{np.expm1(x) if col in ('log_aum', 'log_frequency') else np.exp(x):,.0f}"
+    elif col == "rating_notch":
+        shown = RATINGS[int(x)] if 0 <= x < len(RATINGS) else f"{x:g}"
+        name = _("credit rating")
+    elif col in ("digital_share", "aum_change_3m"):
+        shown = f"{100 * x:.0f}%"
+    elif col == "tenure_years":
+        shown = _("{years} years").format(years=f"{x:.1f}")
     else:
-        name = FEATURE_WORDS.get(col, col.replace("_", " "))
-        if np.isnan(x):
-            shown = "unknown"
-        elif col in ("log_income", "log_revenue", "log_aum", "log_frequency"):
-            shown = f"{np.expm1(x) if col in ('log_aum', 'log_frequency') else np.exp(x):,.0f}"
-        elif col == "rating_notch":
-            shown = RATINGS[int(x)] if 0 <= x < len(RATINGS) else f"{x:g}"
-            name = "credit rating"
-        elif col in ("digital_share", "aum_change_3m"):
-            shown = f"{100 * x:.0f}%"
-        elif col == "tenure_years":
-            shown = f"{x:.1f} years"
-        else:
-            shown = f"{x:,.0f}"
-        what = f"{name} {shown}"
-    return f"{what} raises it (+{contrib:.2f} log-odds)"
+        shown = f"{x:,.0f}"
+    return _("{feature} {value} raises it (+{contribution} log-odds)").format(
+        feature=name, value=shown, contribution=contribution)
