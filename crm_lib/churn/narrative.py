@@ -279,8 +279,7 @@ def aft_display(table: pd.DataFrame) -> pd.DataFrame:
                         _("shape (CI)"): [ratio_ci(v, lo, hi, 3) for v, lo, hi in
                                           ok[["shape", "shape_lower", "shape_upper"]].to_numpy()],
                         _("C-index"): ok["concordance"].round(3).to_numpy()})
-    names = [_words(m, _AFT_ROWS) if m in _AFT_ROWS else m.replace("loglogistic", "log-logistic").capitalize()
-             for m in ok["model"]]
+    names = [_words(m, _AFT_ROWS) if m in _AFT_ROWS else str(m).capitalize() for m in ok["model"]]
     out.index = pd.Index(names, name=_("model"), dtype=object)
     return out
 
@@ -292,8 +291,7 @@ def aft_md(table: pd.DataFrame) -> str:
     if len(ok):
         b = ok.iloc[0]
         s = _("By AIC the **{model}** model fits best (Akaike weight {weight}).").format(
-            model=_words(b["model"], _AFT_WORDS) if b["model"] in _AFT_WORDS else b["model"].replace("loglogistic",
-                                                                                                   "log-logistic"),
+            model=_words(b["model"], _AFT_WORDS),
             weight=f"{b['akaike_weight']:.2f}")
         w = ok[ok["model"] == "weibull"]
         if len(w):
