@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, fields, replace
+from functools import reduce
 
 from crm_lib.errors import ConfigError
+from crm_lib.fmt import gettext as _gettext
 
 logger = logging.getLogger(__name__)
+
+
+def _english(message: str) -> str:
+    return message
+
 
 KINDS = ("closure", "dormancy")
 
@@ -61,21 +68,34 @@ class ChurnDefinition:
             raise ConfigError("churn.event_reasons: give at least one closure reason, or null for every closure")
         return self
 
-    def describe(self) -> str:
-        """The definition in one sentence, for the report."""
-        reasons = ("any closure reason" if self.event_reasons is None
-                   else "closure reason " + " or ".join(f"*{r.replace('_', ' ')}*" for r in self.event_reasons))
-        s = f"close their relationship with the bank ({reasons})"
+    def describe(self, localised: bool = False) -> str:
+        """The definition in one sentence, for the report.
+
+        English by default (the facts' definitions are data); ``localised=True`` gives the page's sentence in the
+        run's language (``crm_lib.fmt.gettext``).
+        """
+        _ = _gettext if localised else _english
+        if self.event_reasons is None:
+            reasons = _("any closure reason")
+        else:
+            names = [f"*{r.replace('_', ' ')}*" for r in self.event_reasons]
+            reasons = _("closure reason {reasons}").format(
+                reasons=reduce(lambda a, b: _("{first} or {second}").format(first=a, second=b), names))
         if self.kind == "dormancy":
-            s = (f"have made no transaction for {self.dormant_days} days while holding less than "
-                 f"{self.aum_floor:,.0f} in deposits and investments (checked at month-ends), or {s}, whichever "
-                 "comes first")
-        out = f"A customer **churns** when they {s}."
+            out = _("A customer **churns** when they have made no transaction for {days} days while holding less than "
+                    "{floor} in deposits and investments (checked at month-ends), or close their relationship with "
+                    "the bank ({reasons}), whichever comes first.").format(
+                days=self.dormant_days, floor=f"{self.aum_floor:,.0f}", reasons=reasons)
+        else:
+            out = _("A customer **churns** when they close their relationship with the bank ({reasons}).").format(
+                reasons=reasons)
         if self.event_reasons is not None:
-            out += " Closures for other reasons are competing exits: censored in the churn models, shown as their own cause."
+            out += " " + _("Closures for other reasons are competing exits: censored in the churn models, shown as "
+                           "their own cause.")
         if self.censor_treated_kinds:
-            out += (f" Customers treated by a {'/'.join(self.censor_treated_kinds)} campaign are censored at contact "
-                    "(the bank changed their risk on purpose; the campaign's effect is measured separately).")
+            out += " " + _("Customers treated by a {kinds} campaign are censored at contact (the bank changed their "
+                           "risk on purpose; the campaign's effect is measured separately).").format(
+                kinds="/".join(self.censor_treated_kinds))
         return out
 
 

@@ -33,12 +33,15 @@ from crm_lib.data.export import write_csv
 from crm_lib.data.privacy import assert_no_pii
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
+from crm_lib.fmt import N_, _
 
 logger = logging.getLogger(__name__)
 
 PSEUDONYM = re.compile(r"^P[0-9a-f]{15}$")
 MIN_REASON = np.log(1.05)        # a reason must raise the hazard by at least 5%
 RANKINGS = ("churn_probability", "clv_at_risk")
+# Added to ``WarningList.clv_note`` when a list asked to be ranked by CLV at risk has no CLV (translated where shown).
+RANKED_BY_PROBABILITY_INSTEAD = N_("; the list is ranked by churn probability instead of CLV at risk")
 LIST_COLUMNS = ["rank", "customer_id", "churn_probability", "aum", "value_at_risk", "clv", "clv_at_risk",
                 "customer_type", "tier", "tenure_years", "reason_1", "reason_2", "reason_3"]
 
@@ -49,7 +52,7 @@ def reasons(model: ChurnCox, frame: pd.DataFrame, n: int = 3, reference: pd.Data
     A covariate's contribution is ``coef * (value - training mean)``; only contributions
     raising the hazard by at least 5% are reasons. The words give the customer's value, the
     typical (median) value in ``reference`` (default ``frame``) and the factor on the hazard,
-    e.g. ``"assets -24% in 3 months (typical +1%) x7.8"``.
+    e.g. ``"assets -24% in 3 months (typical +1%) x7.8"``, in the run's language (``crm_lib.fmt._``).
 
     Returns
     -------
@@ -74,13 +77,16 @@ def reasons(model: ChurnCox, frame: pd.DataFrame, n: int = 3, reference: pd.Data
             name = cols[j]
             lab = cv.label(name, w)
             if cv.is_binary(name, shown[name]):
-                text = lab if shown[name][i] >= 0.5 else f"not {lab}"
+                text = lab if shown[name][i] >= 0.5 else _("not {covariate}").format(covariate=lab)
             else:
                 fmt = cv.formatter(name)
                 spec = cv.REGISTRY.get(name)
-                words = spec.phrase if spec is not None and spec.phrase else f"{lab} {{v}} (typical {{ref}})"
-                text = words.format(v=fmt(shown[name][i]), ref=fmt(typical[name]), w=w)
-            out[i, k] = f"{text} x{np.exp(c):.1f}"
+                v, ref = fmt(shown[name][i]), fmt(typical[name])
+                if spec is not None and spec.phrase:      # the registry's words ({v}, {ref}, {w})
+                    text = _(spec.phrase).format(v=v, ref=ref, w=w)
+                else:
+                    text = _("{covariate} {value} (typical {typical})").format(covariate=lab, value=v, typical=ref)
+            out[i, k] = _("{reason} x{factor}").format(reason=text, factor=f"{np.exp(c):.1f}")
     return pd.DataFrame(out, index=frame.index, columns=[f"reason_{k + 1}" for k in range(n)])
 
 
@@ -168,7 +174,7 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     as_of = pd.Timestamp(as_of).normalize()
     h = int(settings.warning_horizon_months)
     if model is None:
-        model, _ = fit_landmark_model(wh, add_months(as_of, -h), h, settings, covariates, key)
+        model, _frame = fit_landmark_model(wh, add_months(as_of, -h), h, settings, covariates, key)
     snap = snapshot(wh, as_of, settings.definition, key, settings.window_days, settings.aum_months, settings.tiers)
     if snap.empty:
         raise DataContractError(f"customers: nobody is active on {as_of.date()} (rule 'customers to score')")
@@ -176,7 +182,7 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     s = score(model, snap, h, clv)
     k = max(1, int(np.ceil(settings.warning_top_share * len(s))))
     if rank_by == "clv_at_risk" and clv_note:
-        clv_note += "; the list is ranked by churn probability instead of CLV at risk"
+        clv_note += RANKED_BY_PROBABILITY_INSTEAD
         rank_by = "churn_probability"
     keys = ["churn_probability", "customer_id"] if rank_by == "churn_probability" else \
         [rank_by, "churn_probability", "customer_id"]
