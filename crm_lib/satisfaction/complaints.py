@@ -22,23 +22,27 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from statsmodels.stats.rates import confint_poisson
 
+from crm_lib import fmt
 from crm_lib.errors import DataContractError, NotEstimable
+from crm_lib.fmt import N_, _
 from crm_lib.satisfaction import _stats
 from crm_lib.satisfaction._checks import clean_complaints, require_columns
 
 logger = logging.getLogger(__name__)
 
 
-def require_complaints(complaints: pd.DataFrame, period_label: str, what: str = "time to resolution") -> None:
+def require_complaints(complaints: pd.DataFrame, period_label: str, what: str = N_("time to resolution")) -> None:
     """Raise ``NotEstimable`` when no complaint was opened in the period (a figure needs one).
 
     Counts and rates stay defined with no complaints (a rate of 0 with its exact upper
-    bound); curves and medians do not.
+    bound); curves and medians do not. The reason is shown on the page, in the run's language.
     """
     if not len(complaints):
-        raise NotEstimable(f"no complaints were opened in {period_label}, so there is no {what} to estimate",
-                           "it is estimable once the period has complaints; the complaint rate above is 0 with "
-                           "its exact upper bound")
+        period = str(period_label) if fmt.get_locale() == "en" else fmt.period(period_label)
+        raise NotEstimable(_("no complaints were opened in {period}, so there is no {what} to estimate").format(
+                               period=period, what=_(what)),
+                           _("it is estimable once the period has complaints; the complaint rate above is 0 with "
+                             "its exact upper bound"))
 
 DEFAULT_SLA_DAYS = {"low": 5, "medium": 15, "high": 30}
 PER = 1000

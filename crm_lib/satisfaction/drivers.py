@@ -31,14 +31,16 @@ from sklearn.exceptions import NotFittedError as _SkNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from crm_lib.errors import DataContractError
+from crm_lib.fmt import N_
 from crm_lib.satisfaction import _stats
 from crm_lib.satisfaction._checks import attribute_columns, require_columns
 
 logger = logging.getLogger(__name__)
 
 MAX_DRIVERS = 15
-QUADRANTS = {(True, False): "concentrate here", (True, True): "keep up the good work",
-             (False, False): "low priority", (False, True): "possible overkill"}
+# Values of ``driver_matrix()["quadrant"]`` (kept in English); tables and figures show them through ``_``.
+QUADRANTS = {(True, False): N_("concentrate here"), (True, True): N_("keep up the good work"),
+             (False, False): N_("low priority"), (False, True): N_("possible overkill")}
 
 
 # --------------------------------------------------------------------------- decompositions

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.data.store import Warehouse
+from crm_lib.fmt import N_
 from crm_lib.features import feature_table
 from crm_lib.periods import Period
 from crm_lib.satisfaction import charts
@@ -34,9 +35,12 @@ from crm_lib.satisfaction.load import complaint_frame, survey_frame
 logger = logging.getLogger(__name__)
 
 SEGMENT_DIMENSIONS = ("tier", "touchpoint", "acquisition_channel", "branch_id")
-DIMENSION_LABELS = {"tier": "value tier", "touchpoint": "touchpoint", "acquisition_channel": "acquisition channel",
-                    "branch_id": "branch", "customer_type": "customer type", "category": "category",
-                    "channel": "channel", "severity": "severity", "region": "region"}
+# Values of the ``dimension`` column (kept in English: notebooks select rows by them); pages show them
+# through ``_`` (``tables``, ``narrative.segment_summary``, ``plots.score_intervals``).
+DIMENSION_LABELS = {"tier": N_("value tier"), "touchpoint": N_("touchpoint"),
+                    "acquisition_channel": N_("acquisition channel"), "branch_id": N_("branch"),
+                    "customer_type": N_("customer type"), "category": N_("category"), "channel": N_("channel"),
+                    "severity": N_("severity"), "region": N_("region")}
 
 
 def _opt(params: dict, name: str, default):
