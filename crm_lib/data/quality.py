@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crm_lib import kpis
+from crm_lib.fmt import N_, _
 from crm_lib.data.schema import (AFTER_ONBOARDING, DATE_COLUMNS, FOREIGN_KEYS, KEYS, PII_COLUMNS, SCHEMAS,
                                  sql_type)
 from crm_lib.data.sqlsafe import ident
@@ -42,6 +43,16 @@ DIMENSIONS = ("completeness", "validity", "uniqueness", "timeliness", "consisten
 PERIOD_FREQS = {"M": "month", "Q": "quarter", "Y": "year"}
 # Tables a bank adds to every day or month; campaigns come in bursts, so a quiet quarter is not stale data.
 CONTINUOUS_TABLES = ("customers", "accounts", "balances", "transactions", "complaints", "surveys")
+# Why a personal field is listed by ``unused_personal_fields`` (the page shows it in the run's language).
+REASON_IDENTIFIER = N_("direct identifier: dropped before any notebook (crm_lib.data.privacy); no analysis uses it")
+REASON_OUTSIDE = N_("not in the customers contract: no analysis reads it")
+# Headers and words of the scorecard's tables as a page shows them (``for_display``); the frames
+# themselves keep these English names, which the code and the facts use.
+DISPLAY_COLUMNS = {"dimension": N_("dimension"), "score": N_("score"), "unit": N_("unit"), "table": N_("table"),
+                   "column": N_("column"), "not_null": N_("required"), "rows": N_("rows"), "filled": N_("filled"),
+                   "completeness": N_("completeness"), "reason": N_("reason"), "branch": N_("branch")}
+DISPLAY_WORDS = (N_("completeness"), N_("validity"), N_("uniqueness"), N_("timeliness"), N_("consistency"),
+                 N_("cells"), N_("values"), N_("rows"), N_("tables"))
 
 
 def _filled(col: str, types: dict | None = None) -> str:
@@ -347,9 +358,8 @@ def unused_personal_fields(wh: Warehouse) -> pd.DataFrame:
         return pd.DataFrame(columns=cols_out)
     have = wh.columns("customers")
     absent = set(getattr(wh, "absent", {}).get("customers", []))
-    cand = [(c, "direct identifier: dropped before any notebook (crm_lib.data.privacy); no analysis uses it")
-            for c in PII_COLUMNS if c in have and c not in absent]
-    cand += [(c, "not in the customers contract: no analysis reads it") for c in have if c not in SCHEMAS["customers"].columns]
+    cand = [(c, _(REASON_IDENTIFIER)) for c in PII_COLUMNS if c in have and c not in absent]
+    cand += [(c, _(REASON_OUTSIDE)) for c in have if c not in SCHEMAS["customers"].columns]
     if not cand:
         return pd.DataFrame(columns=cols_out)
     sel = ", ".join(["count(*)"] + [f"count({_filled(c)})" for c, _ in cand])
@@ -394,6 +404,17 @@ class QualityScorecard:
              int(self.consistency["rows"].sum()), "rows"),
         ]
         return pd.DataFrame(rows, columns=["dimension", "score", "n", "unit"])
+
+
+def for_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table of the scorecard (``summary()``, ``completeness``, ``unused_personal_fields``, ...)
+    as a page shows it: headers, dimensions and units in the run's language; table, column and
+    branch names as the source spells them. English: the frame unchanged (a copy)."""
+    out = frame.copy()
+    for col in ("dimension", "unit"):
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: _(v) if isinstance(v, str) and v else v)
+    return out.rename(columns={k: _(v) for k, v in DISPLAY_COLUMNS.items() if k in out.columns})
 
 
 def _share(num, den) -> float:

@@ -15,17 +15,53 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crm_lib import config
+from crm_lib import config, fmt
 from crm_lib.config import Period
 from crm_lib.data.door import check_source
 from crm_lib.data.needs import source_shape, unmet
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError, NotEstimable
+from crm_lib.i18n import N_, _
 from crm_lib.reporting.facts import FactBook
 
 logger = logging.getLogger(__name__)
 
 SOURCE_ENV = "CRM_SOURCE"
+
+# The sections the notebooks name in ``ctx.section(...)``/``ctx.require(...)``, marked for the
+# catalogue: the not-estimable box shows a section's name in the run's language (one not listed
+# here stays as the notebook spells it; tests/test_i18n_rep.py checks the list against the notebooks).
+# Facts keep the English name: they do not depend on the language.
+SECTIONS = (
+    N_("Profitability by value tier"), N_("Profitability by segment"),
+    N_("Out-of-time validation"), N_("Log-rank test by value tier"), N_("Retention by value tier"),
+    N_("Log-rank test by segment"), N_("Retention by segment"), N_("Log-rank test by acquisition channel"),
+    N_("Retention by acquisition channel"), N_("Log-rank test by cohort"), N_("Retention by onboarding year"),
+    N_("Models' cohort"), N_("Cox model"), N_("Hazard-ratio forest"), N_("Proportional-hazards checks"),
+    N_("Proportional-hazards residuals"), N_("Stratified Cox model"), N_("Parametric (AFT) models"),
+    N_("Cumulative incidence by exit cause"), N_("Cause-specific hazard ratios"),
+    N_("Retention after the campaign contact"), N_("Validation metrics"), N_("Validation metrics by horizon"),
+    N_("Calibration"), N_("Precision and gains"),
+    N_("Satisfaction scores and index"), N_("Score trend"), N_("Change from the previous period"),
+    N_("Score trend table"), N_("NPS by segment"), N_("CSAT by segment"), N_("NPS by branch"),
+    N_("Scores by segment"), N_("Key drivers of CSAT"), N_("Driver matrix"), N_("Driver table"),
+    N_("Key drivers of NPS"), N_("Satisfaction facts"),
+    N_("Time to resolution"), N_("Resolution time table"),
+    N_("Relationship CLV"), N_("Card and payment value"), N_("Headlines"), N_("Assumptions"),
+    N_("CLV by value tier"), N_("CLV by value tier (figure)"), N_("CLV by segment"), N_("CLV by lifecycle stage"),
+    N_("Value concentration"), N_("CLV:CAC by acquisition channel"), N_("CLV:CAC by acquisition channel (figure)"),
+    N_("CLV:CAC by cohort"), N_("Card and payment models"), N_("Hold-out validation"),
+    N_("Hold-out validation (figure)"), N_("Tracking plot"), N_("Cohort retention (sBG)"),
+    N_("Next-best products"), N_("Model quality"), N_("Lift and calibration"), N_("Drivers of adoption"),
+    N_("The list"), N_("Expected value of the list"), N_("Exclusions"), N_("Control group"),
+    N_("Previous period's list"), N_("Export"),
+    N_("Precision-marketing lists"),
+)
+
+
+def section_title(name: str) -> str:
+    """A section's name as pages show it: the catalogue's translation (``SECTIONS``), else as spelt."""
+    return _(name) if name else name
 
 
 @dataclass
@@ -69,7 +105,8 @@ class NotebookContext:
         if gone:
             root = getattr(self.omitted[gone[0]], "builds_on", gone[0])  # name the first section omitted
             first = self.omitted.get(root, self.omitted[gone[0]])  # a root in another notebook: its reason travelled
-            e = NotEstimable(f"it builds on '{root}', which was not estimable ({first.reason})", first.remedy)
+            e = NotEstimable(_("it builds on '{section}', which was not estimable ({reason})").format(
+                section=section_title(root), reason=first.reason), first.remedy)
             e.builds_on = root
             raise e
 
@@ -77,9 +114,10 @@ class NotebookContext:
         """Show the not-estimable box for section ``name`` and record it as a fact."""
         self.omitted[name] = e
         logger.info("%s: section %r omitted: %s", self.notebook, name, e.reason)
-        text = f"<strong>Not estimable: {html.escape(name)}.</strong> {html.escape(_sentence(e.reason))}"
+        text = _("<strong>Not estimable: {section}.</strong> {reason}").format(
+            section=html.escape(section_title(name)), reason=html.escape(_sentence(e.reason)))
         if e.remedy:
-            text += f" {html.escape(_sentence(e.remedy))}"
+            text += ("" if fmt.get_locale() != "en" else " ") + html.escape(_sentence(e.remedy))
         try:
             from IPython.display import HTML, display
 
@@ -173,9 +211,12 @@ def omitted_sections(facts: list[dict]) -> list[dict]:
 
 
 def _sentence(text: str) -> str:
-    text = text.strip()
+    """``text`` as a sentence: capitalised, with a full stop (Chinese: 。) unless it ends with one."""
+    text = str(text).strip()
     text = text[:1].upper() + text[1:]
-    return text if not text or text[-1] in ".!?" else text + "."
+    if not text or text[-1] in ".!?。！？":
+        return text
+    return text + ("。" if fmt.get_locale() != "en" else ".")
 
 
 def door_summary(report) -> dict:

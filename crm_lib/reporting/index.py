@@ -54,12 +54,25 @@ def _href(*parts: str) -> str:
     return "/".join(quote(str(p), safe="") for p in parts)
 
 
+def _word(text) -> str:
+    """A word or name the catalogue may hold, in the index's language; empty stays empty."""
+    text = str(text)
+    return i18n.gettext(text) if text else text
+
+
 def _omitted(nb: dict) -> list[str]:
-    """Sections a notebook ran without (not estimable on this data), as ``section: reason`` lines."""
+    """Sections a notebook ran without (not estimable on this data), as ``section: reason`` lines
+    (the section's name in the index's language; the reason as the notebook recorded it)."""
     out = []
     for o in nb.get("omitted") or []:
-        out.append(f"{o.get('section', '')}: {o.get('reason', '')}" if isinstance(o, dict) else str(o))
+        out.append(i18n.gettext("{section}: {reason}").format(section=_word(o.get("section", "")),
+                                                              reason=o.get("reason", ""))
+                   if isinstance(o, dict) else str(o))
     return out
+
+
+# a pack's and a notebook's statuses (the runner's manifest), translated where the index shows them
+_PACK_STATUS_WORDS = (i18n.N_("ok"), i18n.N_("failed"), i18n.N_("unknown"))
 
 
 def _pack_row(root: Path, prof: str, pack: Path) -> dict:
@@ -78,23 +91,28 @@ def _pack_row(root: Path, prof: str, pack: Path) -> dict:
         note = note_class = note_title = ""
         not_run = nb.get("status") in ("not run", "not_run")   # its needs are not met by the source
         if not_run:
-            note, note_class = "not run" + (f": {nb.get('reason')}" if nb.get("reason") else ""), "unknown"
+            note = (i18n.gettext("not run: {reason}").format(reason=nb.get("reason")) if nb.get("reason")
+                    else i18n.gettext("not run"))
+            note_class = "unknown"
             note_title = str(nb.get("reason", ""))
         elif facts_only and nb.get("status") == "ok":
             not_run = True   # no page to link, and not a failure
-            note, note_class = "facts only", "unknown"
-            note_title = "built by crm-workbench backfill: the notebook's code ran and recorded its facts; no page"
+            note, note_class = i18n.gettext("facts only"), "unknown"
+            note_title = i18n.gettext("built by crm-workbench backfill: the notebook's code ran and recorded its "
+                                      "facts; no page")
         elif omitted:
-            note, note_class = f"{len(omitted)} section(s) omitted", "partial"
+            note, note_class = i18n.gettext("{count} section(s) omitted").format(count=len(omitted)), "partial"
             note_title = "; ".join(omitted)
         notebooks.append({"name": name, "failed": nb.get("status") != "ok" and not not_run, "not_run": not_run,
                           "href": _href(prof, pack.name, f"{name}.html") if page.is_file() and not page.is_symlink() else "",
                           "note": note, "note_class": note_class, "note_title": note_title})
     secs = info.get("seconds")
-    return {"name": pack.name, "status": status + (" · facts only" if facts_only else ""),
+    shown = _word(status) + (" · " + i18n.gettext("facts only") if facts_only else "")
+    return {"name": pack.name, "status": shown,
             "status_class": status if status in _STATUS_CLASSES else "unknown",
             "notebooks": notebooks, "finished": str(info.get("finished", ""))[:19],
-            "duration": "" if not isinstance(secs, (int, float)) else f"{secs:.0f}s",
+            "duration": "" if not isinstance(secs, (int, float)) else i18n.gettext("{seconds}s").format(
+                seconds=f"{secs:.0f}"),
             "files": [{"name": f, "href": _href(prof, pack.name, f)}
                       for f in ("facts.json", "manifest.json", "run.log") if (pack / f).is_file()]}
 
@@ -135,7 +153,7 @@ def _interval(r, level) -> str:
     if fmt.missing(r.get("ci_lower")) or fmt.missing(r.get("ci_upper")):
         return i18n.gettext("census (exact)")
     lv = float(level) if not fmt.missing(level) else None
-    head = fmt.ci_label(fmt.alpha_of(lv)) if lv else "CI"
+    head = fmt.ci_label(fmt.alpha_of(lv)) if lv else i18n.gettext("CI")
     return f"{head} {_value(r['ci_lower'], r['unit'])} – {_value(r['ci_upper'], r['unit'])}"
 
 
@@ -179,7 +197,7 @@ def _headline(root: Path, prof: str, packs: list[Path], targets: dict) -> dict |
         measured = r["status"] != NOT_MEASURED
         row = {"name": name, "label": i18n.kpi_label(name), "definition": i18n.gettext(k.definition),
                "measured": measured,
-               "value": _value(r["value"], r["unit"]) if measured else NOT_MEASURED,
+               "value": _value(r["value"], r["unit"]) if measured else i18n.gettext(NOT_MEASURED),
                "interval": _interval(r, cur.loc[name, "ci_level"]) if measured else "",
                "target": "" if fmt.missing(r["target"]) else _value(r["target"], k.unit),
                "status": i18n.gettext(r["status"]), "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
@@ -192,14 +210,15 @@ def _headline(root: Path, prof: str, packs: list[Path], targets: dict) -> dict |
             with fsafe.atomic_open(root, Path("index_files") / fname, "wb") as fh:
                 fig.savefig(fh, format="png", dpi=80)
             row["spark"], row["points"] = _href("index_files", fname), len(series)
-            row["span"] = f"{series['period'].min()} to {series['period'].max()}"
+            row["span"] = i18n.gettext("{start} to {end}").format(start=fmt.period(series['period'].min()),
+                                                                  end=fmt.period(series['period'].max()))
         rows.append(row)
     full = scorecard(cur, prev, yoy, targets, alpha=alpha)
     areas = []
     for area, part in review.long_tail(full).items():
-        areas.append({"name": area, "rows": [
+        areas.append({"name": _word(area), "rows": [
             {"label": i18n.kpi_label(str(name)), "measured": r["status"] != NOT_MEASURED,
-             "value": _value(r["value"], r["unit"]) if r["status"] != NOT_MEASURED else NOT_MEASURED,
+             "value": _value(r["value"], r["unit"]) if r["status"] != NOT_MEASURED else i18n.gettext(NOT_MEASURED),
              "interval": _interval(r, cur.loc[name, "ci_level"]) if name in cur.index else "",
              "target": "" if fmt.missing(r["target"]) else _value(r["target"], r["unit"]),
              "status": i18n.gettext(r["status"]), "status_class": _STATUS_BADGE.get(r["status"], "unknown"),
