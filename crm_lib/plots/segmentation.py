@@ -8,14 +8,32 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from crm_lib.fmt import N_, _
 from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
+from crm_lib.segmentation.derived import cluster_name_label, feature_label
+from crm_lib.segmentation.lifecycle import stage_label
+from crm_lib.segmentation.narrative import rfm_label
+
+RFM_TITLE = N_("RFM grid: share of customers (value share)")
+SELECTION_TITLE = N_("Choosing the number of clusters")
+ZSCORE_TITLE = N_("Cluster profiles: standardised means")
+LIFECYCLE_TITLE = N_("Lifecycle stages at the period end")
+TRANSITION_TITLE = N_("Transitions: row shares")
+FLOW_TITLE = N_("Where customers went")
 
 
 def _state_label(s) -> str:
-    return str(s).replace("_", " ")
+    """A tier (from parameters: as it is), a lifecycle stage or ``new``/``closed`` (translated), as words."""
+    return stage_label(s)
 
 
-def rfm_heatmap(grid: pd.DataFrame, title: str = "RFM grid: share of customers (value share)") -> Figure:
+def _title(title: str) -> str:
+    """A title given by the caller: the default titles are translated (a caller's own title is its own)."""
+    return _(title) if title in (RFM_TITLE, SELECTION_TITLE, ZSCORE_TITLE, LIFECYCLE_TITLE, TRANSITION_TITLE,
+                                 FLOW_TITLE) else title
+
+
+def rfm_heatmap(grid: pd.DataFrame, title: str = RFM_TITLE) -> Figure:
     """R (rows, 5 = most recent on top) x F (columns) grid from ``rfm_grid``.
 
     Colour and the large number: share of customers in the cell; the small number: the cell's
@@ -36,25 +54,26 @@ def rfm_heatmap(grid: pd.DataFrame, title: str = "RFM grid: share of customers (
                 ax.text(j, i - 0.22, f"{v:.1f}%", ha="center", va="center", fontsize=9, color=color,
                         fontweight="bold")
                 vs = value.iat[i, j]
-                ax.text(j, i + 0.05, f"value {vs * 100:.1f}%" if pd.notna(vs) else "", ha="center",
+                ax.text(j, i + 0.05, _("value {share}").format(share=f"{vs * 100:.1f}%") if pd.notna(vs) else "",
+                        ha="center",
                         va="center", fontsize=7, color=color)
                 s = seg.iat[i, j]
-                ax.text(j, i + 0.3, _state_label(s) if isinstance(s, str) else "", ha="center", va="center",
+                ax.text(j, i + 0.3, rfm_label(s) if isinstance(s, str) else "", ha="center", va="center",
                         fontsize=6.5, color=color, style="italic")
         ax.set_xticks(range(bins))
         ax.set_xticklabels([str(f) for f in range(1, bins + 1)])
         ax.set_yticks(range(bins))
         ax.set_yticklabels([str(r) for r in range(bins, 0, -1)])
-        ax.set_xlabel("F score (5 = most frequent)")
-        ax.set_ylabel("R score (5 = most recent)")
+        ax.set_xlabel(_("F score (5 = most frequent)"))
+        ax.set_ylabel(_("R score (5 = most recent)"))
         ax.grid(False)
-        fig.colorbar(im, ax=ax, label="% of customers", shrink=0.8)
-        ax.set_title(title, loc="left")
+        fig.colorbar(im, ax=ax, label=_("% of customers"), shrink=0.8)
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
 def cluster_selection(selection: pd.DataFrame, min_stability: float | None = None,
-                      min_silhouette: float | None = None, title: str = "Choosing the number of clusters") -> Figure:
+                      min_silhouette: float | None = None, title: str = SELECTION_TITLE) -> Figure:
     """Three panels by k (from ``CustomerClusters.selection_``): stability with its bootstrap
     interval, silhouette, and BIC / ICL; the gates dashed, the chosen k marked."""
     fig, axes = _new(1, 3, figsize=(10, 3.2))
@@ -66,31 +85,31 @@ def cluster_selection(selection: pd.DataFrame, min_stability: float | None = Non
         err = np.vstack([st - selection["stability_lower"].to_numpy(), selection["stability_upper"].to_numpy() - st])
         a.errorbar(k, st, yerr=np.nan_to_num(err), fmt="o-", color=PALETTE[0], capsize=3)
         if min_stability is not None:
-            a.axhline(min_stability, color=PALETTE[4], linestyle="--", linewidth=1, label="gate (lower bound)")
+            a.axhline(min_stability, color=PALETTE[4], linestyle="--", linewidth=1, label=_("gate (lower bound)"))
             a.legend(loc="lower left", fontsize=7)
-        a.set_title("Stability: bootstrap ARI\n(95% interval, fixed by design: the gate reads it)", fontsize=9)
+        a.set_title(_("Stability: bootstrap ARI\n(95% interval, fixed by design: the gate reads it)"), fontsize=9)
         a.set_ylim(min(0, np.nanmin(selection["stability_lower"])) - 0.02, 1.02)
         b.plot(k, selection["silhouette"], "o-", color=PALETTE[1])
         if min_silhouette is not None:
-            b.axhline(min_silhouette, color=PALETTE[4], linestyle="--", linewidth=1, label="gate")
+            b.axhline(min_silhouette, color=PALETTE[4], linestyle="--", linewidth=1, label=_("gate"))
             b.legend(loc="lower left", fontsize=7)
-        b.set_title("Silhouette (higher = better separated)", fontsize=9)
+        b.set_title(_("Silhouette (higher = better separated)"), fontsize=9)
         c.plot(k, selection["bic"], "o-", color=PALETTE[5], label="BIC")
         if "icl" in selection:
-            c.plot(k, selection["icl"], "s--", color=PALETTE[6], label="ICL (BIC + entropy)")
+            c.plot(k, selection["icl"], "s--", color=PALETTE[6], label=_("ICL (BIC + entropy)"))
         c.legend(fontsize=7)
-        c.set_title("Information criteria (lower = better)", fontsize=9)
+        c.set_title(_("Information criteria (lower = better)"), fontsize=9)
         c.yaxis.set_major_formatter(FuncFormatter(_thousands))
         for ax in axes:
             ax.axvline(chosen, color=PALETTE[3], linewidth=6, alpha=0.35, zorder=0)
             ax.set_xticks(k)
-            ax.set_xlabel("k (clusters)")
-        fig.suptitle(f"{title}: k = {chosen} (shaded)", fontweight="bold")
+            ax.set_xlabel(_("k (clusters)"))
+        fig.suptitle(_("{title}: k = {k} (shaded)").format(title=_title(title), k=chosen), fontweight="bold")
     return _done(fig)
 
 
 def zscore_heatmap(zmeans: pd.DataFrame, row_labels: dict | None = None,
-                   title: str = "Cluster profiles: standardised means") -> Figure:
+                   title: str = ZSCORE_TITLE) -> Figure:
     """Segments x features in standard deviations from the average customer (``standardised_means``)."""
     z = zmeans
     fig, ax = _new(figsize=(max(6.5, 0.9 * z.shape[1] + 3), 0.55 * z.shape[0] + 1.6))
@@ -103,17 +122,18 @@ def zscore_heatmap(zmeans: pd.DataFrame, row_labels: dict | None = None,
                 ax.text(j, i, "" if pd.isna(v) else f"{v:+.1f}", ha="center", va="center", fontsize=8,
                         color="white" if abs(v) > lim * 0.6 else "#1b2631")
         ax.set_xticks(range(z.shape[1]))
-        ax.set_xticklabels([_state_label(c).replace("log ", "") for c in z.columns], rotation=30, ha="right")
+        ax.set_xticklabels([feature_label(c) for c in z.columns], rotation=30, ha="right")
         ax.set_yticks(range(z.shape[0]))
-        ax.set_yticklabels([f"{i}: {row_labels[i]}" if row_labels and i in row_labels else str(i) for i in z.index],
+        ax.set_yticklabels([f"{i}: {cluster_name_label(row_labels[i])}" if row_labels and i in row_labels else str(i)
+                            for i in z.index],
                            fontsize=8)
         ax.grid(False)
-        fig.colorbar(im, ax=ax, label="standard deviations from the mean", shrink=0.8)
-        ax.set_title(title, loc="left")
+        fig.colorbar(im, ax=ax, label=_("standard deviations from the mean"), shrink=0.8)
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
-def lifecycle_funnel(summary: pd.DataFrame, title: str = "Lifecycle stages at the period end") -> Figure:
+def lifecycle_funnel(summary: pd.DataFrame, title: str = LIFECYCLE_TITLE) -> Figure:
     """Customers per lifecycle stage (from ``lifecycle_summary``), in lifecycle order."""
     colors = {"onboarding": PALETTE[2], "growing": PALETTE[1], "mature": PALETTE[0], "at_risk": PALETTE[7],
               "dormant": PALETTE[3], "closed": "#9e9e9e"}
@@ -126,12 +146,12 @@ def lifecycle_funnel(summary: pd.DataFrame, title: str = "Lifecycle stages at th
             ax.text(cnt, i, f"  {int(cnt):,} ({sh * 100:.1f}%)", va="center", fontsize=8)
         ax.set_xlim(0, summary["customers"].max() * 1.25)
         ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-        ax.set_xlabel("customers")
-        ax.set_title(title, loc="left")
+        ax.set_xlabel(_("customers"))
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
-def transition_heatmap(matrix: pd.DataFrame, title: str = "Transitions: row shares") -> Figure:
+def transition_heatmap(matrix: pd.DataFrame, title: str = TRANSITION_TITLE) -> Figure:
     """Row shares (%) of a ``transition_matrix`` with their interval [lower-upper] and counts."""
     rows = list(dict.fromkeys(matrix["from_state"]))
     cols = list(dict.fromkeys(matrix["to_state"]))
@@ -154,14 +174,14 @@ def transition_heatmap(matrix: pd.DataFrame, title: str = "Transitions: row shar
         ax.set_xticklabels([_state_label(c) for c in cols], rotation=20, ha="right")
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels([f"{_state_label(r)} (n={int(t):,})" for r, t in zip(rows, tot)])
-        ax.set_xlabel("to (period end)")
-        ax.set_ylabel("from (previous period end)")
+        ax.set_xlabel(_("to (period end)"))
+        ax.set_ylabel(_("from (previous period end)"))
         ax.grid(False)
-        ax.set_title(title, loc="left")
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
-def migration_flow(matrix: pd.DataFrame, title: str = "Where customers went", skip_same: bool = False,
+def migration_flow(matrix: pd.DataFrame, title: str = FLOW_TITLE, skip_same: bool = False,
                    include_new: bool = True) -> Figure:
     """Sankey-style flow between two dates from a ``transition_matrix`` (band width = customers).
 
@@ -183,7 +203,8 @@ def migration_flow(matrix: pd.DataFrame, title: str = "Where customers went", sk
     with plt.rc_context(STYLE):
         ax.axis("off")
         if not len(m):
-            ax.text(0, 0.5, f"{title}: no customers moved", ha="left", va="center", fontsize=10)
+            ax.text(0, 0.5, _("{title}: no customers moved").format(title=_title(title)), ha="left", va="center",
+                    fontsize=10)
             return _done(fig)
         total = m["count"].sum()
         gap = 0.02 * total
@@ -218,5 +239,6 @@ def migration_flow(matrix: pd.DataFrame, title: str = "Where customers went", sk
                         f"{_state_label(s)}  {int(sizes[s]):,}", ha=ha, va="center", fontsize=8)
         ax.set_xlim(-0.15, 1.15)
         ax.set_ylim(max(max(lcur.values()), max(rcur.values())) + gap, -gap)
-        ax.set_title(title + (" (customers who stayed not shown)" if skip_same else ""), loc="left")
+        ax.set_title(_("{title} (customers who stayed not shown)").format(title=_title(title)) if skip_same
+                     else _title(title), loc="left")
     return _done(fig)
