@@ -70,6 +70,11 @@ def _semi() -> str:
     return "；" if _zh() else "; "
 
 
+def _colon() -> str:
+    """What follows a label in a list (``individual: ...``): a full-width colon in Chinese."""
+    return "：" if _zh() else ": "
+
+
 def _day(d) -> str:
     """``30 Sep 2026`` in English (as always), the locale's long date otherwise (``2026年9月30日``)."""
     return f"{d:%d %b %Y}" if fmt.get_locale() == "en" else fmt.date(d)
@@ -179,10 +184,8 @@ def headline(res) -> str:
 
 def tiers_text(res, thresholds: dict) -> str:
     rules = _semi().join(
-        _("{customer_type}: {tiers}").format(
-            customer_type=esc(customer_type_label(ct)),
-            tiers=_list_sep().join(_("{tier} from {amount}").format(tier=_label(t), amount=money(lo))
-                                   for t, lo in tiers.items()))
+        esc(customer_type_label(ct)) + _colon()
+        + _list_sep().join(_("{tier} from {amount}").format(tier=_label(t), amount=money(lo)) for t, lo in tiers.items())
         for ct, tiers in thresholds.items())
     ov = int(res.tier_summary["overridden"].sum())
     return (_("Tiers by the average AUM of the last month-ends ({rules}; parameter `tiers`).").format(rules=rules)
@@ -330,6 +333,7 @@ def penetration_table(res, ctype: str) -> pd.DataFrame:
     p = res.cluster_penetration[ctype]
     t = format_table(p, percent=tuple(p.columns)).T
     t.index = [_penetration_row(i) for i in t.index]
+    t.columns.name = _title(t.columns.name) if t.columns.name else t.columns.name
     return t
 
 
@@ -418,8 +422,7 @@ def migration_text(res) -> str:
 def clusters_method(settings: dict) -> str:
     """How the clusters are fitted, including what happens at large N (from the settings)."""
     c = settings["clusters"]
-    feats = _semi().join(_("{customer_type}: {features}").format(customer_type=esc(customer_type_label(ct)),
-                                                                 features=", ".join(esc(x) for x in f))
+    feats = _semi().join(esc(customer_type_label(ct)) + _colon() + ", ".join(esc(x) for x in f)
                          for ct, f in c["features"].items())
     return _sp().join([
         _("Each customer type is clustered separately with a scikit-learn pipeline: median imputation, "
