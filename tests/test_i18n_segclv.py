@@ -343,3 +343,36 @@ def test_validation_figures_are_chinese():
         assert figure_texts(build()) == en
     with i18n.using("zh-CN"):
         assert "跟踪图：按周累计交易次数" in figure_texts(plots.tracking_plot(track))
+
+
+def test_the_notebooks_customer_type_titles_have_chinese_forms(period_res):
+    """The titles 10_segmentation writes with the customer type, built by the figures from ``customer_type``."""
+    from crm_lib import plots
+
+    r, _, _ = period_res
+    ct = "individual"
+    m = r.current.models[ct]
+    builds = {f"RFM grid, {ct} customers: share of customers (value share)":
+              (lambda: plots.rfm_heatmap(r.rfm_grids[ct], customer_type=ct), "RFM 网格（个人客户）"),
+              f"Choosing k for {ct} customers: k = {m.k_} (shaded)":
+              (lambda: plots.cluster_selection(m.selection_, m.min_stability, m.min_silhouette, customer_type=ct),
+               "个人客户聚类数 k 的选择"),
+              f"{ct.capitalize()} clusters: standardised means":
+              (lambda: plots.zscore_heatmap(r.cluster_zmeans[ct], m.names_.to_dict(), customer_type=ct),
+               "个人客户聚类：标准化均值"),
+              f"{ct.capitalize()} value tiers: previous period end to this period end":
+              (lambda: plots.transition_heatmap(r.tier_matrices[ct], customer_type=ct), "个人客户价值层级：上期末至本期末"),
+              f"{ct.capitalize()} customers: where the movers went (customers who stayed not shown)":
+              (lambda: plots.migration_flow(r.tier_matrices[ct], skip_same=True, include_new=False, customer_type=ct),
+               "个人客户：迁移客户的去向"),
+              "Lifecycle stage: previous period end to this period end":
+              (lambda: plots.transition_heatmap(r.lifecycle_matrix,
+                                                "Lifecycle stage: previous period end to this period end"),
+               "生命周期阶段：上期末至本期末")}
+    for english, (build, chinese) in builds.items():
+        assert english in figure_texts(build())
+        with i18n.using("zh-CN"):
+            assert chinese in figure_texts(build())
+    with i18n.using("zh-CN"):
+        assert seg.clusters_heading(ct) == "**个人客户聚类**"
+    assert seg.clusters_heading(ct) == "**Individual clusters**"

@@ -12,7 +12,7 @@ from crm_lib.fmt import N_, _
 from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
 from crm_lib.segmentation.derived import cluster_name_label, feature_label
 from crm_lib.segmentation.lifecycle import stage_label
-from crm_lib.segmentation.narrative import rfm_label
+from crm_lib.segmentation.narrative import customer_type_label, rfm_label
 
 RFM_TITLE = N_("RFM grid: share of customers (value share)")
 SELECTION_TITLE = N_("Choosing the number of clusters")
@@ -20,6 +20,8 @@ ZSCORE_TITLE = N_("Cluster profiles: standardised means")
 LIFECYCLE_TITLE = N_("Lifecycle stages at the period end")
 TRANSITION_TITLE = N_("Transitions: row shares")
 FLOW_TITLE = N_("Where customers went")
+#: a title 10_segmentation passes as is: translated when it is given
+LIFECYCLE_TRANSITION_TITLE = N_("Lifecycle stage: previous period end to this period end")
 
 
 def _state_label(s) -> str:
@@ -30,15 +32,28 @@ def _state_label(s) -> str:
 def _title(title: str) -> str:
     """A title given by the caller: the default titles are translated (a caller's own title is its own)."""
     return _(title) if title in (RFM_TITLE, SELECTION_TITLE, ZSCORE_TITLE, LIFECYCLE_TITLE, TRANSITION_TITLE,
-                                 FLOW_TITLE) else title
+                                 FLOW_TITLE, LIFECYCLE_TRANSITION_TITLE) else title
 
 
-def rfm_heatmap(grid: pd.DataFrame, title: str = RFM_TITLE) -> Figure:
+def _ctype(customer_type) -> str:
+    return customer_type_label(customer_type)
+
+
+def _cap(customer_type) -> str:
+    return customer_type_label(customer_type).capitalize()
+
+
+def rfm_heatmap(grid: pd.DataFrame, title: str = RFM_TITLE, customer_type: str | None = None) -> Figure:
     """R (rows, 5 = most recent on top) x F (columns) grid from ``rfm_grid``.
+
+    With ``customer_type`` (and the default title) the title names it, in the run's language.
 
     Colour and the large number: share of customers in the cell; the small number: the cell's
     share of window transaction value; segment names label the cells.
     """
+    if customer_type is not None and title == RFM_TITLE:
+        title = _("RFM grid, {customer_type} customers: share of customers (value share)").format(
+            customer_type=_ctype(customer_type))
     bins = int(max(grid["r_score"].max(), grid["f_score"].max()))
     share = grid.pivot(index="r_score", columns="f_score", values="share").reindex(
         index=range(bins, 0, -1), columns=range(1, bins + 1)).fillna(0.0)
@@ -73,9 +88,13 @@ def rfm_heatmap(grid: pd.DataFrame, title: str = RFM_TITLE) -> Figure:
 
 
 def cluster_selection(selection: pd.DataFrame, min_stability: float | None = None,
-                      min_silhouette: float | None = None, title: str = SELECTION_TITLE) -> Figure:
+                      min_silhouette: float | None = None, title: str = SELECTION_TITLE,
+                      customer_type: str | None = None) -> Figure:
     """Three panels by k (from ``CustomerClusters.selection_``): stability with its bootstrap
-    interval, silhouette, and BIC / ICL; the gates dashed, the chosen k marked."""
+    interval, silhouette, and BIC / ICL; the gates dashed, the chosen k marked. With
+    ``customer_type`` (and the default title) the title names it, in the run's language."""
+    if customer_type is not None and title == SELECTION_TITLE:
+        title = _("Choosing k for {customer_type} customers").format(customer_type=_ctype(customer_type))
     fig, axes = _new(1, 3, figsize=(10, 3.2))
     k = selection["k"].to_numpy()
     chosen = int(selection.loc[selection["chosen"], "k"].iloc[0])
@@ -109,8 +128,12 @@ def cluster_selection(selection: pd.DataFrame, min_stability: float | None = Non
 
 
 def zscore_heatmap(zmeans: pd.DataFrame, row_labels: dict | None = None,
-                   title: str = ZSCORE_TITLE) -> Figure:
-    """Segments x features in standard deviations from the average customer (``standardised_means``)."""
+                   title: str = ZSCORE_TITLE, customer_type: str | None = None) -> Figure:
+    """Segments x features in standard deviations from the average customer (``standardised_means``).
+
+    With ``customer_type`` (and the default title) the title names it, in the run's language."""
+    if customer_type is not None and title == ZSCORE_TITLE:
+        title = _("{customer_type} clusters: standardised means").format(customer_type=_cap(customer_type))
     z = zmeans
     fig, ax = _new(figsize=(max(6.5, 0.9 * z.shape[1] + 3), 0.55 * z.shape[0] + 1.6))
     with plt.rc_context(STYLE):
@@ -151,8 +174,13 @@ def lifecycle_funnel(summary: pd.DataFrame, title: str = LIFECYCLE_TITLE) -> Fig
     return _done(fig)
 
 
-def transition_heatmap(matrix: pd.DataFrame, title: str = TRANSITION_TITLE) -> Figure:
-    """Row shares (%) of a ``transition_matrix`` with their interval [lower-upper] and counts."""
+def transition_heatmap(matrix: pd.DataFrame, title: str = TRANSITION_TITLE, customer_type: str | None = None) -> Figure:
+    """Row shares (%) of a ``transition_matrix`` with their interval [lower-upper] and counts.
+
+    With ``customer_type`` (and the default title) the title is that type's value tiers, in the run's language."""
+    if customer_type is not None and title == TRANSITION_TITLE:
+        title = _("{customer_type} value tiers: previous period end to this period end").format(
+            customer_type=_cap(customer_type))
     rows = list(dict.fromkeys(matrix["from_state"]))
     cols = list(dict.fromkeys(matrix["to_state"]))
     sh = matrix.pivot(index="from_state", columns="to_state", values="row_share").reindex(index=rows, columns=cols)
@@ -182,13 +210,16 @@ def transition_heatmap(matrix: pd.DataFrame, title: str = TRANSITION_TITLE) -> F
 
 
 def migration_flow(matrix: pd.DataFrame, title: str = FLOW_TITLE, skip_same: bool = False,
-                   include_new: bool = True) -> Figure:
+                   include_new: bool = True, customer_type: str | None = None) -> Figure:
     """Sankey-style flow between two dates from a ``transition_matrix`` (band width = customers).
 
     Left: states at the start (and ``new``); right: states at the end (and ``closed``).
     With ``skip_same`` the customers who stayed are left out so that the movers are visible;
-    ``include_new=False`` leaves out the customers onboarded in between.
+    ``include_new=False`` leaves out the customers onboarded in between. With ``customer_type`` (and
+    the default title) the title is where that type's movers went, in the run's language.
     """
+    if customer_type is not None and title == FLOW_TITLE:
+        title = _("{customer_type} customers: where the movers went").format(customer_type=_cap(customer_type))
     from matplotlib.patches import Rectangle
 
     m = matrix[matrix["count"] > 0]

@@ -205,6 +205,11 @@ def _ctypes(d: pd.DataFrame) -> pd.DataFrame:
     return d.assign(customer_type=lambda x: x["customer_type"].map(customer_type_label))
 
 
+def clusters_heading(ctype: str) -> str:
+    """``**Individual clusters**``: the heading of a customer type's cluster tables."""
+    return _("**{customer_type} clusters**").format(customer_type=esc(customer_type_label(ctype).capitalize()))
+
+
 def tier_table(res) -> pd.DataFrame:
     t = _ctypes(res.tier_summary.assign(tier=lambda d: d["tier"].map(_words))).set_index(["customer_type", "tier"])
     return _titles(format_table(t, percent=("share", "aum_share"), currency=("aum", "median_aum"),
