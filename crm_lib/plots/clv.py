@@ -8,7 +8,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from crm_lib.clv.narrative import group_name, group_value
 from crm_lib.fmt import N_, _, ci_label
 from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
 
@@ -21,7 +20,15 @@ def _ci(alpha: float) -> str:
 
 
 def _group(group: str, g) -> str:
+    from crm_lib.clv.narrative import group_value   # when drawn: importing crm_lib.plots does not load the analyses
+
     return str(group_value(group, g)).replace("_", " ")
+
+
+def group_name(group: str) -> str:
+    from crm_lib.clv.narrative import group_name as f
+
+    return f(group)
 
 
 def clv_by_tier(customers: pd.DataFrame, medians: pd.DataFrame, alpha: float = 0.05, group: str = "tier",

@@ -10,9 +10,40 @@ from matplotlib.ticker import FuncFormatter
 
 from crm_lib.fmt import N_, _
 from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
-from crm_lib.segmentation.derived import cluster_name_label, feature_label
-from crm_lib.segmentation.lifecycle import stage_label
-from crm_lib.segmentation.narrative import customer_type_label, rfm_label
+
+# The segmentation's vocabulary (stage, customer-type, RFM and cluster names in the run's language),
+# imported when a figure is drawn: importing crm_lib.plots does not load the analyses.
+
+
+def stage_label(s) -> str:
+    from crm_lib.segmentation.lifecycle import stage_label as f
+
+    return f(s)
+
+
+def cluster_name_label(name) -> str:
+    from crm_lib.segmentation.derived import cluster_name_label as f
+
+    return f(name)
+
+
+def feature_label(name) -> str:
+    from crm_lib.segmentation.derived import feature_label as f
+
+    return f(name)
+
+
+def rfm_label(segment) -> str:
+    from crm_lib.segmentation.narrative import rfm_label as f
+
+    return f(segment)
+
+
+def customer_type_label(ct) -> str:
+    from crm_lib.segmentation.narrative import customer_type_label as f
+
+    return f(ct)
+
 
 RFM_TITLE = N_("RFM grid: share of customers (value share)")
 SELECTION_TITLE = N_("Choosing the number of clusters")
