@@ -122,7 +122,7 @@ def test_scorecard_table_in_chinese():
     en, zh = both(lambda: prose.scorecard_table(card, ALPHA, cur["ci_level"]).data)
     assert list(en.columns) == ["KPI", "value", "80% CI", "n", "target", "status", "vs previous", "vs year ago",
                                 "better"]
-    assert list(zh.columns) == ["KPI", "数值", "80%置信区间", "n", "目标", "状态", "较上期", "较上年同期", "改善方向"]
+    assert list(zh.columns) == ["KPI", "数值", "80%置信区间", "样本量", "目标", "状态", "较上期", "较上年同期", "改善方向"]
     row = zh.set_index("KPI").loc["本期流失率"]
     assert row["状态"] == "达标" and row["改善方向"] == "越低越好" and row["较上期"] == "无历史数据"
     fixed = zh.set_index("KPI").loc["个人客户聚类稳定性", "80%置信区间"]

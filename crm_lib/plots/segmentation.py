@@ -8,19 +8,83 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from crm_lib.fmt import N_, _
 from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
+
+# The segmentation's vocabulary (stage, customer-type, RFM and cluster names in the run's language),
+# imported when a figure is drawn: importing crm_lib.plots does not load the analyses.
+
+
+def stage_label(s) -> str:
+    from crm_lib.segmentation.lifecycle import stage_label as f
+
+    return f(s)
+
+
+def cluster_name_label(name) -> str:
+    from crm_lib.segmentation.derived import cluster_name_label as f
+
+    return f(name)
+
+
+def feature_label(name) -> str:
+    from crm_lib.segmentation.derived import feature_label as f
+
+    return f(name)
+
+
+def rfm_label(segment) -> str:
+    from crm_lib.segmentation.narrative import rfm_label as f
+
+    return f(segment)
+
+
+def customer_type_label(ct) -> str:
+    from crm_lib.segmentation.narrative import customer_type_label as f
+
+    return f(ct)
+
+
+RFM_TITLE = N_("RFM grid: share of customers (value share)")
+SELECTION_TITLE = N_("Choosing the number of clusters")
+ZSCORE_TITLE = N_("Cluster profiles: standardised means")
+LIFECYCLE_TITLE = N_("Lifecycle stages at the period end")
+TRANSITION_TITLE = N_("Transitions: row shares")
+FLOW_TITLE = N_("Where customers went")
+#: a title 10_segmentation passes as is: translated when it is given
+LIFECYCLE_TRANSITION_TITLE = N_("Lifecycle stage: previous period end to this period end")
 
 
 def _state_label(s) -> str:
-    return str(s).replace("_", " ")
+    """A tier (from parameters: as it is), a lifecycle stage or ``new``/``closed`` (translated), as words."""
+    return stage_label(s)
 
 
-def rfm_heatmap(grid: pd.DataFrame, title: str = "RFM grid: share of customers (value share)") -> Figure:
+def _title(title: str) -> str:
+    """A title given by the caller: the default titles are translated (a caller's own title is its own)."""
+    return _(title) if title in (RFM_TITLE, SELECTION_TITLE, ZSCORE_TITLE, LIFECYCLE_TITLE, TRANSITION_TITLE,
+                                 FLOW_TITLE, LIFECYCLE_TRANSITION_TITLE) else title
+
+
+def _ctype(customer_type) -> str:
+    return customer_type_label(customer_type)
+
+
+def _cap(customer_type) -> str:
+    return customer_type_label(customer_type).capitalize()
+
+
+def rfm_heatmap(grid: pd.DataFrame, title: str = RFM_TITLE, customer_type: str | None = None) -> Figure:
     """R (rows, 5 = most recent on top) x F (columns) grid from ``rfm_grid``.
+
+    With ``customer_type`` (and the default title) the title names it, in the run's language.
 
     Colour and the large number: share of customers in the cell; the small number: the cell's
     share of window transaction value; segment names label the cells.
     """
+    if customer_type is not None and title == RFM_TITLE:
+        title = _("RFM grid, {customer_type} customers: share of customers (value share)").format(
+            customer_type=_ctype(customer_type))
     bins = int(max(grid["r_score"].max(), grid["f_score"].max()))
     share = grid.pivot(index="r_score", columns="f_score", values="share").reindex(
         index=range(bins, 0, -1), columns=range(1, bins + 1)).fillna(0.0)
@@ -36,27 +100,32 @@ def rfm_heatmap(grid: pd.DataFrame, title: str = "RFM grid: share of customers (
                 ax.text(j, i - 0.22, f"{v:.1f}%", ha="center", va="center", fontsize=9, color=color,
                         fontweight="bold")
                 vs = value.iat[i, j]
-                ax.text(j, i + 0.05, f"value {vs * 100:.1f}%" if pd.notna(vs) else "", ha="center",
+                ax.text(j, i + 0.05, _("value {share}").format(share=f"{vs * 100:.1f}%") if pd.notna(vs) else "",
+                        ha="center",
                         va="center", fontsize=7, color=color)
                 s = seg.iat[i, j]
-                ax.text(j, i + 0.3, _state_label(s) if isinstance(s, str) else "", ha="center", va="center",
+                ax.text(j, i + 0.3, rfm_label(s) if isinstance(s, str) else "", ha="center", va="center",
                         fontsize=6.5, color=color, style="italic")
         ax.set_xticks(range(bins))
         ax.set_xticklabels([str(f) for f in range(1, bins + 1)])
         ax.set_yticks(range(bins))
         ax.set_yticklabels([str(r) for r in range(bins, 0, -1)])
-        ax.set_xlabel("F score (5 = most frequent)")
-        ax.set_ylabel("R score (5 = most recent)")
+        ax.set_xlabel(_("F score (5 = most frequent)"))
+        ax.set_ylabel(_("R score (5 = most recent)"))
         ax.grid(False)
-        fig.colorbar(im, ax=ax, label="% of customers", shrink=0.8)
-        ax.set_title(title, loc="left")
+        fig.colorbar(im, ax=ax, label=_("% of customers"), shrink=0.8)
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
 def cluster_selection(selection: pd.DataFrame, min_stability: float | None = None,
-                      min_silhouette: float | None = None, title: str = "Choosing the number of clusters") -> Figure:
+                      min_silhouette: float | None = None, title: str = SELECTION_TITLE,
+                      customer_type: str | None = None) -> Figure:
     """Three panels by k (from ``CustomerClusters.selection_``): stability with its bootstrap
-    interval, silhouette, and BIC / ICL; the gates dashed, the chosen k marked."""
+    interval, silhouette, and BIC / ICL; the gates dashed, the chosen k marked. With
+    ``customer_type`` (and the default title) the title names it, in the run's language."""
+    if customer_type is not None and title == SELECTION_TITLE:
+        title = _("Choosing k for {customer_type} customers").format(customer_type=_ctype(customer_type))
     fig, axes = _new(1, 3, figsize=(10, 3.2))
     k = selection["k"].to_numpy()
     chosen = int(selection.loc[selection["chosen"], "k"].iloc[0])
@@ -66,32 +135,36 @@ def cluster_selection(selection: pd.DataFrame, min_stability: float | None = Non
         err = np.vstack([st - selection["stability_lower"].to_numpy(), selection["stability_upper"].to_numpy() - st])
         a.errorbar(k, st, yerr=np.nan_to_num(err), fmt="o-", color=PALETTE[0], capsize=3)
         if min_stability is not None:
-            a.axhline(min_stability, color=PALETTE[4], linestyle="--", linewidth=1, label="gate (lower bound)")
+            a.axhline(min_stability, color=PALETTE[4], linestyle="--", linewidth=1, label=_("gate (lower bound)"))
             a.legend(loc="lower left", fontsize=7)
-        a.set_title("Stability: bootstrap ARI\n(95% interval, fixed by design: the gate reads it)", fontsize=9)
+        a.set_title(_("Stability: bootstrap ARI\n(95% interval, fixed by design: the gate reads it)"), fontsize=9)
         a.set_ylim(min(0, np.nanmin(selection["stability_lower"])) - 0.02, 1.02)
         b.plot(k, selection["silhouette"], "o-", color=PALETTE[1])
         if min_silhouette is not None:
-            b.axhline(min_silhouette, color=PALETTE[4], linestyle="--", linewidth=1, label="gate")
+            b.axhline(min_silhouette, color=PALETTE[4], linestyle="--", linewidth=1, label=_("gate"))
             b.legend(loc="lower left", fontsize=7)
-        b.set_title("Silhouette (higher = better separated)", fontsize=9)
+        b.set_title(_("Silhouette (higher = better separated)"), fontsize=9)
         c.plot(k, selection["bic"], "o-", color=PALETTE[5], label="BIC")
         if "icl" in selection:
-            c.plot(k, selection["icl"], "s--", color=PALETTE[6], label="ICL (BIC + entropy)")
+            c.plot(k, selection["icl"], "s--", color=PALETTE[6], label=_("ICL (BIC + entropy)"))
         c.legend(fontsize=7)
-        c.set_title("Information criteria (lower = better)", fontsize=9)
+        c.set_title(_("Information criteria (lower = better)"), fontsize=9)
         c.yaxis.set_major_formatter(FuncFormatter(_thousands))
         for ax in axes:
             ax.axvline(chosen, color=PALETTE[3], linewidth=6, alpha=0.35, zorder=0)
             ax.set_xticks(k)
-            ax.set_xlabel("k (clusters)")
-        fig.suptitle(f"{title}: k = {chosen} (shaded)", fontweight="bold")
+            ax.set_xlabel(_("k (clusters)"))
+        fig.suptitle(_("{title}: k = {k} (shaded)").format(title=_title(title), k=chosen), fontweight="bold")
     return _done(fig)
 
 
 def zscore_heatmap(zmeans: pd.DataFrame, row_labels: dict | None = None,
-                   title: str = "Cluster profiles: standardised means") -> Figure:
-    """Segments x features in standard deviations from the average customer (``standardised_means``)."""
+                   title: str = ZSCORE_TITLE, customer_type: str | None = None) -> Figure:
+    """Segments x features in standard deviations from the average customer (``standardised_means``).
+
+    With ``customer_type`` (and the default title) the title names it, in the run's language."""
+    if customer_type is not None and title == ZSCORE_TITLE:
+        title = _("{customer_type} clusters: standardised means").format(customer_type=_cap(customer_type))
     z = zmeans
     fig, ax = _new(figsize=(max(6.5, 0.9 * z.shape[1] + 3), 0.55 * z.shape[0] + 1.6))
     with plt.rc_context(STYLE):
@@ -103,17 +176,18 @@ def zscore_heatmap(zmeans: pd.DataFrame, row_labels: dict | None = None,
                 ax.text(j, i, "" if pd.isna(v) else f"{v:+.1f}", ha="center", va="center", fontsize=8,
                         color="white" if abs(v) > lim * 0.6 else "#1b2631")
         ax.set_xticks(range(z.shape[1]))
-        ax.set_xticklabels([_state_label(c).replace("log ", "") for c in z.columns], rotation=30, ha="right")
+        ax.set_xticklabels([feature_label(c) for c in z.columns], rotation=30, ha="right")
         ax.set_yticks(range(z.shape[0]))
-        ax.set_yticklabels([f"{i}: {row_labels[i]}" if row_labels and i in row_labels else str(i) for i in z.index],
+        ax.set_yticklabels([f"{i}: {cluster_name_label(row_labels[i])}" if row_labels and i in row_labels else str(i)
+                            for i in z.index],
                            fontsize=8)
         ax.grid(False)
-        fig.colorbar(im, ax=ax, label="standard deviations from the mean", shrink=0.8)
-        ax.set_title(title, loc="left")
+        fig.colorbar(im, ax=ax, label=_("standard deviations from the mean"), shrink=0.8)
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
-def lifecycle_funnel(summary: pd.DataFrame, title: str = "Lifecycle stages at the period end") -> Figure:
+def lifecycle_funnel(summary: pd.DataFrame, title: str = LIFECYCLE_TITLE) -> Figure:
     """Customers per lifecycle stage (from ``lifecycle_summary``), in lifecycle order."""
     colors = {"onboarding": PALETTE[2], "growing": PALETTE[1], "mature": PALETTE[0], "at_risk": PALETTE[7],
               "dormant": PALETTE[3], "closed": "#9e9e9e"}
@@ -126,13 +200,18 @@ def lifecycle_funnel(summary: pd.DataFrame, title: str = "Lifecycle stages at th
             ax.text(cnt, i, f"  {int(cnt):,} ({sh * 100:.1f}%)", va="center", fontsize=8)
         ax.set_xlim(0, summary["customers"].max() * 1.25)
         ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-        ax.set_xlabel("customers")
-        ax.set_title(title, loc="left")
+        ax.set_xlabel(_("customers"))
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
-def transition_heatmap(matrix: pd.DataFrame, title: str = "Transitions: row shares") -> Figure:
-    """Row shares (%) of a ``transition_matrix`` with their interval [lower-upper] and counts."""
+def transition_heatmap(matrix: pd.DataFrame, title: str = TRANSITION_TITLE, customer_type: str | None = None) -> Figure:
+    """Row shares (%) of a ``transition_matrix`` with their interval [lower-upper] and counts.
+
+    With ``customer_type`` (and the default title) the title is that type's value tiers, in the run's language."""
+    if customer_type is not None and title == TRANSITION_TITLE:
+        title = _("{customer_type} value tiers: previous period end to this period end").format(
+            customer_type=_cap(customer_type))
     rows = list(dict.fromkeys(matrix["from_state"]))
     cols = list(dict.fromkeys(matrix["to_state"]))
     sh = matrix.pivot(index="from_state", columns="to_state", values="row_share").reindex(index=rows, columns=cols)
@@ -154,21 +233,24 @@ def transition_heatmap(matrix: pd.DataFrame, title: str = "Transitions: row shar
         ax.set_xticklabels([_state_label(c) for c in cols], rotation=20, ha="right")
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels([f"{_state_label(r)} (n={int(t):,})" for r, t in zip(rows, tot)])
-        ax.set_xlabel("to (period end)")
-        ax.set_ylabel("from (previous period end)")
+        ax.set_xlabel(_("to (period end)"))
+        ax.set_ylabel(_("from (previous period end)"))
         ax.grid(False)
-        ax.set_title(title, loc="left")
+        ax.set_title(_title(title), loc="left")
     return _done(fig)
 
 
-def migration_flow(matrix: pd.DataFrame, title: str = "Where customers went", skip_same: bool = False,
-                   include_new: bool = True) -> Figure:
+def migration_flow(matrix: pd.DataFrame, title: str = FLOW_TITLE, skip_same: bool = False,
+                   include_new: bool = True, customer_type: str | None = None) -> Figure:
     """Sankey-style flow between two dates from a ``transition_matrix`` (band width = customers).
 
     Left: states at the start (and ``new``); right: states at the end (and ``closed``).
     With ``skip_same`` the customers who stayed are left out so that the movers are visible;
-    ``include_new=False`` leaves out the customers onboarded in between.
+    ``include_new=False`` leaves out the customers onboarded in between. With ``customer_type`` (and
+    the default title) the title is where that type's movers went, in the run's language.
     """
+    if customer_type is not None and title == FLOW_TITLE:
+        title = _("{customer_type} customers: where the movers went").format(customer_type=_cap(customer_type))
     from matplotlib.patches import Rectangle
 
     m = matrix[matrix["count"] > 0]
@@ -183,7 +265,8 @@ def migration_flow(matrix: pd.DataFrame, title: str = "Where customers went", sk
     with plt.rc_context(STYLE):
         ax.axis("off")
         if not len(m):
-            ax.text(0, 0.5, f"{title}: no customers moved", ha="left", va="center", fontsize=10)
+            ax.text(0, 0.5, _("{title}: no customers moved").format(title=_title(title)), ha="left", va="center",
+                    fontsize=10)
             return _done(fig)
         total = m["count"].sum()
         gap = 0.02 * total
@@ -218,5 +301,6 @@ def migration_flow(matrix: pd.DataFrame, title: str = "Where customers went", sk
                         f"{_state_label(s)}  {int(sizes[s]):,}", ha=ha, va="center", fontsize=8)
         ax.set_xlim(-0.15, 1.15)
         ax.set_ylim(max(max(lcur.values()), max(rcur.values())) + gap, -gap)
-        ax.set_title(title + (" (customers who stayed not shown)" if skip_same else ""), loc="left")
+        ax.set_title(_("{title} (customers who stayed not shown)").format(title=_title(title)) if skip_same
+                     else _title(title), loc="left")
     return _done(fig)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.errors import DataContractError
+from crm_lib.fmt import N_, _, get_locale
 from crm_lib.segmentation._validate import require_columns
 
 
@@ -38,28 +39,60 @@ class Derived:
 
 DERIVED: dict[str, Derived] = {
     "age": Derived(("age",), lambda f: pd.to_numeric(f["age"], errors="coerce").astype(float),
-                   "age (years)", ("youngest", "younger", "older", "oldest")),
+                   "age (years)", (N_("youngest"), N_("younger"), N_("older"), N_("oldest"))),
     "log_income": Derived(("income",), lambda f: _log1p(f["income"]), "log(1 + annual income)",
-                          ("very low income", "lower income", "higher income", "very high income")),
+                          (N_("very low income"), N_("lower income"), N_("higher income"), N_("very high income"))),
     "log_revenue": Derived(("revenue",), lambda f: _log1p(f["revenue"]), "log(1 + annual revenue)",
-                           ("very small revenue", "smaller revenue", "larger revenue", "very large revenue")),
+                           (N_("very small revenue"), N_("smaller revenue"), N_("larger revenue"), N_("very large revenue"))),
     "log_aum": Derived(("aum_avg",), lambda f: _log1p(f["aum_avg"]), "log(1 + average AUM)",
-                       ("very low AUM", "lower AUM", "higher AUM", "very high AUM")),
+                       (N_("very low AUM"), N_("lower AUM"), N_("higher AUM"), N_("very high AUM"))),
     "log_avg_ticket": Derived(("monetary", "frequency"), lambda f: _log1p(_avg_ticket(f)),
                               "log(1 + mean everyday transaction amount in the window); missing without "
                               "transactions (imputed with the median)",
-                              ("very small tickets", "smaller tickets", "larger tickets", "very large tickets")),
+                              (N_("very small tickets"), N_("smaller tickets"), N_("larger tickets"), N_("very large tickets"))),
     "log_frequency": Derived(("frequency",), lambda f: _log1p(f["frequency"]),
                              "log(1 + everyday transactions in the window)",
-                             ("rarely active", "less active", "more active", "very active")),
+                             (N_("rarely active"), N_("less active"), N_("more active"), N_("very active"))),
     "digital_share": Derived(("digital_share",), lambda f: f["digital_share"].astype(float),
                              "share of window transactions on mobile or online (0-1)",
-                             ("branch-only", "branch-led", "digital", "digital-only")),
+                             (N_("branch-only"), N_("branch-led"), N_("digital"), N_("digital-only"))),
     "n_products": Derived(("n_products",), lambda f: f["n_products"].astype(float), "open products",
-                          ("single product", "fewer products", "more products", "many products")),
+                          (N_("single product"), N_("fewer products"), N_("more products"), N_("many products"))),
     "tenure_years": Derived(("tenure_days",), lambda f: f["tenure_days"].astype(float) / 365.25,
-                            "years since onboarding", ("very new", "newer", "long-standing", "longest-standing")),
+                            "years since onboarding", (N_("very new"), N_("newer"), N_("long-standing"), N_("longest-standing"))),
 }
+
+
+#: the words of cluster names, marked for the catalogue (``DERIVED[...].words`` and 'typical')
+TYPICAL = N_("typical")
+_NAME_WORDS = frozenset(w for d in DERIVED.values() for w in d.words) | {TYPICAL}
+#: clustering features as figures label them (the name without ``log_``, as words)
+FEATURE_LABELS = {"age": N_("age"), "log_income": N_("income"), "log_revenue": N_("revenue"), "log_aum": N_("aum"),
+                  "log_avg_ticket": N_("avg ticket"), "log_frequency": N_("frequency"),
+                  "digital_share": N_("digital share"), "n_products": N_("n products"),
+                  "tenure_years": N_("tenure years")}
+
+
+def feature_label(name) -> str:
+    """A clustering feature as a figure's label (``log_income`` -> ``income``), in the run's language."""
+    if name in FEATURE_LABELS:
+        return _(FEATURE_LABELS[name])
+    return str(name).replace("_", " ").replace("log ", "")
+
+
+def cluster_name_label(name) -> str:
+    """A cluster name from ``name_clusters`` ('oldest, lower income', 'typical (I2)') in the run's language.
+
+    Names are stored in English (they are computed when the clusters are fitted); each word is
+    translated where the name is shown, the label of a clash kept: 'oldest、lower income（I2）'.
+    """
+    if get_locale() == "en" or not isinstance(name, str):
+        return name
+    body, label = name, ""
+    if name.endswith(")") and " (" in name:
+        body, label = name[:-1].rsplit(" (", 1)
+    words = [(_(w) if w in _NAME_WORDS else w) for w in body.split(", ")]
+    return "、".join(words) + (f"（{label}）" if label else "")
 
 
 def feature_columns(names) -> list[str]:
@@ -114,7 +147,7 @@ def name_clusters(zcentroids: pd.DataFrame, top: int = 2, min_z: float = 0.3, ve
                 break
             w = DERIVED[f].words if f in DERIVED else (f"very low {f}", f"low {f}", f"high {f}", f"very high {f}")
             parts.append(w[(2 if z > 0 else 1) + (1 if z >= very_z else -1 if z <= -very_z else 0)])
-        return parts or ["typical"]
+        return parts or [TYPICAL]
 
     parts = {lbl: words(r, top) for lbl, r in zcentroids.iterrows()}
     for extra in (1, 2):

@@ -26,13 +26,24 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.errors import DataContractError
+from crm_lib.fmt import N_, _
 from crm_lib.segmentation._validate import require_columns, require_rows, unique_ids
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("onboarding", "growing", "mature", "at_risk", "dormant", "closed")   # display (lifecycle) order
+#: stage names as pages show them (the migration states ``new`` and ``closed`` too), marked for the catalogue
+STAGE_NAMES = {"onboarding": N_("onboarding"), "growing": N_("growing"), "mature": N_("mature"),
+               "at_risk": N_("at risk"), "dormant": N_("dormant"), "closed": N_("closed"), "new": N_("new")}
 NEEDS = ["customer_id", "customer_type", "is_active", "closed_date", "tenure_days", "onboard_date", "recency_days",
          "aum_change_3m", "complaints_90d"]
+
+
+def stage_label(stage) -> str:
+    """A lifecycle stage (or ``new``/``closed``) as words in the run's language; anything else as words."""
+    if isinstance(stage, str) and stage in STAGE_NAMES:
+        return _(STAGE_NAMES[stage])
+    return str(stage).replace("_", " ")
 
 
 def lifecycle_stages(features: pd.DataFrame, rules: dict, as_of=None) -> pd.DataFrame:

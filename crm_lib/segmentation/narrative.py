@@ -10,9 +10,11 @@ from __future__ import annotations
 import pandas as pd
 
 from crm_lib import fmt
-from crm_lib.fmt import ci_label, esc, money, pct
+from crm_lib.fmt import N_, _, ci_label, esc, money, pct
 from crm_lib.fmt import integer as n
 from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY
+from crm_lib.segmentation.derived import cluster_name_label
+from crm_lib.segmentation.lifecycle import stage_label
 
 _label = fmt.label           # codes from data and parameters as words, escaped: for Markdown
 
@@ -21,8 +23,89 @@ def _words(s) -> str:
     """A code as words for a DataFrame cell or label (pandas escapes HTML there; Markdown does not apply)."""
     return str(s).replace("_", " ")
 
-#: the stability interval's label: its level is fixed by design, and says so
+#: the stability interval's label: its level is fixed by design, and says so (English; ``stability_ci()`` translates)
 STABILITY_CI = f"{fmt.level_pct(1 - STABILITY_LEVEL)} interval, {STABILITY_LEVEL_WHY}"
+#: ``clusters.STABILITY_LEVEL_WHY`` marked for the catalogue (tests/test_i18n_segclv.py keeps the two equal)
+_STABILITY_WHY = N_("fixed by design: k is admitted only when this interval's lower bound reaches "
+                    "min_stability, so the choice of k does not change with the report's confidence level")
+
+#: customer types of the data contract (``crm_lib.data.schema``) and the all-customers row: library vocabulary
+CUSTOMER_TYPE_NAMES = {"individual": N_("individual"), "corporate": N_("corporate"), "all": N_("all")}
+#: the RFM segments ``parameters/rfm_segments.yaml`` ships with; a segment a bank adds is shown as it is named
+RFM_SEGMENT_NAMES = {"champions": N_("champions"), "loyal_customers": N_("loyal customers"),
+                     "potential_loyalists": N_("potential loyalists"), "new_customers": N_("new customers"),
+                     "promising": N_("promising"), "need_attention": N_("need attention"),
+                     "about_to_sleep": N_("about to sleep"), "at_risk": N_("at risk"), "cant_lose": N_("cant lose"),
+                     "hibernating": N_("hibernating")}
+#: display names of the tables' columns and index levels (the English is the code as words, or the name given)
+_COLUMN_TITLES = {
+    "aum": N_("AUM"), "aum_share": N_("AUM share"), "median_aum": N_("median AUM"), "csat_mean": N_("CSAT mean"),
+    "complaints_per_100": N_("complaints per 100"), "customers": N_("customers"), "share": N_("share"),
+    "overridden": N_("overridden"), "value_share": N_("value share"), "monetary": N_("monetary"),
+    "median_recency_days": N_("median recency days"), "median_frequency": N_("median frequency"),
+    "median_age": N_("median age"), "median_income": N_("median income"), "median_revenue": N_("median revenue"),
+    "median_avg_ticket": N_("median avg ticket"), "median_products": N_("median products"),
+    "median_digital_share": N_("median digital share"), "median_tenure_years": N_("median tenure years"),
+    "customer_type": N_("customer type"), "tier": N_("tier"), "segment": N_("segment"), "stage": N_("stage"),
+    "cluster": N_("cluster"), "cluster_name": N_("cluster name"), "silhouette": N_("silhouette"), "note": N_("note"),
+}
+_FACT_UNITS = {"proportion": N_("proportion"), "customers": N_("customers"), "currency": N_("currency"),
+               "clusters": N_("clusters")}
+
+
+def _zh() -> bool:
+    return fmt.get_locale().lower().startswith("zh")
+
+
+def _sp() -> str:
+    """What separates two sentences: a space in English, nothing after a Chinese full stop."""
+    return "" if _zh() else " "
+
+
+def _list_sep() -> str:
+    return "、" if _zh() else ", "
+
+
+def _semi() -> str:
+    return "；" if _zh() else "; "
+
+
+def _colon() -> str:
+    """What follows a label in a list (``individual: ...``): a full-width colon in Chinese."""
+    return "：" if _zh() else ": "
+
+
+def _day(d) -> str:
+    """``30 Sep 2026`` in English (as always), the locale's long date otherwise (``2026年9月30日``)."""
+    return f"{d:%d %b %Y}" if fmt.get_locale() == "en" else fmt.date(d)
+
+
+def customer_type_label(ct) -> str:
+    """A customer type (``individual``, ``corporate``, ``all``) in the run's language; others as words."""
+    return _(CUSTOMER_TYPE_NAMES[ct]) if isinstance(ct, str) and ct in CUSTOMER_TYPE_NAMES else str(ct)
+
+
+def rfm_label(segment) -> str:
+    """An RFM segment's name as words in the run's language (the shipped names are translated)."""
+    if isinstance(segment, str) and segment in RFM_SEGMENT_NAMES:
+        return _(RFM_SEGMENT_NAMES[segment])
+    return _words(segment)
+
+
+def _title(c) -> str:
+    return _(_COLUMN_TITLES[c]) if isinstance(c, str) and c in _COLUMN_TITLES else _words(c)
+
+
+def stability_ci() -> str:
+    """``STABILITY_CI`` in the run's language."""
+    return _("{level} interval, {why}").format(level=fmt.level_pct(1 - STABILITY_LEVEL), why=_(_STABILITY_WHY))
+
+
+def _and(items: list[str]) -> str:
+    out = items[0] if items else ""
+    for x in items[1:]:
+        out = _("{first} and {second}").format(first=out, second=x)
+    return out
 
 
 def format_table(df: pd.DataFrame, percent=(), currency=(), integer=(), decimals: dict | None = None) -> pd.DataFrame:
@@ -50,68 +133,85 @@ def headline(res) -> str:
     alpha = res.alpha
     ts = res.tier_summary
     d = res.dates
-    base = (f"**Base:** {n(ts['customers'].sum())} active customers on {d['current']:%d %b %Y} hold "
-            f"{money(ts['aum'].sum())} of AUM (deposits + investments, average of the last month-ends).")
+    base = _("**Base:** {customers} active customers on {date} hold {aum} of AUM (deposits + investments, average "
+             "of the last month-ends).").format(customers=n(ts["customers"].sum()), date=_day(d["current"]),
+                                                 aum=money(ts["aum"].sum()))
     ind = ts[ts["customer_type"] == "individual"]
     if len(ind):
         top = ind.iloc[-1]
-        base += (f" The top individual tier, *{_label(top['tier'])}*, is {pct(top['share'])} of customers and "
-                 f"{pct(top['aum_share'])} of AUM.")
+        base += _sp() + _("The top individual tier, *{tier}*, is {customer_share} of customers and {aum_share} of "
+                          "AUM.").format(tier=_label(top["tier"]), customer_share=pct(top["share"]),
+                                         aum_share=pct(top["aum_share"]))
     bullets = [base]
     if res.tier_rates is not None:
         r = res.tier_rates.loc["all"]
-        bullets.append(
-            f"**Since {d['previous']:%d %b %Y}:** {n(r['up'])} customers moved up a value tier and {n(r['down'])} "
-            f"down: up-tier rate **{_ci(r['up_rate'], r['up_rate_lower'], r['up_rate_upper'], alpha)}**, "
-            f"down-tier rate **{_ci(r['down_rate'], r['down_rate_lower'], r['down_rate_upper'], alpha)}**, net "
-            f"{_ci(r['net_up_rate'], r['net_up_rate_lower'], r['net_up_rate_upper'], alpha)} (n = "
-            f"{n(r['n_start'])} customers active at the start). {money(r['aum_moved_up'])} of AUM sits with "
-            f"customers who moved up, {money(r['aum_moved_down'])} with those who moved down.")
+        bullets.append(_(
+            "**Since {date}:** {up} customers moved up a value tier and {down} down: up-tier rate **{up_rate}**, "
+            "down-tier rate **{down_rate}**, net {net_rate} (n = {n_start} customers active at the start). {aum_up} "
+            "of AUM sits with customers who moved up, {aum_down} with those who moved down.").format(
+            date=_day(d["previous"]), up=n(r["up"]), down=n(r["down"]),
+            up_rate=_ci(r["up_rate"], r["up_rate_lower"], r["up_rate_upper"], alpha),
+            down_rate=_ci(r["down_rate"], r["down_rate_lower"], r["down_rate_upper"], alpha),
+            net_rate=_ci(r["net_up_rate"], r["net_up_rate_lower"], r["net_up_rate_upper"], alpha),
+            n_start=n(r["n_start"]), aum_up=money(r["aum_moved_up"]), aum_down=money(r["aum_moved_down"])))
     else:
-        bullets.append("**Movement:** the data has no previous period, so migration is not reported.")
+        bullets.append(_("**Movement:** the data has no previous period, so migration is not reported."))
     if res.tier_rates_yoy is not None and d["year_ago"] != d["previous"]:
         y = res.tier_rates_yoy.loc["all"]
-        bullets.append(f"**Over the year since {d['year_ago']:%d %b %Y}:** up "
-                       f"{_ci(y['up_rate'], y['up_rate_lower'], y['up_rate_upper'], alpha)}, down "
-                       f"{_ci(y['down_rate'], y['down_rate_lower'], y['down_rate_upper'], alpha)} "
-                       f"(n = {n(y['n_start'])}).")
-    cl = [f"{m.k_} {esc(ct)} clusters (stability: bootstrap ARI {m.stability_['mean']:.3f}, "
-          f"{fmt.level_pct(1 - STABILITY_LEVEL)} interval, fixed by design, {m.stability_['ci_lower']:.3f}-"
-          f"{m.stability_['ci_upper']:.3f}, n = {n(m.n_)})"
+        bullets.append(_("**Over the year since {date}:** up {up_rate}, down {down_rate} (n = {n_start}).").format(
+            date=_day(d["year_ago"]), up_rate=_ci(y["up_rate"], y["up_rate_lower"], y["up_rate_upper"], alpha),
+            down_rate=_ci(y["down_rate"], y["down_rate_lower"], y["down_rate_upper"], alpha), n_start=n(y["n_start"])))
+    cl = [_("{k} {customer_type} clusters (stability: bootstrap ARI {mean}, {level} interval, fixed by design, "
+            "{lower}-{upper}, n = {n})").format(
+              k=m.k_, customer_type=esc(customer_type_label(ct)), mean=f"{m.stability_['mean']:.3f}",
+              level=fmt.level_pct(1 - STABILITY_LEVEL), lower=f"{m.stability_['ci_lower']:.3f}",
+              upper=f"{m.stability_['ci_upper']:.3f}", n=n(m.n_))
           for ct, m in res.current.models.items()]
     if cl:
-        bullets.append("**Behaviour:** " + " and ".join(cl) + f". The stability interval is at {STABILITY_CI}.")
+        bullets.append(_("**Behaviour:** {clusters}. The stability interval is at {stability_ci}.").format(
+            clusters=_and(cl), stability_ci=stability_ci()))
     ls = res.lifecycle_summary
     active = max(int(ls.loc[ls.index != "closed", "customers"].sum()), 1)
-    bullets.append(f"**Lifecycle:** {n(ls.loc['at_risk', 'customers'])} customers at risk "
-                   f"({pct(ls.loc['at_risk', 'customers'] / active)} of active) and "
-                   f"{n(ls.loc['dormant', 'customers'])} dormant ({pct(ls.loc['dormant', 'customers'] / active)}).")
-    return ("\n".join(f"- {b}" for b in bullets)
-            + f"\n\nIntervals are {fmt.level_pct(alpha)} percentile bootstraps over customers (Wilson where a count is "
-            "0), except the cluster stability's; counts and AUM are a census of the warehouse and carry no sampling "
-            "error.")
+    bullets.append(_("**Lifecycle:** {at_risk} customers at risk ({at_risk_share} of active) and {dormant} dormant "
+                     "({dormant_share}).").format(
+        at_risk=n(ls.loc["at_risk", "customers"]), at_risk_share=pct(ls.loc["at_risk", "customers"] / active),
+        dormant=n(ls.loc["dormant", "customers"]), dormant_share=pct(ls.loc["dormant", "customers"] / active)))
+    return ("\n".join(f"- {b}" for b in bullets) + "\n\n"
+            + _("Intervals are {level} percentile bootstraps over customers (Wilson where a count is 0), except the "
+                "cluster stability's; counts and AUM are a census of the warehouse and carry no sampling "
+                "error.").format(level=fmt.level_pct(alpha)))
 
 
 def tiers_text(res, thresholds: dict) -> str:
-    rules = "; ".join(f"{esc(ct)}: " + ", ".join(f"{_label(t)} from {money(lo)}" for t, lo in tiers.items())
-                      for ct, tiers in thresholds.items())
+    rules = _semi().join(
+        esc(customer_type_label(ct)) + _colon()
+        + _list_sep().join(_("{tier} from {amount}").format(tier=_label(t), amount=money(lo)) for t, lo in tiers.items())
+        for ct, tiers in thresholds.items())
     ov = int(res.tier_summary["overridden"].sum())
-    return (f"Tiers by the average AUM of the last month-ends ({rules}; parameter `tiers`). "
-            + (f"{n(ov)} customer(s) are placed by a relationship-manager override "
-               "(`parameters/tier_overrides.yaml`)." if ov else
-               "No relationship-manager overrides apply (`parameters/tier_overrides.yaml` is empty or expired)."))
+    return (_("Tiers by the average AUM of the last month-ends ({rules}; parameter `tiers`).").format(rules=rules)
+            + _sp()
+            + (_("{count} customer(s) are placed by a relationship-manager override "
+                 "(`parameters/tier_overrides.yaml`).").format(count=n(ov)) if ov else
+               _("No relationship-manager overrides apply (`parameters/tier_overrides.yaml` is empty or expired).")))
 
 
 def _titles(df: pd.DataFrame) -> pd.DataFrame:
-    names = {"aum": "AUM", "aum_share": "AUM share", "median_aum": "median AUM", "csat_mean": "CSAT mean",
-             "complaints_per_100": "complaints per 100"}
-    out = df.rename(columns=lambda c: names.get(c, _words(c)))
-    out.index.names = [_words(x) if x else x for x in out.index.names]
+    out = df.rename(columns=_title)
+    out.index.names = [_title(x) if x else x for x in out.index.names]
     return out
 
 
+def _ctypes(d: pd.DataFrame) -> pd.DataFrame:
+    return d.assign(customer_type=lambda x: x["customer_type"].map(customer_type_label))
+
+
+def clusters_heading(ctype: str) -> str:
+    """``**Individual clusters**``: the heading of a customer type's cluster tables."""
+    return _("**{customer_type} clusters**").format(customer_type=esc(customer_type_label(ctype).capitalize()))
+
+
 def tier_table(res) -> pd.DataFrame:
-    t = res.tier_summary.assign(tier=lambda d: d["tier"].map(_words)).set_index(["customer_type", "tier"])
+    t = _ctypes(res.tier_summary.assign(tier=lambda d: d["tier"].map(_words))).set_index(["customer_type", "tier"])
     return _titles(format_table(t, percent=("share", "aum_share"), currency=("aum", "median_aum"),
                                 integer=("customers", "overridden")))
 
@@ -121,15 +221,21 @@ def rfm_text(res) -> str:
     out = []
     for ct in s["customer_type"].unique():
         d = s[s["customer_type"] == ct].set_index("segment")
-        bits = [f"*{_label(seg)}* {pct(d.loc[seg, 'share'])} of customers / {pct(d.loc[seg, 'value_share'])} of value"
+        bits = [_("*{segment}* {customer_share} of customers / {value_share} of value").format(
+                    segment=esc(rfm_label(seg)), customer_share=pct(d.loc[seg, "share"]),
+                    value_share=pct(d.loc[seg, "value_share"]))
                 for seg in ("champions", "loyal_customers", "at_risk", "hibernating") if seg in d.index]
-        out.append(f"**{esc(str(ct).capitalize())}s** ({n(d['customers'].sum())}): " + "; ".join(bits) + ".")
-    return (" ".join(out) + " Scores are quintiles within customer type over the behaviour window; equal values "
-            "share a score. Segment sizes are a census of the window.")
+        out.append(_("**{customer_type}s** ({count}): {segments}.").format(
+            customer_type=esc(customer_type_label(ct).capitalize()), count=n(d["customers"].sum()),
+            segments=_semi().join(bits)))
+    return (_sp().join(out) + _sp()
+            + _("Scores are quintiles within customer type over the behaviour window; equal values share a score. "
+                "Segment sizes are a census of the window."))
 
 
 def rfm_table(res) -> pd.DataFrame:
-    t = res.rfm_summary.assign(segment=lambda d: d["segment"].map(_words)).set_index(["customer_type", "segment"])
+    t = _ctypes(res.rfm_summary.assign(segment=lambda d: d["segment"].map(rfm_label))).set_index(
+        ["customer_type", "segment"])
     return _titles(format_table(t, percent=("share", "value_share"), currency=("monetary",),
                                 integer=("customers", "median_recency_days", "median_frequency")))
 
@@ -139,17 +245,27 @@ def clusters_text(res, ctype: str) -> str:
     sel = m.selection_
     adm = [int(k) for k in sel.loc[sel["admissible"], "k"]]
     st = m.stability_
-    s = (f"**{esc(str(ctype).capitalize())}s: k = {m.k_}.** Admissible k (bootstrap ARI lower bound >= {m.min_stability:.2f} "
-         f"and silhouette >= {m.min_silhouette:.2f}): {adm or 'none'}; ")
-    s += ("among them k = {} has the lowest ICL. ".format(m.k_) if m.k_ in adm else
-          "none passed both gates, so the most stable k was taken. ")
-    s += (f"Stability at k = {m.k_}: mean ARI {st['mean']:.3f} ({STABILITY_CI}: {st['ci_lower']:.3f}-"
-          f"{st['ci_upper']:.3f}, {st['n_bootstrap']} bootstrap refits on {n(st['n_sample'])} customers); silhouette "
-          f"{m.silhouette_:.2f}. Features: {', '.join(esc(f) for f in m.features_)}. Fit: {esc(m.fit_method_)}.")
+    head = dict(customer_type=esc(customer_type_label(ctype).capitalize()), k=m.k_,
+                min_stability=f"{m.min_stability:.2f}", min_silhouette=f"{m.min_silhouette:.2f}",
+                admissible=adm or _("none"))
+    if m.k_ in adm:
+        s = _("**{customer_type}s: k = {k}.** Admissible k (bootstrap ARI lower bound >= {min_stability} and "
+              "silhouette >= {min_silhouette}): {admissible}; among them k = {k} has the lowest ICL.").format(**head)
+    else:
+        s = _("**{customer_type}s: k = {k}.** Admissible k (bootstrap ARI lower bound >= {min_stability} and "
+              "silhouette >= {min_silhouette}): {admissible}; none passed both gates, so the most stable k was "
+              "taken.").format(**head)
+    s += _sp() + _("Stability at k = {k}: mean ARI {mean} ({stability_ci}: {lower}-{upper}, {n_bootstrap} bootstrap "
+                   "refits on {n_sample} customers); silhouette {silhouette}. Features: {features}. Fit: "
+                   "{fit_method}.").format(
+        k=m.k_, mean=f"{st['mean']:.3f}", stability_ci=stability_ci(), lower=f"{st['ci_lower']:.3f}",
+        upper=f"{st['ci_upper']:.3f}", n_bootstrap=st["n_bootstrap"], n_sample=n(st["n_sample"]),
+        silhouette=f"{m.silhouette_:.2f}", features=", ".join(esc(f) for f in m.features_),
+        fit_method=esc(m.fit_method_))
     lm = m.label_map_
     if lm["reference_label"].notna().any():
-        s += (f" Labels follow last period's clusters (Hungarian matching of centroids; largest shift "
-              f"{lm['distance'].max():.2f} standard deviations).")
+        s += _sp() + _("Labels follow last period's clusters (Hungarian matching of centroids; largest shift "
+                       "{distance} standard deviations).").format(distance=f"{lm['distance'].max():.2f}")
     return s
 
 
@@ -158,9 +274,11 @@ def selection_table(model) -> pd.DataFrame:
                           "note"]].set_index("k")
     t = format_table(t, decimals={"silhouette": 3, "stability": 3, "stability_lower": 3, "stability_upper": 3,
                                   "bic": 0, "icl": 0})
-    fixed = f"{fmt.level_pct(1 - STABILITY_LEVEL)}, fixed by design"
-    return t.rename(columns={"stability": "stability (ARI)", "stability_lower": f"lower ({fixed})",
-                             "stability_upper": f"upper ({fixed})", "bic": "BIC", "icl": "ICL"})
+    level = fmt.level_pct(1 - STABILITY_LEVEL)
+    return t.rename(columns={"stability": _("stability (ARI)"),
+                             "stability_lower": _("lower ({level}, fixed by design)").format(level=level),
+                             "stability_upper": _("upper ({level}, fixed by design)").format(level=level),
+                             "bic": "BIC", "icl": "ICL", "silhouette": _("silhouette"), "note": _("note")})
 
 
 _PROFILE_ROWS = ["customers", "share", "aum_share", "median_age", "median_income", "median_revenue", "median_aum",
@@ -175,12 +293,13 @@ def _profile_table(p: pd.DataFrame, closure: pd.DataFrame | None, alpha: float) 
                                "median_avg_ticket"),
                      integer=("customers", "median_age", "median_frequency", "median_products"),
                      decimals={"csat_mean": 2, "complaints_per_100": 1, "median_tenure_years": 1})
-    t = t.rename(columns={"aum_q1": "AUM 25th percentile", "aum_q3": "AUM 75th percentile"})
+    t = t.rename(columns={"aum_q1": _("AUM 25th percentile"), "aum_q3": _("AUM 75th percentile")})
     if closure is not None and len(closure):
-        t[f"closed since the previous period end % [{ci_label(alpha)}]"] = [
-            _pp(closure.loc[i, "row_share"], closure.loc[i, "ci_lower"], closure.loc[i, "ci_upper"])
-            + f" of {n(closure.loc[i, 'row_total'])}" if i in closure.index and closure.loc[i, "row_total"] > 0
-            else "-" for i in p.index]
+        t[_("closed since the previous period end % [{ci}]").format(ci=ci_label(alpha))] = [
+            _("{rate} of {total}").format(
+                rate=_pp(closure.loc[i, "row_share"], closure.loc[i, "ci_lower"], closure.loc[i, "ci_upper"]),
+                total=n(closure.loc[i, "row_total"]))
+            if i in closure.index and closure.loc[i, "row_total"] > 0 else "-" for i in p.index]
     return t
 
 
@@ -192,7 +311,7 @@ def cluster_table(res, ctype: str) -> pd.DataFrame:
     """
     p = res.cluster_profiles[ctype]
     t = _profile_table(p, res.cluster_closure.get(ctype), res.alpha)
-    t.index = [f"{lbl}: {p.loc[lbl, 'name']}" for lbl in p.index]
+    t.index = [f"{lbl}: {cluster_name_label(p.loc[lbl, 'name'])}" for lbl in p.index]
     return _titles(t).T
 
 
@@ -206,27 +325,39 @@ def tier_profile_table(res) -> pd.DataFrame:
     return _titles(t).T
 
 
+def _penetration_row(i) -> str:
+    """A product code as it is (data), or ``channel: mobile`` for a channel share (the word translated)."""
+    w = _words(i)
+    if w.startswith("channel "):
+        return _("channel: {channel}").format(channel=w[len("channel "):])
+    return w
+
+
 def penetration_table(res, ctype: str) -> pd.DataFrame:
     """Products held and channel shares (rows) per cluster (columns), as percentages."""
     p = res.cluster_penetration[ctype]
     t = format_table(p, percent=tuple(p.columns)).T
-    t.index = [_words(i).replace("channel ", "channel: ") for i in t.index]
+    t.index = [_penetration_row(i) for i in t.index]
+    t.columns.name = _title(t.columns.name) if t.columns.name else t.columns.name
     return t
 
 
 def lifecycle_text(res, rules: dict) -> str:
     ls = res.lifecycle_summary
-    return (f"Stages by rule (`parameters/segmentation.yaml`, precedence top to bottom): closed within "
-            f"{esc(rules['closed_lookback_days'])} days; onboarding (tenure <= {esc(rules['onboarding_days'])} days); at risk "
-            f"(AUM down {pct(-rules['at_risk_aum_change_3m'], 0)} or more over 3 month-ends, or "
-            f"{esc(rules['at_risk_complaints_90d'])}+ complaints in 90 days); dormant (no transaction in "
-            f"{esc(rules['dormant_days'])} days); growing (tenure <= {esc(rules['growing_tenure_days'])} days or AUM up "
-            f"{pct(rules['growing_aum_change_3m'], 0)}+); mature otherwise. The churn model's score will replace the "
-            f"at-risk rules once it exists. Mature customers hold {pct(ls.loc['mature', 'aum_share'])} of AUM.")
+    return _("Stages by rule (`parameters/segmentation.yaml`, precedence top to bottom): closed within "
+             "{closed_days} days; onboarding (tenure <= {onboarding_days} days); at risk (AUM down {aum_down} or more "
+             "over 3 month-ends, or {complaints}+ complaints in 90 days); dormant (no transaction in {dormant_days} "
+             "days); growing (tenure <= {growing_days} days or AUM up {aum_up}+); mature otherwise. The churn model's "
+             "score will replace the at-risk rules once it exists. Mature customers hold {mature_share} of "
+             "AUM.").format(
+        closed_days=esc(rules["closed_lookback_days"]), onboarding_days=esc(rules["onboarding_days"]),
+        aum_down=pct(-rules["at_risk_aum_change_3m"], 0), complaints=esc(rules["at_risk_complaints_90d"]),
+        dormant_days=esc(rules["dormant_days"]), growing_days=esc(rules["growing_tenure_days"]),
+        aum_up=pct(rules["growing_aum_change_3m"], 0), mature_share=pct(ls.loc["mature", "aum_share"]))
 
 
 def lifecycle_table(res) -> pd.DataFrame:
-    t = res.lifecycle_summary.rename(index=_words)
+    t = res.lifecycle_summary.rename(index=stage_label)
     return _titles(format_table(t, percent=("share", "aum_share"), currency=("aum",), integer=("customers",)))
 
 
@@ -237,22 +368,25 @@ def _pp(x, lo, hi) -> str:
 def rates_table(res) -> pd.DataFrame:
     """Up, down, net and closure rates (% [interval]), this period and over a year, per customer type."""
     rows = []
+    since_c, type_c = _("since"), _("customer type")
+    ci = ci_label(res.alpha)
+    rate_c = {c: _("{rate} % [{ci}]").format(rate=w, ci=ci)
+              for c, w in (("up", _("up")), ("down", _("down")), ("net up", _("net up")), ("closed", _("closed")))}
     for label, rates, since in (("previous period end", res.tier_rates, res.dates["previous"]),
                                 ("a year before", res.tier_rates_yoy, res.dates["year_ago"])):
         if rates is None or (label == "a year before" and res.dates["year_ago"] == res.dates["previous"]):
             continue
         for ct, r in rates.iterrows():
-            rows.append({"since": f"{since:%d %b %Y}", "customer type": ct, "n at start": n(r["n_start"]),
-                         "up": _pp(r["up_rate"], r["up_rate_lower"], r["up_rate_upper"]),
-                         "down": _pp(r["down_rate"], r["down_rate_lower"], r["down_rate_upper"]),
-                         "net up": _pp(r["net_up_rate"], r["net_up_rate_lower"], r["net_up_rate_upper"]),
-                         "closed": _pp(r["closed_rate"], r["closed_rate_lower"], r["closed_rate_upper"]),
-                         "AUM moved up": money(r["aum_moved_up"]), "AUM moved down": money(r["aum_moved_down"]),
-                         "new customers": n(r["new"])})
+            rows.append({since_c: _day(since), type_c: customer_type_label(ct), _("n at start"): n(r["n_start"]),
+                         rate_c["up"]: _pp(r["up_rate"], r["up_rate_lower"], r["up_rate_upper"]),
+                         rate_c["down"]: _pp(r["down_rate"], r["down_rate_lower"], r["down_rate_upper"]),
+                         rate_c["net up"]: _pp(r["net_up_rate"], r["net_up_rate_lower"], r["net_up_rate_upper"]),
+                         rate_c["closed"]: _pp(r["closed_rate"], r["closed_rate_lower"], r["closed_rate_upper"]),
+                         _("AUM moved up"): money(r["aum_moved_up"]), _("AUM moved down"): money(r["aum_moved_down"]),
+                         _("new customers"): n(r["new"])})
     t = pd.DataFrame(rows)
     if len(t):
-        t = t.set_index(["since", "customer type"])
-        t = t.rename(columns={c: f"{c} % [{ci_label(res.alpha)}]" for c in ("up", "down", "net up", "closed")})
+        t = t.set_index([since_c, type_c])
     return t
 
 
@@ -262,47 +396,56 @@ def closure_table(res) -> pd.DataFrame:
     if c is None:
         return pd.DataFrame()
     c = c[c["from_state"] != "new"]
-    return pd.DataFrame({"customer type": c["customer_type"],
-                         "tier at start": c["from_state"].map(_words),
-                         "customers at start": [n(v) for v in c["row_total"]],
-                         "closed in the period": [n(v) for v in c["count"]],
-                         f"closure rate % [{ci_label(res.alpha)}]": [_pp(s, lo, hi) for s, lo, hi in
-                                                             zip(c["row_share"], c["ci_lower"], c["ci_upper"])]}
-                        ).set_index(["customer type", "tier at start"])
+    type_c, tier_c = _("customer type"), _("tier at start")
+    return pd.DataFrame({type_c: c["customer_type"].map(customer_type_label),
+                         tier_c: c["from_state"].map(_words),
+                         _("customers at start"): [n(v) for v in c["row_total"]],
+                         _("closed in the period"): [n(v) for v in c["count"]],
+                         _("closure rate % [{ci}]").format(ci=ci_label(res.alpha)): [
+                             _pp(s, lo, hi) for s, lo, hi in zip(c["row_share"], c["ci_lower"], c["ci_upper"])]}
+                        ).set_index([type_c, tier_c])
 
 
 def migration_text(res) -> str:
     if res.tier_rates is None:
-        return "No previous period in the data: migration is not available."
+        return _("No previous period in the data: migration is not available.")
     alpha = res.alpha
     parts = []
     for ct, r in res.tier_rates.drop(index="all", errors="ignore").iterrows():
-        parts.append(f"{esc(ct)}s: up {_ci(r['up_rate'], r['up_rate_lower'], r['up_rate_upper'], alpha)}, down "
-                     f"{_ci(r['down_rate'], r['down_rate_lower'], r['down_rate_upper'], alpha)}, closed "
-                     f"{_ci(r['closed_rate'], r['closed_rate_lower'], r['closed_rate_upper'], alpha)} "
-                     f"(n = {n(r['n_start'])})")
-    return ("Tier movement from the previous period's end to this period's end, among customers active at the "
-            "start: " + "; ".join(parts) + ". Cells of the matrices show the row share, its "
-            f"{fmt.level_pct(alpha)} bootstrap interval and the count; `new` is where customers onboarded in the period "
-            "landed.")
+        parts.append(_("{customer_type}s: up {up_rate}, down {down_rate}, closed {closed_rate} (n = {n_start})").format(
+            customer_type=esc(customer_type_label(ct)),
+            up_rate=_ci(r["up_rate"], r["up_rate_lower"], r["up_rate_upper"], alpha),
+            down_rate=_ci(r["down_rate"], r["down_rate_lower"], r["down_rate_upper"], alpha),
+            closed_rate=_ci(r["closed_rate"], r["closed_rate_lower"], r["closed_rate_upper"], alpha),
+            n_start=n(r["n_start"])))
+    return _("Tier movement from the previous period's end to this period's end, among customers active at the "
+             "start: {movements}. Cells of the matrices show the row share, its {level} bootstrap interval and the "
+             "count; `new` is where customers onboarded in the period landed.").format(
+        movements=_semi().join(parts), level=fmt.level_pct(alpha))
 
 
 def clusters_method(settings: dict) -> str:
     """How the clusters are fitted, including what happens at large N (from the settings)."""
     c = settings["clusters"]
-    feats = "; ".join(f"{esc(ct)}: {', '.join(esc(x) for x in f)}" for ct, f in c["features"].items())
-    return (f"Each customer type is clustered separately with a scikit-learn pipeline: median imputation, "
-            f"standardisation{', PCA' if c['pca_components'] else ''}, then "
-            f"{'k-means' if c['algorithm'] == 'kmeans' else 'a Gaussian mixture'} with fixed seeds (features: "
-            f"{feats}). k from {esc(c['k_range'][0])} to {esc(c['k_range'][1])} is scored on a random sample of at most "
-            f"{n(c['selection_sample'])} customers by stability (adjusted Rand index of {esc(c['n_bootstrap'])} bootstrap "
-            f"refits), silhouette and BIC/ICL of a Gaussian mixture; the chosen k is the admissible one (stability "
-            f"lower bound >= {esc(c['min_stability'])}, silhouette >= {esc(c['min_silhouette'])}) with the lowest ICL, the "
-            "clustering form of BIC that does not split one non-Gaussian cluster into overlapping components. "
-            f"**Large populations:** above {n(c['minibatch_threshold'])} customers of a type the final fit is "
-            "MiniBatchKMeans (batches of 4,096) on all customers "
-            "(a Gaussian mixture is fitted on the selection sample), so time grows about linearly with customers. "
-            "Labels are matched to last period's clusters so that segment names do not shuffle between reports.")
+    feats = _semi().join(esc(customer_type_label(ct)) + _colon() + ", ".join(esc(x) for x in f)
+                         for ct, f in c["features"].items())
+    return _sp().join([
+        _("Each customer type is clustered separately with a scikit-learn pipeline: median imputation, "
+          "standardisation{pca}, then {algorithm} with fixed seeds (features: {features}). k from {k_min} to {k_max} "
+          "is scored on a random sample of at most {sample} customers by stability (adjusted Rand index of "
+          "{n_bootstrap} bootstrap refits), silhouette and BIC/ICL of a Gaussian mixture; the chosen k is the "
+          "admissible one (stability lower bound >= {min_stability}, silhouette >= {min_silhouette}) with the lowest "
+          "ICL, the clustering form of BIC that does not split one non-Gaussian cluster into overlapping "
+          "components.").format(
+            pca=_(", PCA") if c["pca_components"] else "",
+            algorithm=_("k-means") if c["algorithm"] == "kmeans" else _("a Gaussian mixture"), features=feats,
+            k_min=esc(c["k_range"][0]), k_max=esc(c["k_range"][1]), sample=n(c["selection_sample"]),
+            n_bootstrap=esc(c["n_bootstrap"]), min_stability=esc(c["min_stability"]),
+            min_silhouette=esc(c["min_silhouette"])),
+        _("**Large populations:** above {threshold} customers of a type the final fit is MiniBatchKMeans (batches of "
+          "{batch}) on all customers (a Gaussian mixture is fitted on the selection sample), so time grows about "
+          "linearly with customers.").format(threshold=n(c["minibatch_threshold"]), batch=n(4096)),
+        _("Labels are matched to last period's clusters so that segment names do not shuffle between reports.")])
 
 
 def _fact_value(x, unit: str) -> str:
@@ -319,24 +462,31 @@ def _fact_interval(f) -> str:
     """``lo to hi (80% CI)``; a level fixed by design says so."""
     if f.ci_lower is None:
         return ""
-    lv = f"{ci_label(fmt.alpha_of(f.ci_level))}" if f.ci_level else "level not recorded"
+    lv = f"{ci_label(fmt.alpha_of(f.ci_level))}" if f.ci_level else _("level not recorded")
     if f.tags.get("ci_level_fixed"):
-        lv += ", fixed by design"
-    return f"{_fact_value(f.ci_lower, f.unit)} to {_fact_value(f.ci_upper, f.unit)} ({lv})"
+        lv = _("{level}, fixed by design").format(level=lv)
+    return _("{lower} to {upper} ({level})").format(lower=_fact_value(f.ci_lower, f.unit),
+                                                    upper=_fact_value(f.ci_upper, f.unit), level=lv)
 
 
 def facts_table(facts):
     """The recorded facts for display (a pandas Styler, so definitions are not cut short):
     values in their units, intervals with their level, n and how uncertain. Cells are
-    HTML-escaped (tier names and definitions come from parameters)."""
+    HTML-escaped (tier names and definitions come from parameters). Headers, units and the
+    interval's words follow the run's language; names, definitions and uncertainty are the
+    facts' own (recorded in English: fact files compare across runs)."""
+    h = {k: _(k) for k in (N_("fact"), N_("value"), N_("unit"), N_("interval"), N_("n"), N_("uncertainty"),
+                            N_("headline"), N_("definition"))}
     rows = []
     for f in facts.facts.values():
-        rows.append({"fact": f.name, "value": _fact_value(f.value, f.unit), "unit": f.unit,
-                     "interval": _fact_interval(f),
-                     "n": n(f.n) if f.n is not None else "", "uncertainty": f.uncertainty,
-                     "headline": "yes" if f.headline else "", "definition": f.definition})
-    t = pd.DataFrame(rows).set_index("fact")
-    return fmt.escape_styler(t.style.set_properties(subset=["uncertainty", "definition"], **{"text-align": "left"}))
+        rows.append({h["fact"]: f.name, h["value"]: _fact_value(f.value, f.unit),
+                     h["unit"]: _(_FACT_UNITS[f.unit]) if f.unit in _FACT_UNITS else f.unit,
+                     h["interval"]: _fact_interval(f),
+                     h["n"]: n(f.n) if f.n is not None else "", h["uncertainty"]: f.uncertainty,
+                     h["headline"]: _("yes") if f.headline else "", h["definition"]: f.definition})
+    t = pd.DataFrame(rows).set_index(h["fact"])
+    return fmt.escape_styler(t.style.set_properties(subset=[h["uncertainty"], h["definition"]],
+                                                    **{"text-align": "left"}))
 
 
 def value_text(val: dict, alpha: float) -> str:
@@ -344,15 +494,24 @@ def value_text(val: dict, alpha: float) -> str:
     t = val["tier"]
     top = t.sort_values("annual_margin", ascending=False).iloc[0]
     neg = t.sort_values("negative_share", ascending=False).iloc[0]
-    return (f"The {n(val['n'])} segmented customers earn **{money(val['total'])} a year** of margin. Tier "
-            f"*{_label(top['tier'])}* carries {pct(top['margin_share'])} of it with {n(top['customers'])} customers; "
-            f"in *{_label(neg['tier'])}* {pct(neg['negative_share'])} of customers have a negative margin (balances and "
-            "fees below their cost to serve). **Definition:** annual margin = 12 x (balances x annual spread / 12 + "
-            f"monthly product fees - monthly cost to serve), balances the mean of the last month-ends; "
-            f"{esc(val['assumptions'])}; the spreads are economic-profit margins (after operating costs, credit losses "
-            "and the cost of capital). A run-rate, not lifetime value: relationship CLV by tier, with intervals, is in "
-            f"the CLV notebook. Totals and shares are a census under these assumptions (no sampling error; the rates "
-            f"are not covered by any interval); means carry a {fmt.level_pct(alpha)} t interval over customers.")
+    return _sp().join([
+        _("The {n} segmented customers earn **{total} a year** of margin. Tier *{top_tier}* carries {top_share} of it "
+          "with {top_customers} customers; in *{negative_tier}* {negative_share} of customers have a negative margin "
+          "(balances and fees below their cost to serve).").format(
+            n=n(val["n"]), total=money(val["total"]), top_tier=_label(top["tier"]), top_share=pct(top["margin_share"]),
+            top_customers=n(top["customers"]), negative_tier=_label(neg["tier"]),
+            negative_share=pct(neg["negative_share"])),
+        _("**Definition:** annual margin = 12 x (balances x annual spread / 12 + monthly product fees - monthly cost "
+          "to serve), balances the mean of the last month-ends; {assumptions}; the spreads are economic-profit "
+          "margins (after operating costs, credit losses and the cost of capital).").format(
+            assumptions=esc(val["assumptions"])),
+        _("A run-rate, not lifetime value: relationship CLV by tier, with intervals, is in the CLV notebook. Totals "
+          "and shares are a census under these assumptions (no sampling error; the rates are not covered by any "
+          "interval); means carry a {level} t interval over customers.").format(level=fmt.level_pct(alpha))])
+
+
+_VALUE_INDEX = {"customer_type": customer_type_label, "cluster_name": lambda v: _words(cluster_name_label(v)),
+                "stage": stage_label}
 
 
 def value_table(val: dict, by: str, alpha: float) -> pd.DataFrame:
@@ -362,16 +521,16 @@ def value_table(val: dict, by: str, alpha: float) -> pd.DataFrame:
         return pd.DataFrame()
     idx = {"tier": ["customer_type", "tier"], "cluster": ["customer_type", "cluster", "cluster_name"],
            "stage": ["stage"]}[by]
+    keys = t[idx].astype(str).apply(lambda c: c.map(_VALUE_INDEX.get(c.name, _words)))
     out = pd.DataFrame({
-        "customers": [n(v) for v in t["customers"]],
-        "annual margin": [money(v) for v in t["annual_margin"]],
-        "share of margin": ["-" if pd.isna(v) else pct(v) for v in t["margin_share"]],
-        f"mean per customer ({ci_label(alpha)})": [
-            f"{money(m)} ({fmt.interval(lo, hi, money, 'not estimable')})"
+        _("customers"): [n(v) for v in t["customers"]],
+        _("annual margin"): [money(v) for v in t["annual_margin"]],
+        _("share of margin"): ["-" if pd.isna(v) else pct(v) for v in t["margin_share"]],
+        _("mean per customer ({ci})").format(ci=ci_label(alpha)): [
+            f"{money(m)} ({fmt.interval(lo, hi, money, _('not estimable'))})"
             for m, lo, hi in t[["mean_annual_margin", "mean_lower", "mean_upper"]].to_numpy()],
-        "median per customer": [money(v) for v in t["median_annual_margin"]],
-        "negative margin": [pct(v) for v in t["negative_share"]]},
-        index=pd.MultiIndex.from_frame(t[idx].astype(str).apply(lambda c: c.map(_words))) if len(idx) > 1
-        else pd.Index(t[idx[0]].astype(str).map(_words), name=idx[0]))
-    out.index.names = [_words(x) for x in out.index.names]
+        _("median per customer"): [money(v) for v in t["median_annual_margin"]],
+        _("negative margin"): [pct(v) for v in t["negative_share"]]},
+        index=pd.MultiIndex.from_frame(keys) if len(idx) > 1 else pd.Index(keys[idx[0]], name=idx[0]))
+    out.index.names = [_title(x) for x in out.index.names]
     return out
