@@ -271,7 +271,7 @@ def test_predicting_before_fitting_says_so():
 def test_cohort_without_heterogeneity_is_reported_as_one_churn_probability():
     # 10% of every cohort leaves each year, whatever the tenure: the sBG mixture has nothing to fit (alpha and beta
     # run off to infinity with alpha / (alpha + beta) = 0.1) and the table must say so, with the geometric estimate
-    from crm_lib.clv.report import cohort_fits
+    from crm_lib.clv.narrative import cohort_fits
 
     counts = pd.DataFrame([[10_000, 9_000, 8_100, 7_290, 6_561]], index=pd.Index([2021], name="cohort"))
     row = cohort_fits(counts).iloc[0]

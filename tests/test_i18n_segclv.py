@@ -256,8 +256,8 @@ def book(tiny_bank):
 
 
 def test_the_clv_page_is_chinese(book):
+    from crm_lib.clv import narrative
     from crm_lib.clv import narrative as clv
-    from crm_lib.clv import report
 
     channels = [str(c) for c in book.aggregate("clv_cac", "acquisition_channel").index]
     tiers = [str(t) for t in book.aggregate("total", "tier").index]
@@ -270,13 +270,13 @@ def test_the_clv_page_is_chinese(book):
     assert "客户类型" in zh
     zh_and_back(lambda: clv.clv_cac_md(book, alpha=ALPHA), *values)
     for group in ("tier", "customer_type", "lifecycle", "acquisition_channel"):
-        zh_and_back(lambda: report.group_display(book, group, ALPHA), *values)
-    en, zh = zh_and_back(lambda: report.ratio_display(book, "acquisition_channel", ALPHA), *values)
+        zh_and_back(lambda: narrative.group_display(book, group, ALPHA), *values)
+    en, zh = zh_and_back(lambda: narrative.ratio_display(book, "acquisition_channel", ALPHA), *values)
     assert sorted(NUMBER.findall(zh)) == sorted(NUMBER.findall(en))
     products = [str(p).replace("_", " ") for p in book.settings.product_fees_monthly]
-    zh_and_back(lambda: report.assumptions_display(book.settings), *values, *products)
+    zh_and_back(lambda: narrative.assumptions_display(book.settings), *values, *products)
     with i18n.using("zh-CN"):
-        g = report.group_display(book, "customer_type", ALPHA)
+        g = narrative.group_display(book, "customer_type", ALPHA)
     assert g.index.name == "客户类型" and set(g.index) <= {"个人客户", "对公客户"}
 
 
@@ -302,8 +302,8 @@ def test_clv_figures_are_chinese(book):
 # --------------------------------------------------------------------------- CLV transactional models (fixed inputs)
 
 def test_transactional_and_validation_texts_are_chinese():
+    from crm_lib.clv import narrative
     from crm_lib.clv import narrative as clv
-    from crm_lib.clv import report
 
     summary = pd.DataFrame({"frequency": [0, 2, 5, 1]})
     fit = SimpleNamespace(log_likelihood_=-1234.5)
@@ -319,13 +319,13 @@ def test_transactional_and_validation_texts_are_chinese():
     assert sorted(NUMBER.findall(zh)) == sorted(NUMBER.findall(en)) and "2026年9月30日" in zh
     ce = pd.DataFrame({"n": [100, 50], "actual": [0.2, 1.1], "expected": [0.25, 1.0], "actual_total": [20, 55],
                        "expected_total": [25, 50]}, index=pd.Index([0, 1]))
-    zh_and_back(lambda: report.expectations_display(ce))
+    zh_and_back(lambda: narrative.expectations_display(ce))
     summ = pd.DataFrame({"estimate": [0.5, 2.0], "se": [0.1, 0.3], "lower": [0.3, 1.4], "upper": [0.7, 2.6]},
                         index=["r", "alpha"])
     m = SimpleNamespace(summary_=summ, log_likelihood_=-1000.0, n_=400)
-    zh_and_back(lambda: report.params_display({"BG/NBD": m}, ALPHA))
+    zh_and_back(lambda: narrative.params_display({"BG/NBD": m}, ALPHA))
     counts = pd.DataFrame([[1000, 800, 700, 650], [900, 600, 600, np.nan]], index=["2022", "2023"])
-    zh_and_back(lambda: report.cohort_fits(counts, ALPHA))
+    zh_and_back(lambda: narrative.cohort_fits(counts, ALPHA))
 
 
 def test_validation_figures_are_chinese():

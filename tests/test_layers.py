@@ -78,3 +78,41 @@ def test_the_copy_without_plants_keeps_the_layers(copy):
     """The planted copy is read, not the installed package: unplanted, it passes as the package does."""
     r = _lint(copy, pythonpath=copy)
     assert r.returncode == 0 and "1 kept, 0 broken" in r.stdout, r.stdout + r.stderr
+
+
+# --------------------------------------------------------------------------- one shape per analysis package
+
+ANALYSES = ("overview", "segmentation", "churn", "satisfaction", "clv", "marketing", "evaluation")
+WORDS = {"narrative", "tables"}          # modules that turn results into sentences and display tables
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return out
+
+
+@pytest.mark.parametrize("package", ANALYSES)
+def test_every_analysis_package_has_the_same_shape(package):
+    """Computation modules, one report.py (results and facts), one narrative.py (sentences and display tables):
+    the results never import the words, and a computation module imports neither."""
+    d = ROOT / "crm_lib" / package
+    names = {p.stem for p in d.glob("*.py")}
+    assert {"__init__", "report", "narrative"} <= names, sorted(names)
+    assert not names & {"pipeline", "review"}, sorted(names)
+    words = {f"crm_lib.{a}.{w}" for a in ANALYSES for w in WORDS}
+    results = {f"crm_lib.{a}.report" for a in ANALYSES}
+    for p in d.glob("*.py"):
+        used = _imports(p)
+        if p.stem == "report":
+            assert not used & words, f"{p.name} imports {sorted(used & words)}"
+        elif p.stem not in WORDS | {"__init__"}:
+            assert not used & (words | results), f"{package}/{p.name} imports {sorted(used & (words | results))}"
+        if p.stem in WORDS:
+            assert ".record(" not in p.read_text(), f"{package}/{p.name} records facts: that is report.py's job"
