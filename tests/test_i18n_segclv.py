@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import END_DATE
+from crm_lib.reporting import prose
 from crm_lib import config, i18n
 from crm_lib.reporting.facts import FactBook
 from crm_lib.segmentation import narrative as seg
@@ -151,13 +152,13 @@ def test_facts_table_headers_and_interval_words_are_chinese():
     book.record("uptier_rate", 0.031, "proportion", "customers who moved up", n=1350, ci=(0.024, 0.038))
     book.record("cluster_stability_individual", 0.981, "ARI", "stability", n=1358, ci=(0.964, 0.998),
                 ci_level=0.95, uncertainty="bootstrap", ci_level_fixed="fixed by design: the gate reads it")
-    en = seg.facts_table(book).data
+    en = prose.facts_table(book).data
     with i18n.using("zh-CN"):
-        zh = seg.facts_table(book).data
-    assert list(zh.columns) == ["数值", "单位", "区间", "样本量", "不确定性", "核心指标", "定义"]
+        zh = prose.facts_table(book).data
+    assert list(zh.columns) == ["数值", "单位", "区间", "样本量", "p 值", "不确定性", "核心指标", "定义"]
     assert zh.loc["uptier_rate", "区间"] == "2.40% 至 3.80%（80%置信区间）"
     assert zh.loc["cluster_stability_individual", "区间"] == "0.964 至 0.998（95%置信区间，按设计固定）"
-    assert seg.facts_table(book).data.equals(en)
+    assert prose.facts_table(book).data.equals(en)
 
 
 def test_the_catalogued_stability_reason_is_the_one_the_clusters_state():

@@ -341,7 +341,7 @@ def test_facts_table_states_each_intervals_level_and_escapes(seg_results):
     book.record("uptier_rate", 0.031, "proportion", f"customers who moved up {IMG}", n=1350, ci=(0.024, 0.038))
     book.record("cluster_stability_individual", 0.981, "ARI", "stability", n=1358, ci=(0.964, 0.998), ci_level=0.95,
                 uncertainty="bootstrap", ci_level_fixed="fixed by design: the gate reads it")
-    out = seg_narrative.facts_table(book).to_html()
+    out = prose.facts_table(book).to_html()
     assert "2.40% to 3.80% (80% CI)" in out
     assert "0.964 to 0.998 (95% CI, fixed by design)" in out
     assert "<img" not in out and "&lt;img" in out

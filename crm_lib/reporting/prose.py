@@ -165,3 +165,69 @@ def scorecard_table(card: pd.DataFrame, alpha: float = 0.05, levels: pd.Series |
 def _word(value) -> str:
     """A word of the library's vocabulary (a status, a direction) in the run's language; other values as they are."""
     return _(value) if isinstance(value, str) and value else value
+
+
+# --------------------------------------------------------------------------- the facts a notebook recorded
+
+# How a fact's uncertainty was stated, for the methods recorded as fixed text (facts.json keeps the English;
+# the facts table shows it in the run's language). A method with numbers in it stays as recorded.
+UNCERTAINTY_WORDS = (
+    N_("census count: no sampling error"), N_("census total: no sampling error"), N_("census ratio: no sampling error"),
+    N_("census measure of the source: no sampling error"), N_("census count"), N_("count of columns"),
+    N_("count of scorecard rows"), N_("count of rules breached"),
+    N_("census total under the margin assumptions: no sampling error; not covered: the rates themselves"),
+    N_("DeLong interval"), N_("Wilson score interval"), N_("Wilson score interval (binomial)"), N_("percentile bootstrap"),
+    N_("percentile bootstrap over customers"), N_("percentile bootstrap (weights re-estimated)"),
+    N_("t interval"), N_("t interval over customers"), N_("t interval over new customers"),
+    N_("log-log Greenwood interval"), N_("infinitesimal jackknife"), N_("Newey-West (HAC) segmented regression"),
+    N_("exact Poisson interval"), N_("exact Poisson interval, quasi-Poisson dispersion"),
+    N_("Brookmeyer-Crowley interval from the log-log band"), N_("Wald interval (Cox)"),
+    N_("normal interval with the multinomial variance (Rocks 2016)"),
+    N_("Wilson interval on the effective sample size (linearisation)"), N_("normal interval, linearisation variance"),
+    N_("Kaplan-Meier median CI (Brookmeyer-Crowley, log-log bands)"), N_("Cox model CI; p-value from the log-rank test"),
+    N_("Newcombe hybrid score interval"), N_("Welch interval of revenue uplift, cost fixed"),
+    N_("log-log Kaplan-Meier interval"), N_("not estimable: section omitted"),
+    N_("range of the realised value if the propensities are right (normal approximation to a Poisson-binomial)"),
+)
+_FACT_HEADS = (N_("fact"), N_("value"), N_("unit"), N_("interval"), N_("n"), N_("p-value"), N_("uncertainty"),
+               N_("headline"), N_("definition"))
+
+
+def _fact_interval(f) -> str:
+    """``lo to hi (80% CI)``; a level fixed by design says so."""
+    if f.ci_lower is None:
+        return ""
+    lv = fmt.ci_label(fmt.alpha_of(f.ci_level)) if f.ci_level else _("level not recorded")
+    if f.tags.get("ci_level_fixed"):
+        lv = _("{level}, fixed by design").format(level=lv)
+    return _("{lower} to {upper} ({level})").format(lower=fmt.by_unit(f.ci_lower, f.unit),
+                                                    upper=fmt.by_unit(f.ci_upper, f.unit), level=lv)
+
+
+def _fact_definition(f) -> str:
+    """A KPI's definition from the registry in the run's language; another fact's as recorded (English
+    unless the catalogue holds that exact text)."""
+    from crm_lib import kpis
+
+    if i18n.current() != i18n.SOURCE_LOCALE and f.name in kpis.REGISTRY:
+        return i18n.kpi_definition(f.name)
+    return _(f.definition) if f.definition else ""
+
+
+def facts_table(facts):
+    """The facts a notebook recorded, as a reviewer reads them (a pandas Styler, so definitions are not cut
+    short): values in their units, intervals with their level, n, p-value, how uncertain and the definition.
+    Cells are HTML-escaped (tier names and definitions come from parameters). Headers, units, interval words,
+    fixed uncertainty texts and KPI definitions follow the run's language; facts.json keeps them in English."""
+    h = {k: _(k) for k in _FACT_HEADS}
+    rows = []
+    for f in facts.facts.values():
+        rows.append({h["fact"]: f.name, h["value"]: fmt.by_unit(f.value, f.unit, missing_text=""),
+                     h["unit"]: _(f.unit) if f.unit else "", h["interval"]: _fact_interval(f),
+                     h["n"]: fmt.integer(f.n) if f.n is not None else "",
+                     h["p-value"]: fmt.p_value(f.p_value) if f.p_value is not None else "",
+                     h["uncertainty"]: _(f.uncertainty) if f.uncertainty else "",
+                     h["headline"]: _("yes") if f.headline else "", h["definition"]: _fact_definition(f)})
+    t = pd.DataFrame(rows, columns=list(h.values())).set_index(h["fact"])
+    return fmt.escape_styler(t.style.set_properties(subset=[h["uncertainty"], h["definition"]],
+                                                    **{"text-align": "left"}))

@@ -49,8 +49,6 @@ _COLUMN_TITLES = {
     "customer_type": N_("customer type"), "tier": N_("tier"), "segment": N_("segment"), "stage": N_("stage"),
     "cluster": N_("cluster"), "cluster_name": N_("cluster name"), "silhouette": N_("silhouette"), "note": N_("note"),
 }
-_FACT_UNITS = {"proportion": N_("proportion"), "customers": N_("customers"), "currency": N_("currency"),
-               "clusters": N_("clusters")}
 
 
 def _zh() -> bool:
@@ -446,47 +444,6 @@ def clusters_method(settings: dict) -> str:
           "{batch}) on all customers (a Gaussian mixture is fitted on the selection sample), so time grows about "
           "linearly with customers.").format(threshold=n(c["minibatch_threshold"]), batch=n(4096)),
         _("Labels are matched to last period's clusters so that segment names do not shuffle between reports.")])
-
-
-def _fact_value(x, unit: str) -> str:
-    if x is None:
-        return ""
-    if unit == "ARI":
-        return fmt.number(x, 3)
-    if unit in ("proportion", "currency"):
-        return fmt.by_unit(x, unit)
-    return n(x)
-
-
-def _fact_interval(f) -> str:
-    """``lo to hi (80% CI)``; a level fixed by design says so."""
-    if f.ci_lower is None:
-        return ""
-    lv = f"{ci_label(fmt.alpha_of(f.ci_level))}" if f.ci_level else _("level not recorded")
-    if f.tags.get("ci_level_fixed"):
-        lv = _("{level}, fixed by design").format(level=lv)
-    return _("{lower} to {upper} ({level})").format(lower=_fact_value(f.ci_lower, f.unit),
-                                                    upper=_fact_value(f.ci_upper, f.unit), level=lv)
-
-
-def facts_table(facts):
-    """The recorded facts for display (a pandas Styler, so definitions are not cut short):
-    values in their units, intervals with their level, n and how uncertain. Cells are
-    HTML-escaped (tier names and definitions come from parameters). Headers, units and the
-    interval's words follow the run's language; names, definitions and uncertainty are the
-    facts' own (recorded in English: fact files compare across runs)."""
-    h = {k: _(k) for k in (N_("fact"), N_("value"), N_("unit"), N_("interval"), N_("n"), N_("uncertainty"),
-                            N_("headline"), N_("definition"))}
-    rows = []
-    for f in facts.facts.values():
-        rows.append({h["fact"]: f.name, h["value"]: _fact_value(f.value, f.unit),
-                     h["unit"]: _(_FACT_UNITS[f.unit]) if f.unit in _FACT_UNITS else f.unit,
-                     h["interval"]: _fact_interval(f),
-                     h["n"]: n(f.n) if f.n is not None else "", h["uncertainty"]: f.uncertainty,
-                     h["headline"]: _("yes") if f.headline else "", h["definition"]: f.definition})
-    t = pd.DataFrame(rows).set_index(h["fact"])
-    return fmt.escape_styler(t.style.set_properties(subset=[h["uncertainty"], h["definition"]],
-                                                    **{"text-align": "left"}))
 
 
 def value_text(val: dict, alpha: float) -> str:
