@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crm_lib.fmt import _, integer
 from crm_lib.churn import covariates as cv
 # the survival-value machinery lives in churn.value (the early-warning list reads it too); re-exported here
 from crm_lib.churn.value import BaselineHazard, _monthly_margin, _value_lookup, point_clv, value_table  # noqa: F401
@@ -210,8 +211,8 @@ def relationship_clv(snap: pd.DataFrame, margin: pd.DataFrame, model, settings: 
     payback = _payback(cust, kbin, kvals, base, settings, X, B, beta, channel_col, alpha)
     notes = []
     if (mg < 0).any():
-        notes.append(f"{int((mg < 0).sum()):,} customers have a negative monthly margin (cost to serve above income): "
-                     "their CLV is negative and counts as 0 in the concentration figures")
+        notes.append(_("{count} customers have a negative monthly margin (cost to serve above income): their CLV "
+                       "is negative and counts as 0 in the concentration figures").format(count=integer(int((mg < 0).sum()))))
     logger.info("relationship CLV as of %s: %d customers, total %.0f, %d draws", as_of.date(), len(cust),
                 float(clv.sum()), D)
     return RelationshipCLV(cust, aggs, settings, alpha, as_of, D, base, notes, payback,

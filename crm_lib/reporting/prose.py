@@ -193,15 +193,22 @@ _FACT_HEADS = (N_("fact"), N_("value"), N_("unit"), N_("interval"), N_("n"), N_(
                N_("headline"), N_("definition"))
 
 
+def _fact_value(x, unit: str) -> str:
+    """A fact's value in its unit; a recorded word (an omitted section's ``not estimable``) in the run's language."""
+    if isinstance(x, str):
+        return _(x)
+    return fmt.by_unit(x, unit, missing_text="")
+
+
 def _fact_interval(f) -> str:
     """``lo to hi (80% CI)``; a level fixed by design says so."""
-    if f.ci_lower is None:
+    if f.ci_lower is None or isinstance(f.ci_lower, str):
         return ""
     lv = fmt.ci_label(fmt.alpha_of(f.ci_level)) if f.ci_level else _("level not recorded")
     if f.tags.get("ci_level_fixed"):
         lv = _("{level}, fixed by design").format(level=lv)
-    return _("{lower} to {upper} ({level})").format(lower=fmt.by_unit(f.ci_lower, f.unit),
-                                                    upper=fmt.by_unit(f.ci_upper, f.unit), level=lv)
+    return _("{lower} to {upper} ({level})").format(lower=_fact_value(f.ci_lower, f.unit),
+                                                    upper=_fact_value(f.ci_upper, f.unit), level=lv)
 
 
 def _fact_definition(f) -> str:
@@ -222,10 +229,10 @@ def facts_table(facts):
     h = {k: _(k) for k in _FACT_HEADS}
     rows = []
     for f in facts.facts.values():
-        rows.append({h["fact"]: f.name, h["value"]: fmt.by_unit(f.value, f.unit, missing_text=""),
+        rows.append({h["fact"]: f.name, h["value"]: _fact_value(f.value, f.unit),
                      h["unit"]: _(f.unit) if f.unit else "", h["interval"]: _fact_interval(f),
-                     h["n"]: fmt.integer(f.n) if f.n is not None else "",
-                     h["p-value"]: fmt.p_value(f.p_value) if f.p_value is not None else "",
+                     h["n"]: fmt.integer(f.n) if isinstance(f.n, (int, float)) else "",
+                     h["p-value"]: fmt.p_value(f.p_value) if isinstance(f.p_value, (int, float)) else "",
                      h["uncertainty"]: _(f.uncertainty) if f.uncertainty else "",
                      h["headline"]: _("yes") if f.headline else "", h["definition"]: _fact_definition(f)})
     t = pd.DataFrame(rows, columns=list(h.values())).set_index(h["fact"])
