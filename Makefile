@@ -36,7 +36,7 @@ crm_lib/locale/%/LC_MESSAGES/crm.mo: crm_lib/locale/%/LC_MESSAGES/crm.po | $(STA
 	$(BIN)/python -m crm_lib.i18n compile
 
 i18n-extract: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k lazy -c "Translators:" --no-wrap --sort-by-file \
+	$(BIN)/pybabel extract -F babel.cfg -k lazy -k tr -c "Translators:" --no-wrap --sort-by-file \
 		--project crm-workbench -o crm_lib/locale/crm.pot .
 	$(BIN)/pybabel update -i crm_lib/locale/crm.pot -d crm_lib/locale -D crm --no-wrap
 

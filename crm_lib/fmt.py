@@ -84,6 +84,29 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _NGETTEXT(singular, plural, n)
 
 
+class Text(str):
+    """A text in the run's language that keeps its English ``source``: what a page shows and what a fact
+    records (facts are the same in every language) from one call (``tr``)."""
+
+    source: str
+
+    def __new__(cls, text: str, source: str | None = None):
+        out = super().__new__(cls, text)
+        out.source = str(text) if source is None else str(source)
+        return out
+
+
+def source(text) -> str:
+    """The English of a ``Text`` (made by ``tr``); any other string as it is."""
+    return getattr(text, "source", text)
+
+
+def tr(message: str, **values) -> Text:
+    """``_(message).format(**values)`` that remembers its English: ``message.format`` with each value's own
+    ``source``. For a text that both reaches a page and is recorded, e.g. a not-estimable reason."""
+    return Text(gettext(message).format(**values), message.format(**{k: source(v) for k, v in values.items()}))
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for extraction only; translate it with ``_`` where it is shown."""
     return message

@@ -46,7 +46,7 @@ def _extracted() -> dict[str, list[str]]:
         method_map, options_map = parse_mapping_cfg(fh)
     out: dict[str, list[str]] = {}
     for fname, _line, msg, _comments, _ctx in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords={**_default_keywords(), "lazy": None}):
+            str(ROOT), method_map, options_map, keywords={**_default_keywords(), "lazy": None, "tr": None}):
         for m in (msg if isinstance(msg, tuple) else (msg,)):
             if m:
                 out.setdefault(m, []).append(fname)

@@ -145,8 +145,8 @@ def evaluate_actions(wh: Warehouse, actions: list[dict], data_end, alpha: float 
             row["note"] = _("not evaluable: {reason}").format(reason=e)
             rows.append(row)
             continue
-        tr = (lambda v: math.exp(v) - 1) if relative else (lambda v: v)
-        est, lo, hi = tr(r["level_change"]), tr(r["ci_lower"]), tr(r["ci_upper"])
+        to_scale = (lambda v: math.exp(v) - 1) if relative else (lambda v: v)
+        est, lo, hi = to_scale(r["level_change"]), to_scale(r["ci_lower"]), to_scale(r["ci_upper"])
         row.update(estimate=est, ci_lower=lo, ci_upper=hi, p_value=r["p_value"],
                    consistent=bool(lo <= a["expected_effect"] <= hi),
                    detected_month=detect_change_month(s, log=relative).date(),

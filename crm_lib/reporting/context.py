@@ -105,8 +105,8 @@ class NotebookContext:
         if gone:
             root = getattr(self.omitted[gone[0]], "builds_on", gone[0])  # name the first section omitted
             first = self.omitted.get(root, self.omitted[gone[0]])  # a root in another notebook: its reason travelled
-            e = NotEstimable(_("it builds on '{section}', which was not estimable ({reason})").format(
-                section=section_title(root), reason=first.reason), first.remedy)
+            e = NotEstimable(fmt.tr("it builds on '{section}', which was not estimable ({reason})",
+                                    section=fmt.Text(section_title(root), root), reason=first.reason), first.remedy)
             e.builds_on = root
             raise e
 
@@ -126,9 +126,10 @@ class NotebookContext:
         except ImportError:  # pragma: no cover - IPython is part of the environment
             pass
         slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-        self.facts.record(f"omitted.{slug}", "not estimable", "section", f"Section '{name}' omitted: {e.reason}",
+        reason, remedy = fmt.source(e.reason), fmt.source(e.remedy)    # facts keep the English (``fmt.tr``)
+        self.facts.record(f"omitted.{slug}", "not estimable", "section", f"Section '{name}' omitted: {reason}",
                           uncertainty="not estimable: section omitted", kind="omitted", section=name,
-                          reason=e.reason, remedy=e.remedy, builds_on=getattr(e, "builds_on", ""))
+                          reason=reason, remedy=remedy, builds_on=getattr(e, "builds_on", ""))
 
 
 def _resolve_source(source: str, params: dict) -> str:

@@ -39,10 +39,10 @@ def require_complaints(complaints: pd.DataFrame, period_label: str, what: str = 
     """
     if not len(complaints):
         period = str(period_label) if fmt.get_locale() == "en" else fmt.period(period_label)
-        raise NotEstimable(_("no complaints were opened in {period}, so there is no {what} to estimate").format(
-                               period=period, what=_(what)),
-                           _("it is estimable once the period has complaints; the complaint rate above is 0 with "
-                             "its exact upper bound"))
+        raise NotEstimable(fmt.tr("no complaints were opened in {period}, so there is no {what} to estimate",
+                                  period=fmt.Text(period, str(period_label)), what=fmt.Text(_(what), what)),
+                           fmt.tr("it is estimable once the period has complaints; the complaint rate above is 0 "
+                                  "with its exact upper bound"))
 
 DEFAULT_SLA_DAYS = {"low": 5, "medium": 15, "high": 30}
 PER = 1000

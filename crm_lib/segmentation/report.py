@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from crm_lib.features import feature_table
-from crm_lib.fmt import _, integer
+from crm_lib.fmt import _, integer, tr
 from crm_lib.segmentation import settings as S
 from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY, cluster_customers
 from crm_lib.segmentation.lifecycle import lifecycle_stages, lifecycle_summary
@@ -332,15 +332,15 @@ def value_by_segment(wh, res: PeriodSegmentation, clv_settings=None, key: str | 
         cs = clv_settings or ClvSettings.load()
         m = warehouse_margin(wh, res.dates["current"], cs, key, aum_months)
     except (ConfigError, DataContractError) as e:
-        raise NotEstimable(_("the margin table cannot price this book: {error}").format(error=str(e).splitlines()[0]),
-                           _("add the missing segment or product to parameters/clv.yaml")) from None
+        raise NotEstimable(tr("the margin table cannot price this book: {error}", error=str(e).splitlines()[0]),
+                           tr("add the missing segment or product to parameters/clv.yaml")) from None
     cust = res.current.customers
     cols = [c for c in ("customer_id", "customer_type", "tier", "cluster", "cluster_name", "stage") if c in cust]
     d = cust[cols].merge(m[["customer_id", "margin"]], on="customer_id", how="inner", validate="one_to_one")
     if d.empty:
-        raise NotEstimable(_("none of the {customers} segmented customers has a balance in the last {months} "
-                             "month-ends").format(customers=integer(len(cust)), months=aum_months),
-                           _("load the balances table up to the period end"))
+        raise NotEstimable(tr("none of the {customers} segmented customers has a balance in the last {months} "
+                              "month-ends", customers=integer(len(cust)), months=aum_months),
+                           tr("load the balances table up to the period end"))
     d["annual_margin"] = 12.0 * d["margin"]
     total = float(d["annual_margin"].sum())
     z = lambda k: stats.t.ppf(1 - res.alpha / 2, k - 1) if k > 1 else np.nan   # noqa: E731
