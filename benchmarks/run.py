@@ -20,6 +20,11 @@ Benchmarks (``--only`` takes these names, comma-separated):
     Both feature implementations on the 50k bank: whether the two tables are equal
     (same rows, order, columns, dtypes; floats to 1e-9), mismatches and the largest
     absolute difference per column. Key ``features_agreement_50k``.
+``door``
+    ``crm_lib.data.schema.validate`` on the work bank (default 1M customers, 97M rows): the
+    SQL pre-check that lets a clean table skip the pandera pass, against the pandera pass on
+    every table, each in its own process, in the same run; the ratio and whether the two
+    reports agree. Key ``door_<size>``.
 
 ``clv``
     Transactional CLV (key ``clv_transactional_1m``): BG/NBD + Gamma-Gamma fitted by
@@ -63,7 +68,7 @@ END_DATE = "2026-09-30"
 AS_OF = "2025-12-31"
 KEY = "bench"
 SEED = 20_261
-DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"], "segmentation": ["1m"],
+DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"], "door": ["1m"], "segmentation": ["1m"],
                  "churn": ["1m"], "satisfaction": ["1m"], "clv": ["1m"], "marketing": ["1m"]}
 LIFETIMES_PYTHON = os.environ.get("LIFETIMES_PYTHON", str(WORK / "lifetimes-venv" / "bin" / "python"))
 QUICK_SIZES = ["50k"]
@@ -191,6 +196,15 @@ def child(argv: list[str]) -> None:
         wh.close()
         res = {"wall_seconds": round(t2 - t0, 2), "open_seconds": round(t1 - t0, 3),
                "query_seconds": round(t2 - t1, 2), "rows": len(df), "columns": df.shape[1]}
+    elif a.what in ("door_precheck", "door_pandera"):
+        from crm_lib.data.schema import validate
+        from crm_lib.data.store import open_source
+
+        t0 = time.perf_counter()
+        with open_source(Path(a.out) / "warehouse.duckdb") as wh:
+            report = validate(wh, today=END_DATE, precheck=a.what == "door_precheck")
+        res = {"wall_seconds": round(time.perf_counter() - t0, 2), "errors": len(report.errors),
+               "warnings": len(report.warnings), "rows_checked": sum(report.rows.values())}
     elif a.what == "features_pandas":
         from pandas_features import pandas_features
 
@@ -582,6 +596,20 @@ def _bench_child(kind: str, n: int, what: str) -> dict:
     return res
 
 
+def bench_door(n: int) -> dict:
+    """The door (``crm_lib.data.schema.validate``) on the work bank: the SQL pre-check that lets clean
+    tables skip the pandera pass, against the pandera pass on every table (same report), same run."""
+    ensure_bank(n)
+    fast = run_child(["door_precheck", "--out", str(bank_dir(n))])
+    full = run_child(["door_pandera", "--out", str(bank_dir(n))])
+    same = all(k in fast and fast.get(k) == full.get(k) for k in ("errors", "warnings", "rows_checked"))
+    return {**fast, "benchmark": "door", "customers": n, "pandera_every_table": full,
+            "speedup_vs_pandera_every_table": round(full["wall_seconds"] / fast["wall_seconds"], 1)
+            if "wall_seconds" in full and "wall_seconds" in fast else None, "same_report": same,
+            "what": "validate(source): per-column contract rules (one DuckDB scan per table first; pandera only on "
+                    "a table the scan flags) + relational rules, against pandera on every table"}
+
+
 def bench_segmentation(n: int) -> dict:
     return _bench_child("segmentation", n,
                         "segment_customers(features of active customers, quarterly parameters): tiers, RFM, "
@@ -721,13 +749,13 @@ def main(argv: list[str] | None = None) -> int:
         child(argv[1:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, pack, segmentation, churn, "
-                                    "satisfaction, clv, marketing, make_report (not run by default)")
+    ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
+                                    "churn, satisfaction, clv, marketing, make_report (not run by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
-    known = ["generate", "features", "agreement", "pack", "segmentation", "churn", "satisfaction", "clv", "marketing",
-             "make_report"]
+    known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "satisfaction", "clv",
+             "marketing", "make_report"]
     # make_report (a fresh clone's `make report`, ~10 minutes) runs only when asked: --only make_report
     names = [s.strip() for s in (a.only or ",".join(k for k in known if k != "make_report")).split(",") if s.strip()]
     unknown = set(names) - set(known)
@@ -747,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         plan += [(f"generate_{label(parse_size(s))}", bench_generate, parse_size(s)) for s in sizes["generate"]]
     if "features" in names:
         plan += [(f"features_{label(parse_size(s))}", bench_features, parse_size(s)) for s in sizes["features"]]
-    for kind, fn in (("segmentation", bench_segmentation), ("churn", bench_churn),
+    for kind, fn in (("door", bench_door), ("segmentation", bench_segmentation), ("churn", bench_churn),
                      ("satisfaction", bench_satisfaction), ("marketing", bench_marketing)):
         if kind in names:
             plan += [(f"{kind}_{label(parse_size(s))}", fn, parse_size(s)) for s in sizes.get(kind, ["1m"])]
