@@ -42,7 +42,7 @@ def clv_by_tier(customers: pd.DataFrame, medians: pd.DataFrame, alpha: float = 0
         order = list(medians.sort_values("value").index)
         data = [np.clip(customers.loc[customers[group] == g, "clv"].to_numpy(float), 1, None) for g in order]
         labels = [f"{_group(group, g)}\n(n = {int(medians.loc[g, 'n']):,})" for g in order]
-        a1.boxplot(data, vert=False, showfliers=False, whis=(5, 95))
+        a1.boxplot(data, orientation="horizontal", showfliers=False, whis=(5, 95))
         a1.set_yticks(range(1, len(order) + 1))
         a1.set_yticklabels(labels, fontsize=8)
         a1.set_xscale("log")
