@@ -14,6 +14,7 @@ covariate set); ``imputed_counts`` gives how many, the Cox notes say it on the p
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.errors import DataContractError
+from crm_lib.fmt import N_, _
 
 logger = logging.getLogger(__name__)
 
@@ -75,38 +77,38 @@ def _recency(f, w):
 
 
 _REG = [
-    Covariate("complaints_window", "complaints in the last {w} days", "1 complaint", ("complaints_window",),
-              _col("complaints_window"), "complaints_window", phrase="{v} complaints in {w} days (typical {ref})"),
-    Covariate("complaints_90d", "complaints in the last 90 days", "1 complaint", ("complaints_90d",),
-              _col("complaints_90d"), "complaints_90d", phrase="{v} complaints in 90 days (typical {ref})"),
-    Covariate("open_complaints", "unresolved complaints", "1 complaint", ("open_complaints",),
-              _col("open_complaints"), "open_complaints", phrase="{v} unresolved complaints (typical {ref})"),
-    Covariate("n_products", "products held", "1 product", ("n_products",), _col("n_products"), "n_products",
-              phrase="{v} products (typical {ref})"),
-    Covariate("digital_share", "share of transactions in digital channels", "all vs none (0-1)", ("digital_share",),
+    Covariate("complaints_window", N_("complaints in the last {w} days"), N_("1 complaint"), ("complaints_window",),
+              _col("complaints_window"), "complaints_window", phrase=N_("{v} complaints in {w} days (typical {ref})")),
+    Covariate("complaints_90d", N_("complaints in the last 90 days"), N_("1 complaint"), ("complaints_90d",),
+              _col("complaints_90d"), "complaints_90d", phrase=N_("{v} complaints in 90 days (typical {ref})")),
+    Covariate("open_complaints", N_("unresolved complaints"), N_("1 complaint"), ("open_complaints",),
+              _col("open_complaints"), "open_complaints", phrase=N_("{v} unresolved complaints (typical {ref})")),
+    Covariate("n_products", N_("products held"), N_("1 product"), ("n_products",), _col("n_products"), "n_products",
+              phrase=N_("{v} products (typical {ref})")),
+    Covariate("digital_share", N_("share of transactions in digital channels"), N_("all vs none (0-1)"), ("digital_share",),
               _col("digital_share"), "digital_share", lambda v: f"{100 * v:.0f}%",
-              phrase="{v} of transactions digital (typical {ref})"),
-    Covariate("age_under_30", "aged under 30", "yes vs 30-64", ("age", "customer_type"), _age(0, 30), "age_under_30",
+              phrase=N_("{v} of transactions digital (typical {ref})")),
+    Covariate("age_under_30", N_("aged under 30"), N_("yes vs 30-64"), ("age", "customer_type"), _age(0, 30), "age_under_30",
               binary=True),
-    Covariate("age_65_plus", "aged 65 or over", "yes vs 30-64", ("age", "customer_type"), _age(65, 200), "age_65_plus",
+    Covariate("age_65_plus", N_("aged 65 or over"), N_("yes vs 30-64"), ("age", "customer_type"), _age(65, 200), "age_65_plus",
               binary=True),
-    Covariate("corporate", "corporate customer", "yes vs individual 30-64", ("customer_type",),
+    Covariate("corporate", N_("corporate customer"), N_("yes vs individual 30-64"), ("customer_type",),
               lambda f, w: f["customer_type"].eq("corporate").astype(float), "corporate", binary=True),
-    Covariate("log_aum", "assets with the bank", "x2.7 the value", ("aum_avg",),
+    Covariate("log_aum", N_("assets with the bank"), N_("x2.7 the value"), ("aum_avg",),
               lambda f, w: np.log1p(pd.to_numeric(f["aum_avg"], errors="coerce").astype(float).fillna(0).clip(lower=0)),
-              "aum_avg", _money, phrase="assets {v} (typical {ref})"),
-    Covariate("aum_change_3m", "change in assets over 3 months", "+10 points of change",
+              "aum_avg", _money, phrase=N_("assets {v} (typical {ref})")),
+    Covariate("aum_change_3m", N_("change in assets over 3 months"), N_("+10 points of change"),
               ("aum_change_3m",),
               lambda f, w: 10 * pd.to_numeric(f["aum_change_3m"], errors="coerce").astype(float).fillna(0).clip(-1, 1),
-              "aum_change_3m", lambda v: f"{100 * v:+.0f}%", phrase="assets {v} in 3 months (typical {ref})"),
-    Covariate("log_recency", "days since the last transaction", "x2.7 the value", ("recency_days", "tenure_days"),
-              _recency, "recency_days", phrase="{v} days since last transaction (typical {ref})"),
-    Covariate("log_frequency", "transactions in the last {w} days", "x2.7 the value", ("frequency",),
+              "aum_change_3m", lambda v: f"{100 * v:+.0f}%", phrase=N_("assets {v} in 3 months (typical {ref})")),
+    Covariate("log_recency", N_("days since the last transaction"), N_("x2.7 the value"), ("recency_days", "tenure_days"),
+              _recency, "recency_days", phrase=N_("{v} days since last transaction (typical {ref})")),
+    Covariate("log_frequency", N_("transactions in the last {w} days"), N_("x2.7 the value"), ("frequency",),
               lambda f, w: np.log1p(pd.to_numeric(f["frequency"], errors="coerce").astype(float).fillna(0)),
-              "frequency", phrase="{v} transactions in {w} days (typical {ref})"),
-    Covariate("products_closed_90d", "products closed in the last 90 days", "1 product", ("products_closed_90d",),
-              _col("products_closed_90d"), "products_closed_90d", phrase="{v} products closed in 90 days"),
-    Covariate("treated_before", "treated by an earlier retention campaign", "yes vs no", ("treated_before",),
+              "frequency", phrase=N_("{v} transactions in {w} days (typical {ref})")),
+    Covariate("products_closed_90d", N_("products closed in the last 90 days"), N_("1 product"), ("products_closed_90d",),
+              _col("products_closed_90d"), "products_closed_90d", phrase=N_("{v} products closed in 90 days")),
+    Covariate("treated_before", N_("treated by an earlier retention campaign"), N_("yes vs no"), ("treated_before",),
               _col("treated_before"), "treated_before", binary=True),
 ]
 REGISTRY: dict[str, Covariate] = {c.name: c for c in _REG}
@@ -129,6 +131,28 @@ def unit(name: str) -> str:
     """What one unit of covariate ``name`` is (the step a hazard ratio refers to)."""
     c = REGISTRY.get(name)
     return c.unit if c else "1 unit"
+
+
+def _patterns() -> list[tuple[re.Pattern, str]]:
+    out = []
+    for c in _REG:
+        for text in (c.label, c.unit):
+            rx = re.compile(re.escape(text).replace(re.escape("{w}"), r"(?P<w>\d+)") + r"\Z")
+            out.append((rx, text))
+    return out
+
+
+_PATTERNS = _patterns()
+
+
+def display(text: str) -> str:
+    """A covariate's label or unit as ``label``/``unit`` wrote it (English, as the models' summaries hold it),
+    in the run's language for a page; any other text as it is."""
+    for rx, message in _PATTERNS:
+        m = rx.match(str(text))
+        if m:
+            return _(message).format(**m.groupdict())
+    return text
 
 
 def design_matrix(frame: pd.DataFrame, covariates, window_days: int = 365, table: str = "frame") -> pd.DataFrame:

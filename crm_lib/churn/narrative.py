@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from crm_lib import fmt
+from crm_lib.churn import covariates as cv
 from crm_lib.churn.report import WarningResults, at_risk, clv_available, warning_results
 from crm_lib.churn.warning import RANKED_BY_PROBABILITY_INSTEAD
 from crm_lib.fmt import N_, _, ci_label, esc, money, pct, pct_ci, ratio_ci
@@ -190,11 +191,11 @@ def logrank_md(overall: pd.Series, pairs: pd.DataFrame, what: str, alpha: float 
 
 def hr_display(summary: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Hazard ratios as text: covariate, per what step, HR (CI), p."""
-    return pd.DataFrame({_("per"): summary["per"].to_numpy(),
+    return pd.DataFrame({_("per"): [cv.display(u) for u in summary["per"]],
                          _("hazard ratio ({ci})").format(ci=ci_label(alpha)): [
                              ratio_ci(h, lo, hi) for h, lo, hi in summary[["hr", "hr_lower", "hr_upper"]].to_numpy()],
                          "p": [fmt_p(p) for p in summary["p"]]},
-                        index=pd.Index(summary["label"].to_numpy(), name=_("covariate")))
+                        index=pd.Index([cv.display(x) for x in summary["label"]], name=_("covariate")))
 
 
 def model_md(model, frame_start, frame_end) -> str:
@@ -233,7 +234,7 @@ def ph_display(ph: pd.DataFrame) -> pd.DataFrame:
                          _("effect over tenure"): np.where(ph["ph_holds"], "-", np.where(ph["slope"] > 0, _("grows"),
                                                                                           _("fades"))),
                          _("action"): [_ph_action(a) for a in ph["action"]]},
-                        index=pd.Index(ph["label"].to_numpy(), name=_("covariate")))
+                        index=pd.Index([cv.display(x) for x in ph["label"]], name=_("covariate")))
 
 
 def ph_md(ph: pd.DataFrame, stratified, alpha: float = 0.05) -> str:
@@ -336,7 +337,8 @@ def incidence_display(inc: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 
 def cause_display(cs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    cs = cs.assign(text=[ratio_ci(h, lo, hi) for h, lo, hi in cs[["hr", "hr_lower", "hr_upper"]].to_numpy()])
+    cs = cs.assign(text=[ratio_ci(h, lo, hi) for h, lo, hi in cs[["hr", "hr_lower", "hr_upper"]].to_numpy()],
+                   label=[cv.display(x) for x in cs["label"]])
     out = cs.pivot(index="label", columns="cause", values="text")
     order = list(dict.fromkeys(cs["label"]))
     out = out.loc[order]

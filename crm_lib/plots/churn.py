@@ -83,8 +83,9 @@ def hazard_ratio_forest(summary: pd.DataFrame, title: str = N_("Hazard ratios of
         ax.scatter(s["hr"], y, color=cols, zorder=3, s=25)
         ax.axvline(1, color="black", linewidth=0.8)
         ax.set_xscale("log")
-        labels = ([_("{covariate} (per {unit})").format(covariate=c, unit=u) for c, u in zip(s[label], s["per"])]
-                  if "per" in s.columns else list(s[label]))
+        words = _covariate_words()
+        labels = ([_("{covariate} (per {unit})").format(covariate=words(c), unit=words(u)) for c, u in zip(s[label], s["per"])]
+                  if "per" in s.columns else [words(c) for c in s[label]])
         ax.set_yticks(y)
         ax.set_yticklabels(labels, fontsize=8)
         ax.set_xlabel(_("hazard ratio (log scale): > 1 churns sooner, < 1 stays longer"))
@@ -117,7 +118,7 @@ def ph_residuals_plot(curves: pd.DataFrame, ncols: int = 3, title: str = N_("Pro
             lo, hi = np.nanpercentile(d["residual"], [2, 98])
             span = max(hi - lo, 1e-6)
             ax.set_ylim(lo - 0.1 * span, hi + 0.1 * span)
-            ax.set_title(str(d["label"].iloc[0])[:38], fontsize=8)
+            ax.set_title(str(_covariate_words()(d["label"].iloc[0]))[:38], fontsize=8)
             ax.tick_params(labelsize=7)
             ax.set_xlabel(_("years since onboarding"), fontsize=7)
         axes.flat[0].legend(fontsize=6, loc="upper right")
@@ -234,3 +235,10 @@ def risk_distribution(scores: pd.DataFrame, cutoff: float, horizon_months: int,
         ax.legend(fontsize=8)
         ax.set_title(_(title), loc="left")
     return _done(fig)
+
+
+def _covariate_words():
+    """``crm_lib.churn.covariates.display`` (imported when a figure is drawn: plots load no analysis code)."""
+    from crm_lib.churn.covariates import display
+
+    return display
