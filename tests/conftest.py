@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ from filelock import FileLock
 os.environ.setdefault("CRM_PSEUDONYM_KEY", "test-suite-key")
 
 ROOT = Path(__file__).resolve().parents[1]
+# Debian's chromium (`make browser`) and how the browser tests start it: headless, no network extras
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 END_DATE = "2026-09-30"
 TODAY = "2026-11-23"

@@ -14,20 +14,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
+
+from conftest import ARGS, CHROMIUM
 
 from test_degenerate_banks import (CHURN_EVENT_SECTIONS, CHURN_EXIT_SECTIONS, OVERRIDES, ROOT, banks,  # noqa: F401
                                    no_closures, no_complaints_in_quarter, no_surveys, retail_only, write_source)
 
 CLI = [sys.executable, "-m", "crm_lib.cli"]
 CHINESE = ["--set", "locale=zh-CN", "--set", "currency={code: CNY, symbol: ¥}"]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 def _pack(banks, tmp_path, build, fmt, extra=()) -> tuple:

@@ -16,14 +16,11 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ARGS, CHROMIUM, ROOT
 from crm_lib.config import Period
 from crm_lib.evaluation import report as review
 from crm_lib.evaluation.scorecard import period_facts
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 # the notebooks that feed the headline KPIs (the Makefile's HISTORY_NOTEBOOKS), with lean bootstraps
 HEADLINE_NOTEBOOKS = ("00_data_overview, 10_segmentation, 20_churn, 30_satisfaction, 31_complaints_sla, 40_clv, "
                       "90_effectiveness_review")

@@ -28,7 +28,7 @@ from crm_lib.marketing import nbp
 from crm_lib.marketing import report as R
 from crm_lib.overview import narrative as overview_text
 from crm_lib.periods import Period
-from crm_lib.reporting.facts import FactBook
+from test_marketing_loop_review import _recorded
 
 ENGLISH = re.compile(r"[A-Za-z]{2,}(?:[ -][A-Za-z]{2,}){2,}")
 CODE = re.compile(r"`[^`]*`")
@@ -234,20 +234,6 @@ def _review_inputs():
     alerts = pd.DataFrame({"kpi": ["churn_rate_period"], "rule": ["above 0.015 for 2 consecutive periods"],
                            "value": [0.02], "periods": ["2026Q2, 2026Q3"]})
     return card, alerts, camps, acts
-
-
-def _recorded(x1, n1, x0, n0, alpha=0.05) -> list[dict]:
-    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
-
-    lo, hi = confint_proportions_2indep(x1, n1, x0, n0, method="newcomb", alpha=alpha)
-    p = test_proportions_2indep(x1, n1, x0, n0, method="score")[1]
-    ev = pd.DataFrame({"n_treatment": [n1], "n_control": [n0], "rate_treatment": [x1 / n1], "rate_control": [x0 / n0],
-                       "uplift": [x1 / n1 - x0 / n0], "uplift_ci_lower": [lo], "uplift_ci_upper": [hi],
-                       "p_value": [p]}, index=["all"])
-    fb = FactBook("50_next_best_product", "2026Q3", alpha=alpha)
-    R.record_previous_list_fact(fb, ev, {"period": "2026Q2", "as_of": "2026-06-30", "model_version": "logistic@x",
-                                         "control": {"planned_uplift": 0.05}}, alpha)
-    return [{**vars(f), "tags": f.tags} for f in fb.facts.values()]
 
 
 REVIEW_DATA = ("XS-1", "RET-2", "cross-sell", "Complaint desk", "Callback", "Faster desk", "2026Q2", "2026Q3",

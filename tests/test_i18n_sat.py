@@ -20,6 +20,7 @@ import pytest
 from crm_lib import fmt, i18n
 from crm_lib.errors import NotEstimable
 from crm_lib.satisfaction import narrative as N
+from test_narratives import satisfaction_inputs
 from crm_lib.satisfaction import tables as T
 from crm_lib.satisfaction.complaints import require_complaints
 
@@ -61,16 +62,7 @@ def dates_of(text: str, dates: re.Pattern) -> list[str]:
 
 # --------------------------------------------------------------------------- inputs (as tests/test_narratives.py)
 
-def headline_inputs():
-    row = {"n": 143, "n_csat": 143, "n_nps": 143, "status": "ok", "csat_top2box": 0.671, "csat_top2box_lower": 0.619,
-           "csat_top2box_upper": 0.719, "csat_mean": 3.81, "csat_mean_lower": 3.70, "csat_mean_upper": 3.92,
-           "nps": -53.1, "nps_lower": -60.3, "nps_upper": -46.0, "promoters": 0.10, "detractors": 0.63}
-    w = {**row, "csat_top2box": 0.662, "csat_top2box_lower": 0.601, "csat_top2box_upper": 0.718, "nps": -54.0,
-         "nps_lower": -62.0, "nps_upper": -46.1}
-    headline = pd.DataFrame([row, w], index=pd.Index(["as answered", "weighted to customer base"], name="estimate"))
-    index = pd.DataFrame({"index": [69.7], "ci_lower": [68.1], "ci_upper": [71.2], "n": [140], "status": ["ok"]},
-                         index=["all"])
-    return headline, index
+headline_inputs = satisfaction_inputs      # the inputs tests/test_narratives.py uses
 
 
 def small_headline():

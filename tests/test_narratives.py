@@ -350,8 +350,8 @@ def test_facts_table_states_each_intervals_level_and_escapes(seg_results):
 
 # --------------------------------------------------------------------------- satisfaction and complaints
 
-@pytest.fixture
-def sat_results():
+def satisfaction_inputs():
+    """A satisfaction headline (as answered and weighted) and index: shared with tests/test_i18n_sat.py."""
     row = {"n": 143, "n_csat": 143, "n_nps": 143, "status": "ok", "csat_top2box": 0.671, "csat_top2box_lower": 0.619,
            "csat_top2box_upper": 0.719, "csat_mean": 3.81, "csat_mean_lower": 3.70, "csat_mean_upper": 3.92,
            "nps": -53.1, "nps_lower": -60.3, "nps_upper": -46.0, "promoters": 0.10, "detractors": 0.63}
@@ -361,6 +361,11 @@ def sat_results():
     index = pd.DataFrame({"index": [69.7], "ci_lower": [68.1], "ci_upper": [71.2], "n": [140], "status": ["ok"]},
                          index=["all"])
     return headline, index
+
+
+@pytest.fixture
+def sat_results():
+    return satisfaction_inputs()
 
 
 def test_satisfaction_headline_numbers_are_the_recorded_facts(sat_results):

@@ -10,16 +10,14 @@ and an apostrophe (for SQL).
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
+
+from conftest import ARGS, CHROMIUM
 
 from shared_packs import DATA
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,10 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from conftest import ROOT
+from conftest import ARGS, CHROMIUM, ROOT
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "crm_lib.cli"]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 
