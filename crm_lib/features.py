@@ -56,8 +56,17 @@ def _check_thresholds(thresholds: dict) -> None:
 
 
 def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, aum_months: int = 3,
-                tier_thresholds: dict | None = None, dialect: str = "duckdb") -> str:
-    """The feature query for ``as_of``, compiled for ``dialect`` (``duckdb`` or ``spark``)."""
+                tier_thresholds: dict | None = None, dialect: str = "duckdb",
+                lacking: dict[str, tuple[str, ...]] | None = None) -> str:
+    """The feature query for ``as_of``, compiled for ``dialect`` (``duckdb`` or ``spark``).
+
+    ``lacking`` maps a table the source does not have to ``("*",)``, and a table it has to
+    the contract columns it lacks (``missing_inputs``); what is computed from them is NULL
+    (unknown), never a count of zero, except the documented defaults of ``crm_lib.data.schema.LACKING_DEFAULTS``.
+    """
+    lacking = dict(lacking or {})
+    gone = {t for t, cols in lacking.items() if cols == ("*",)}
+    absent = {(t, c) for t, cols in lacking.items() if cols != ("*",) for c in cols}
     d = pd.Timestamp(as_of).date()
     nxt = (pd.Timestamp(d) + pd.Timedelta(days=1)).date()
     w0 = (pd.Timestamp(d) - pd.Timedelta(days=window_days - 1)).date()
@@ -84,8 +93,23 @@ def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, 
     chan = ",\n  ".join(f"COUNT(CASE WHEN channel = '{c}' AND txn_type <> 'fee_purchase' THEN 1 END) AS n_{c}"
                          for c in CHANNELS)
     share = ", ".join(f"CASE WHEN t.frequency > 0 THEN t.n_{c} / t.frequency ELSE NULL END AS share_{c}" for c in CHANNELS)
+    ordinary = ("txn_type <> 'fee_purchase'" if ("transactions", "txn_type") not in absent
+                else "TRUE")   # no transaction types: every transaction is an ordinary one (schema.LACKING_DEFAULTS)
+    fee = "txn_type = 'fee_purchase'" if ("transactions", "txn_type") not in absent else "FALSE"
+    chan = chan.replace("txn_type <> 'fee_purchase'", ordinary)
+
+    def counted(expr: str, table: str, column: str | None = None, zero: str = "0", kind: str = "BIGINT") -> str:
+        """``coalesce(expr, zero)``, or NULL when ``table`` (or its ``column``) is not in the source."""
+        if table in gone or (column and (table, column) in absent):
+            return f"CAST(NULL AS {kind})"
+        return f"coalesce({expr}, {zero})"
+
+    no_channel = ("transactions", "channel") in absent
+    if no_channel:
+        share = ", ".join(f"CAST(NULL AS DOUBLE) AS share_{c}" for c in CHANNELS)
+    tier = f"CASE {' '.join(tier_cases)} END" if "balances" not in gone else "CAST(NULL AS STRING)"
     sql = f"""
-WITH base AS (
+WITH {_empty_tables(gone)}base AS (
   SELECT * FROM customers WHERE onboard_date <= DATE '{d}'
 ),
 bal AS (
@@ -116,10 +140,10 @@ tl AS (
 ),
 tw AS (
   SELECT customer_id,
-    COUNT(CASE WHEN txn_type <> 'fee_purchase' THEN 1 END) AS frequency,
-    SUM(CASE WHEN txn_type <> 'fee_purchase' THEN amount ELSE 0 END) AS monetary,
-    COUNT(CASE WHEN txn_type = 'fee_purchase' THEN 1 END) AS fee_purchases,
-    SUM(CASE WHEN txn_type = 'fee_purchase' THEN amount ELSE 0 END) AS fee_spend,
+    COUNT(CASE WHEN {ordinary} THEN 1 END) AS frequency,
+    SUM(CASE WHEN {ordinary} THEN amount ELSE 0 END) AS monetary,
+    COUNT(CASE WHEN {fee} THEN 1 END) AS fee_purchases,
+    SUM(CASE WHEN {fee} THEN amount ELSE 0 END) AS fee_spend,
   {chan}
   FROM transactions
   WHERE ts >= TIMESTAMP_NTZ '{w0} 00:00:00' AND ts < TIMESTAMP_NTZ '{nxt} 00:00:00'
@@ -158,18 +182,22 @@ SELECT
   b.aum, b.aum_avg, b.aum_avg_12m,
   CASE WHEN b.aum_3m_ago > 0 THEN b.aum / b.aum_3m_ago - 1 END AS aum_change_3m,
   b.deposits, b.investments, b.loans,
-  CASE {' '.join(tier_cases)} END AS tier,
-  coalesce(p.n_products, 0) AS n_products, {has_sel},
+  {tier} AS tier,
+  {counted("p.n_products", "accounts")} AS n_products, {has_sel},
   CASE WHEN t.last_ts IS NOT NULL THEN DATEDIFF(DATE '{d}', CAST(t.last_ts AS DATE)) END AS recency_days,
-  coalesce(t.frequency, 0) AS frequency, coalesce(t.monetary, 0) AS monetary,
+  {counted("t.frequency", "transactions")} AS frequency,
+  {counted("t.monetary", "transactions", kind="DOUBLE")} AS monetary,
   {share},
-  CASE WHEN t.frequency > 0 THEN (t.n_mobile + t.n_online) / t.frequency END AS digital_share,
-  coalesce(t.fee_purchases, 0) AS fee_purchases, coalesce(t.fee_spend, 0) AS fee_spend,
-  coalesce(cm.complaints_90d, 0) AS complaints_90d, coalesce(cm.complaints_window, 0) AS complaints_window,
-  coalesce(cm.open_complaints, 0) AS open_complaints,
+  {"CAST(NULL AS DOUBLE)" if no_channel else "CASE WHEN t.frequency > 0 THEN (t.n_mobile + t.n_online) / t.frequency END"} AS digital_share,
+  {counted("t.fee_purchases", "transactions", "txn_type")} AS fee_purchases,
+  {counted("t.fee_spend", "transactions", "txn_type", kind="DOUBLE")} AS fee_spend,
+  {counted("cm.complaints_90d", "complaints")} AS complaints_90d,
+  {counted("cm.complaints_window", "complaints")} AS complaints_window,
+  {counted("cm.open_complaints", "complaints")} AS open_complaints,
   CASE WHEN cm.last_complaint IS NOT NULL THEN DATEDIFF(DATE '{d}', CAST(cm.last_complaint AS DATE)) END AS days_since_complaint,
-  coalesce(sv.surveys_window, 0) AS surveys_window, sv.csat_mean, sv.nps_mean,
-  coalesce(cc.contacts_window, 0) AS contacts_window, coalesce(cc.responded_window, 0) AS responded_window
+  {counted("sv.surveys_window", "surveys")} AS surveys_window, sv.csat_mean, sv.nps_mean,
+  {counted("cc.contacts_window", "campaign_contacts")} AS contacts_window,
+  {counted("cc.responded_window", "campaign_contacts")} AS responded_window
 FROM base c
 LEFT JOIN b ON b.customer_id = c.customer_id
 LEFT JOIN p ON p.customer_id = c.customer_id
@@ -180,6 +208,63 @@ LEFT JOIN cc ON cc.customer_id = c.customer_id
 """
     # Spark's DATEDIFF(end, start) is the portable spelling; SQLGlot compiles it per engine.
     return sqlglot.transpile(sql, read="spark", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+
+
+OPTIONAL_FEATURE_TABLES = ("accounts", "balances", "transactions", "complaints", "surveys", "campaign_contacts")
+
+
+def _empty_tables(gone: set[str]) -> str:
+    """CTEs standing in for the tables in ``gone``: no rows, the contract's columns and types."""
+    from crm_lib.data.schema import SCHEMAS, sql_type
+
+    spark = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP_NTZ"}
+    out = []
+    for t in sorted(gone):
+        cols = ", ".join(f"CAST(NULL AS {spark.get(sql_type(col), sql_type(col))}) AS {c}"
+                         for c, col in SCHEMAS[t].columns.items())
+        out.append(f"{t} AS (SELECT {cols} WHERE 1 = 0),\n")
+    return "".join(out)
+
+
+def missing_inputs(wh: Warehouse) -> dict[str, tuple[str, ...]]:
+    """What the feature query reads and ``wh`` lacks: table -> ``("*",)`` or the contract columns it lacks.
+
+    Raises ``DataContractError`` when customers are missing: without them there is no customer
+    to describe.
+    """
+    from crm_lib.data.schema import PII_COLUMNS, SCHEMAS
+
+    wh.need("customers")
+    out: dict[str, tuple[str, ...]] = {}
+    for t in ("customers",) + OPTIONAL_FEATURE_TABLES:
+        if not wh.has(t):
+            out[t] = ("*",)
+            continue
+        held = wh.held(t)
+        lack = tuple(c for c in SCHEMAS[t].columns if c not in held and c not in PII_COLUMNS)
+        if lack:
+            out[t] = lack
+    return out
+
+
+def require(features: pd.DataFrame, *tables: str, what: str = "this section") -> None:
+    """Raise ``NotEstimable`` when ``features`` was built from a source without one of ``tables``.
+
+    The feature table leaves what it computes from a missing table NULL (``attrs["lacking"]``);
+    a section that reads those columns calls this first, so its page says why it is absent.
+    """
+    from crm_lib.errors import NotEstimable
+
+    lacking = features.attrs.get("lacking") or {}
+    gone = [t for t in tables if lacking.get(t) == ("*",)]
+    if gone:
+        raise NotEstimable(f"{what} needs {_tables_text(gone)}, which the source does not have",
+                           f"add {' and '.join(gone)} to the source, or name {'their files' if len(gone) > 1 else 'its file'} "
+                           "in the mapping")
+
+
+def _tables_text(tables: list[str]) -> str:
+    return f"table{'s' if len(tables) > 1 else ''} {', '.join(tables)}"
 
 
 def _ident(name: str) -> str:
@@ -219,9 +304,9 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         raise DataContractError(f"window_days={window_days}: the behaviour window must be at least 1 day")
     if aum_months <= 0 or aum_months > 12:
         raise DataContractError(f"aum_months={aum_months}: must be between 1 and 12")
-    for t in ("customers", "accounts", "balances", "transactions", "complaints", "surveys", "campaign_contacts"):
-        wh.need(t)
-    inner = feature_sql(as_of, products(wh), window_days, aum_months, tier_thresholds)
+    lacking = missing_inputs(wh)
+    inner = feature_sql(as_of, products(wh) if wh.has("accounts") else [], window_days, aum_months,
+                        tier_thresholds, lacking=lacking)
     pid = pseudonym_sql("customer_id", key or pseudonym_key())
     # Only the pseudonym leaves the warehouse; the query never selects PII columns.
     q = f"SELECT {pid} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) f ORDER BY 1"
@@ -231,6 +316,7 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
     for c in df.columns:
         if isinstance(df[c].dtype, pd.Int64Dtype) and not df[c].hasnans:
             df[c] = df[c].to_numpy(dtype="int64")
+    df.attrs["lacking"] = lacking   # what the source lacked: the features computed from it are NULL
     logger.info("feature table as of %s: %d customers", as_of, len(df))
     return df
 

@@ -185,6 +185,8 @@ def warehouse_margin(wh, as_of, settings: ClvSettings, key: str | None = None, a
     key = key or pseudonym_key()
     d = pd.Timestamp(as_of).strftime("%Y-%m-%d")
     lo = (pd.Timestamp(as_of) - pd.DateOffset(months=int(aum_months)) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    wh.need("balances")
+    wh.need("accounts")
     pid = pseudonym_sql("c.customer_id", key)
     bal = wh.sql(f"""
       SELECT {pid} AS customer_id, c.customer_type,

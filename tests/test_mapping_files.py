@@ -167,7 +167,7 @@ def test_wrong_encoding_names_the_line_and_the_key(bank_slice, tmp_path):
 
 def test_unknown_encoding_is_a_mapping_error(tmp_path):
     p = write(tmp_path, "m.yaml", "tables:\n  customers:\n    read: {encoding: gkb}\n")
-    with pytest.raises(ConfigError, match=r"tables\.customers\.read\.encoding: Value error, unknown encoding 'gkb'"):
+    with pytest.raises(ConfigError, match=r"tables\.customers\.read\.encoding: unknown encoding 'gkb'"):
         load_mapping(p)
 
 
@@ -238,7 +238,7 @@ def test_header_row_below_a_preamble(bank_slice, tmp_path):
 
 def test_header_row_zero_is_a_mapping_error(tmp_path):
     p = write(tmp_path, "m.yaml", "tables:\n  customers:\n    read: {header_row: 0}\n")
-    with pytest.raises(ConfigError, match=re.escape("tables.customers.read.header_row: Value error, is the line "
+    with pytest.raises(ConfigError, match=re.escape("tables.customers.read.header_row: is the line "
                                                     "number of the header row (1 = first line), got 0")):
         load_mapping(p)
 
@@ -250,3 +250,35 @@ def test_todo_left_in_a_proposed_mapping_names_the_key(tmp_path):
                                                     "name the source column that holds customers.onboard_date, "
                                                     "or delete the line")):
         load_mapping(p)
+
+
+# ---------------------------------------------------------------------------- a value the source never varies
+def test_a_stated_value_fills_a_column_the_source_does_not_hold(bank_slice, tmp_path):
+    """``customer_type: {value: individual}``: a retail-only extract states its one customer type; every row
+    reads it, and the door checks it like any other value (a value outside the contract is an error)."""
+    c = cust_master(bank_slice["customers"]).drop(columns="CUST_TYPE")
+    src = tmp_path / "src"
+    src.mkdir()
+    c.to_csv(src / "CUST_MASTER.csv", index=False)
+    text = MAPPING.replace("{column: CUST_TYPE, codes: {P: individual, C: corporate}}", "{value: individual}")
+    with open_source(src, mapping=write(tmp_path, "m.yaml", text)) as wh:
+        types = wh.sql("SELECT customer_type, count(*) AS n FROM customers GROUP BY 1")
+        assert "customer_type" in wh.held("customers")   # stated by the user: held, not read as empty
+    assert types.to_dict("records") == [{"customer_type": "individual", "n": len(c)}]
+    wh, report = check_source(src, mapping=write(tmp_path, "bad.yaml", text.replace("individual", "retail")),
+                              notebooks=["00_data_overview"])
+    wh.close()
+    [p] = [p for p in report.errors if p.column == "customer_type"]
+    assert p.count == len(c) and "one of ['corporate', 'individual']" in p.rule
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("{value: individual, column: CUST_TYPE}", "give either `column` (the source column) or `value`"),
+    ("{value: individual, codes: {P: individual}}", "`value` stands alone: `codes`, `format` and `scale` apply"),
+    ("{codes: {P: individual}}", "give either `column` (the source column) or `value`"),
+])
+def test_a_column_spec_with_both_or_neither_of_column_and_value_names_the_key(spec, says, tmp_path):
+    p = write(tmp_path, "m.yaml", f"tables:\n  customers:\n    columns:\n      customer_type: {spec}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"m.yaml: tables.customers.columns.customer_type: {says}")) as e:
+        load_mapping(p)
+    assert "Input should be a valid string" not in str(e.value)   # one message per key, not pydantic's union

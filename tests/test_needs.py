@@ -73,12 +73,64 @@ def test_every_notebook_and_profile_notebook_is_declared_with_contract_names():
     assert "branch_id" in needs.needs_of("99_new_notebook")["customers"]
 
 
-@pytest.mark.parametrize("table", needs.FEATURE_TABLES)
-def test_feature_table_stops_without_each_table_the_registry_says_it_needs(table, bank_slice, tmp_path):
-    source = write(tmp_path / "src", {t: df for t, df in bank_slice.items() if t != table})
-    with open_source(source) as wh:
-        with pytest.raises(DataContractError, match=rf"^{table}: table is missing"):
-            feature_table(wh, "2026-09-30")
+# the feature columns each optional table feeds (the rest of the table must not move without it)
+FED_BY = {"accounts": ["n_products"], "balances": ["aum", "aum_avg", "aum_avg_12m", "aum_change_3m", "deposits",
+                                                   "investments", "loans", "tier"],
+          "transactions": ["recency_days", "frequency", "monetary", "share_branch", "share_mobile", "share_online",
+                           "share_atm", "share_phone", "digital_share", "fee_purchases", "fee_spend"],
+          "complaints": ["complaints_90d", "complaints_window", "open_complaints", "days_since_complaint"],
+          "surveys": ["surveys_window", "csat_mean", "nps_mean"],
+          "campaign_contacts": ["contacts_window", "responded_window"]}
+
+
+@pytest.mark.parametrize("table", [t for t in needs.FEATURE_TABLES if t != "customers"])
+def test_feature_table_without_a_table_leaves_what_it_feeds_unknown(table, bank_slice, tmp_path):
+    """A source without ``table``: the same customers; the features computed from it are NULL (unknown,
+    never zero), every other feature is what the whole source gives; ``attrs['lacking']`` names it."""
+    full_src = write(tmp_path / "full", bank_slice)
+    part_src = write(tmp_path / "part", {t: df for t, df in bank_slice.items() if t != table})
+    with open_source(full_src) as wh:
+        full = feature_table(wh, "2026-09-30", key="k")
+    with open_source(part_src) as wh:
+        part = feature_table(wh, "2026-09-30", key="k")
+    assert part.attrs["lacking"] == {table: ("*",)} and full.attrs["lacking"] == {}
+    assert part["customer_id"].tolist() == full["customer_id"].tolist()
+    fed = FED_BY[table] + ([c for c in full if c.startswith("has_")] if table == "accounts" else [])
+    assert part[[c for c in FED_BY[table]]].isna().all().all()
+    assert full[FED_BY[table]].notna().any().all()   # the demo bank has them: the NULLs are the missing table's
+    rest = [c for c in full.columns if c not in fed]
+    pd.testing.assert_frame_equal(part[rest], full[rest], check_dtype=False)
+    if table == "accounts":
+        assert not [c for c in part if c.startswith("has_")]   # no product columns for products nobody knows
+
+
+def test_feature_table_without_customer_columns_reads_them_as_unknown(bank_slice, tmp_path):
+    """A customers extract without closed_date, consent or age: those are NULL, and with no closing
+    date every customer counts as active (schema.LACKING_DEFAULTS), which the door report states."""
+    from crm_lib.data.schema import LACKING_DEFAULTS
+
+    t = dict(bank_slice)
+    t["customers"] = t["customers"].drop(columns=["closed_date", "consent_marketing", "age"])
+    t["transactions"] = t["transactions"].drop(columns=["txn_type", "channel"])
+    src = write(tmp_path / "src", t)
+    with open_source(src) as wh:
+        f = feature_table(wh, "2026-09-30", key="k")
+        x = wh.sql("SELECT count(*) AS n FROM transactions WHERE ts < TIMESTAMP '2026-10-01'")["n"].iloc[0]
+    assert f.attrs["lacking"] == {"customers": ("age", "closed_date", "consent_marketing"),
+                                  "transactions": ("channel", "txn_type")}
+    assert f[["age", "consent_marketing", "closed_date", "fee_purchases", "fee_spend", "digital_share",
+              "share_mobile"]].isna().all().all()
+    assert f["is_active"].all()
+    # without transaction types every transaction in the window is an ordinary one
+    with open_source(write(tmp_path / "whole", bank_slice)) as wh:
+        whole = feature_table(wh, "2026-09-30", key="k")
+    assert (f["frequency"] == whole["frequency"] + whole["fee_purchases"]).all() and f["frequency"].sum() <= x
+    _, report = check_source(src, today=TODAY, notebooks=["00_data_overview", "10_segmentation"])
+    said = {(p.table, p.column): p.examples["read as"].iloc[0] for p in report.warnings
+            if p.examples is not None and "read as" in p.examples}
+    assert said[("customers", "closed_date")] == LACKING_DEFAULTS[("customers", "closed_date")]
+    assert said[("transactions", "txn_type")] == LACKING_DEFAULTS[("transactions", "txn_type")]
+    assert said[("customers", "age")].startswith("empty: what is computed from it is left out")
 
 
 def test_the_reason_names_tables_and_columns():
@@ -126,12 +178,24 @@ def test_cannot_run_for_want_of_a_table(bank_slice, tmp_path):
     v, report = verdicts(write(tmp_path / "src", t))
     assert report.ok, report.text()   # a missing needed table stops its notebooks, not the pack
     for nb in needs.NEEDS:
-        if nb in v and nb != "90_effectiveness_review":
+        if nb in v and "balances" in needs.needs_of(nb):
             assert v[nb] == {"notebook": nb, "verdict": CANNOT_RUN, "sections": [],
                              "reason": "needs table balances, which the source does not have"}
+    # the overview, segmentation and CLV run without balances, and say which sections they leave out
+    margins = "the source has no balances table to compute the monthly margins from"
+    tiers = "the source has no balances table to compute the value tiers from"
+    assert {nb: [(x["section"], x["reason"]) for x in v[nb]["sections"]] for nb in
+            ("00_data_overview", "10_segmentation", "40_clv")} == {
+        "00_data_overview": [("Value tiers", tiers), ("Profitability by value tier", margins)],
+        "10_segmentation": [("Value tiers", tiers), ("Profitability by segment", margins),
+                            ("Lifecycle stages", "the source has no balances table (the stages' rules read the "
+                                                 "change in AUM)")],
+        "40_clv": [("Relationship CLV", margins),
+                   ("Cohort retention (sBG)", "the source has no balances table (the cohorts start with it)")]}
+    assert {v[nb]["verdict"] for nb in ("00_data_overview", "10_segmentation", "40_clv")} == {OMITTING}
     assert v["90_effectiveness_review"]["verdict"] == WILL_RUN
     [w] = [p for p in report.warnings if p.table == "balances"]
-    assert w.rule.startswith("table present (needed by 00_data_overview, 10_segmentation, 20_churn")
+    assert w.rule.startswith("table present (needed by 20_churn, 30_satisfaction")
 
 
 def test_cannot_run_for_want_of_a_column(bank_slice, tmp_path):
@@ -139,7 +203,8 @@ def test_cannot_run_for_want_of_a_column(bank_slice, tmp_path):
     t["customers"] = t["customers"].drop(columns="branch_id")
     v, report = verdicts(write(tmp_path / "src", t))
     assert report.ok, report.text()
-    assert v["10_segmentation"]["reason"] == "needs column customers.branch_id, which the source does not have"
+    assert v["20_churn"]["reason"] == "needs column customers.branch_id, which the source does not have"
+    assert v["10_segmentation"]["verdict"] == WILL_RUN   # segmentation does not read the branch
     assert v["90_effectiveness_review"]["verdict"] == WILL_RUN
 
 

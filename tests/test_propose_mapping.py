@@ -26,7 +26,7 @@ import yaml
 from conftest import SHARED_DATA, bank_slice_of
 from crm_lib.cli import main
 from crm_lib import config
-from crm_lib.data.door import CANNOT_RUN, WILL_RUN, check_source, notebook_verdicts
+from crm_lib.data.door import CANNOT_RUN, OMITTING, WILL_RUN, check_source, notebook_verdicts
 from crm_lib.data.mapping import load_mapping
 from crm_lib.data.propose import propose
 from crm_lib.data.quality import unused_personal_fields
@@ -41,6 +41,12 @@ CREDIT = SHARED_DATA / "islr_default_credit" / "Credit.csv"
 STRUCTURAL = ("required table present", "required column present")
 QUARTERLY = config.resolve("quarterly")
 FEATURE_TABLES_LACKING = "needs tables accounts, balances, complaints, surveys, campaign_contacts"
+# the quarterly notebooks a source of customers and transactions alone supports, and the sections they
+# leave out (no balances; no closing dates)
+SUPPORTED = ("00_data_overview", "10_segmentation", "40_clv", "90_effectiveness_review")
+PREDICTED = {"00_data_overview": ["Value tiers", "Profitability by value tier", "Base movement", "Engagement"],
+             "10_segmentation": ["Value tiers", "Profitability by segment", "Lifecycle stages"],
+             "40_clv": ["Relationship CLV", "Cohort retention (sBG)"]}
 
 
 def run_map(capsys, *args: str) -> tuple[int, str]:
@@ -62,6 +68,12 @@ def columns_of(text: str, table: str) -> dict:
 def drop_todo_lines(text: str) -> str:
     """What a user does with a column the source does not hold: delete its TODO line."""
     return "".join(line for line in text.splitlines(keepends=True) if not re.match(r"\s+\w+: TODO\b", line))
+
+
+def retail_only(text: str) -> str:
+    """What a user of a retailer's log does: state the one customer type (as the TODO line's hint says),
+    and delete the other TODO lines."""
+    return drop_todo_lines(re.sub(r"(?m)^(\s+)customer_type: TODO\b.*$", r"\1customer_type: {value: individual}", text))
 
 
 # ---------------------------------------------------------------------------- the tiny bank under other names
@@ -206,8 +218,10 @@ def test_cdnow_two_table_bank_map_edit_validate(cdnow_bank, tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"tables\.customers\.columns\.customer_type: still TODO"):
         load_mapping(out)
 
+    # the source has no customer type; the TODO line says how to state the one it holds
+    assert re.search(r"customer_type: TODO .*a source of one customer type states it: \{value: individual\}", text)
     edited = tmp_path / "cdnow_edited.yaml"
-    edited.write_text(drop_todo_lines(text), encoding="utf-8")
+    edited.write_text(retail_only(text), encoding="utf-8")
     wh, strict = check_source(cdnow_bank, mapping=edited, today=TODAY)
     wh.close()
     # against the whole contract only the missing tables and columns stop it: no format, code or type error
@@ -223,16 +237,46 @@ def test_cdnow_two_table_bank_map_edit_validate(cdnow_bank, tmp_path, capsys):
         v = {x["notebook"]: x for x in notebook_verdicts(wh, report, notebooks, QUARTERLY.as_dict(), per)}
         n, first, last = wh.con.execute("SELECT count(*), min(onboard_date), max(onboard_date) FROM customers").fetchall()[0]
         rows, total = wh.con.execute("SELECT count(*), sum(amount) FROM transactions").fetchall()[0]
+        types = wh.con.execute("SELECT DISTINCT customer_type FROM customers").fetchall()
     finally:
         wh.close()
+    assert types == [("individual",)]   # the mapping's {value: individual}
     assert (str(end.date()), per.label) == ("1998-06-30", "1998Q2")   # PROVENANCE.md: orders to 1998-06-30
-    assert v["90_effectiveness_review"]["verdict"] == WILL_RUN
-    for nb in notebooks[:-1]:
+    # what customers and transactions support runs: the overview, RFM and clusters, the card and payment models
+    assert {nb: v[nb]["verdict"] for nb in SUPPORTED} == {"00_data_overview": OMITTING, "10_segmentation": OMITTING,
+                                                          "40_clv": OMITTING, "90_effectiveness_review": WILL_RUN}
+    assert {nb: [s["section"] for s in v[nb]["sections"]] for nb in SUPPORTED[:-1]} == PREDICTED
+    for nb in [nb for nb in notebooks if nb not in SUPPORTED]:
         assert v[nb]["verdict"] == CANNOT_RUN and v[nb]["reason"].startswith(FEATURE_TABLES_LACKING), v[nb]
         assert "transactions.txn_id" in v[nb]["reason"]   # the raw log has none
     # PROVENANCE.md: 2,357 customers whose first purchase fell 1997-01-01 .. 1997-03-25; 6,919 rows, $244,091.94
     assert (n, str(first.date()), str(last.date())) == (2357, "1997-01-01", "1997-03-25")
     assert rows == 6919 and total == pytest.approx(244_091.94, abs=0.005)   # cents summed in binary floating point
+
+
+def test_cdnow_through_the_mapping_reproduces_the_published_bgnbd(cdnow_bank, tmp_path, capsys):
+    """The card and payment models read the mapped source as the 40_clv page does (``warehouse_summary``,
+    clock origin ``auto``): a retailer's log onboards at the first purchase, so the clock starts there, and
+    the BG/NBD fit is the published one. No transaction type: every order is a purchase (the door's default)."""
+    from crm_lib import clv
+
+    out = tmp_path / "cdnow.yaml"
+    assert run_map(capsys, str(cdnow_bank), "--out", str(out))[0] == 0
+    edited = tmp_path / "cdnow_edited.yaml"
+    edited.write_text(retail_only(out.read_text(encoding="utf-8")), encoding="utf-8")
+    with open_source(cdnow_bank, mapping=edited) as wh:
+        assert clv.summary.clock_origin(wh) == "first_purchase"
+        s = clv.warehouse_summary(wh, "1997-09-30", "1998-06-30", key="k")
+    # PROVENANCE.md: 2,357 customers, 1,411 with x = 0, 2,457 repeat transactions in calibration,
+    # 1,882 repeat transaction-days in the hold-out
+    assert s.attrs["origin"] == "first_purchase" and len(s) == 2357 and not s["closed"].any()
+    assert ((s["frequency"] == 0).sum(), s["frequency"].sum(), s["holdout_frequency"].sum()) == (1411, 2457, 1882)
+    p = clv.BetaGeoModel().fit(s).params_
+    # Fader, Hardie & Lee (2005) Marketing Science 24(2) section 7, to the 3 dp printed (alpha 0.005, as
+    # test_clv_models: the likelihood is flat along alpha)
+    assert (p["r"], p["a"], p["b"]) == (pytest.approx(0.243, abs=1e-3), pytest.approx(0.793, abs=1e-3),
+                                        pytest.approx(2.426, abs=1e-3))
+    assert p["alpha"] == pytest.approx(4.414, abs=5e-3)
 
 
 def test_islr_credit_as_a_customers_table(tmp_path, capsys):
@@ -267,7 +311,13 @@ def test_islr_credit_as_a_customers_table(tmp_path, capsys):
     finally:
         wh.close()
     assert v["90_effectiveness_review"]["verdict"] == WILL_RUN
-    for nb in notebooks[:-1]:
+    # a customer snapshot without onboarding dates or types: the overview needs only those two columns
+    assert v["00_data_overview"]["reason"] == ("needs columns customers.customer_type, customers.onboard_date, "
+                                               "which the source does not have")
+    for nb in ("10_segmentation", "40_clv"):
+        assert v[nb]["reason"] == ("needs table transactions and columns customers.customer_type, "
+                                   "customers.onboard_date, which the source does not have")
+    for nb in [nb for nb in notebooks if nb not in SUPPORTED]:
         assert v[nb]["verdict"] == CANNOT_RUN and "tables accounts, balances, transactions" in v[nb]["reason"], v[nb]
         assert "customers.onboard_date" in v[nb]["reason"]
     raw = pd.read_csv(CREDIT)
@@ -279,12 +329,13 @@ def test_islr_credit_as_a_customers_table(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cdnow_two_table_bank_runs_the_quarterly_pack_it_supports(cdnow_bank, tmp_path, capsys):
-    """map -> edit -> run: the pack builds with exit code 0; the analysis notebooks are listed 'not run'
-    with what they lack (manifest and index), the effectiveness review runs on the facts there are."""
+    """map -> edit -> run: the pack builds with exit code 0. The overview, segmentation and CLV notebooks run
+    on customers and transactions, their balance-based sections boxed 'not estimable' with the reason; the
+    notebooks whose models need the whole bank are listed 'not run' with what they lack (manifest and index)."""
     out = tmp_path / "cdnow.yaml"
     assert run_map(capsys, str(cdnow_bank), "--out", str(out))[0] == 0
     edited = tmp_path / "cdnow_edited.yaml"
-    edited.write_text(drop_todo_lines(out.read_text(encoding="utf-8")), encoding="utf-8")
+    edited.write_text(retail_only(out.read_text(encoding="utf-8")), encoding="utf-8")
     reports = tmp_path / "reports"
     log = logging.getLogger("crm_lib")
     handlers, level = log.handlers[:], log.level
@@ -301,10 +352,25 @@ def test_cdnow_two_table_bank_runs_the_quarterly_pack_it_supports(cdnow_bank, tm
     assert manifest["status"] == "ok"
     by_name = {nb["name"]: nb for nb in manifest["notebooks"]}
     assert list(by_name) == QUARTERLY.params.notebooks
-    assert by_name["90_effectiveness_review"]["status"] == "ok"
-    for nb in QUARTERLY.params.notebooks[:-1]:
-        assert by_name[nb]["status"] == "not run" and by_name[nb]["reason"].startswith(FEATURE_TABLES_LACKING)
-        assert not (pack / f"{nb}.html").exists()
-    assert (pack / "90_effectiveness_review.html").is_file()
+    for nb in QUARTERLY.params.notebooks:
+        if nb in SUPPORTED:
+            assert by_name[nb]["status"] == "ok" and (pack / f"{nb}.html").is_file(), by_name[nb]
+        else:
+            assert by_name[nb]["status"] == "not run" and by_name[nb]["reason"].startswith(FEATURE_TABLES_LACKING)
+            assert not (pack / f"{nb}.html").exists()
     index = (reports / "index.html").read_text()
-    assert index.count("not run: needs tables accounts, balances, complaints, surveys, campaign_contacts") == 7
+    assert index.count("not run: needs tables accounts, balances, complaints, surveys, campaign_contacts") == 4
+    facts = {f["name"]: f for f in json.loads((pack / "facts.json").read_text())}
+    # what the data supports is reported, with its n: clusters of the 2,357 customers, the card and payment value
+    assert facts["cluster_count_individual"]["n"] == 2357 and facts["transactional_fee_value"]["n"] == 2357
+    # what it does not is boxed with the reason, and no number stands in for it
+    for name, why in (("omitted.value_tiers", "no balances"), ("omitted.relationship_clv", "balances"),
+                      ("omitted.base_movement", "customers.closed_date")):
+        assert why in facts[name]["definition"] or why in json.dumps(facts[name]), facts[name]
+    assert not [n for n in facts if n.startswith(("tier_", "total_aum", "active_customers", "churn_rate"))]
+    # the door predicted each page's omissions: the sections omitted for their own reason are those predicted
+    facts_all = json.loads((pack / "facts.json").read_text())
+    roots = {nb: sorted(f["tags"]["section"] for f in facts_all if f["notebook"] == nb
+                        and f["tags"].get("kind") == "omitted" and not f["tags"].get("builds_on"))
+             for nb in PREDICTED}
+    assert roots == {nb: sorted(s) for nb, s in PREDICTED.items()}

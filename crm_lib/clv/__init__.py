@@ -19,11 +19,11 @@ from crm_lib.margin import ClvSettings, monthly_margin, warehouse_margin
 from crm_lib.clv.paretonbd import ParetoNBDModel
 from crm_lib.clv.relationship import RelationshipCLV, lorenz, relationship_clv
 from crm_lib.clv.sbg import ShiftedBetaGeometric, cohort_counts
-from crm_lib.clv.summary import purchase_days, rfm_summary, warehouse_purchase_days, warehouse_summary
+from crm_lib.clv.summary import data_start, purchase_days, rfm_summary, warehouse_purchase_days, warehouse_summary
 from crm_lib.clv.transactional import transactional_value
 from crm_lib.clv import validation
 
 __all__ = ["BetaGeoModel", "ClvSettings", "GammaGammaModel", "ParetoNBDModel", "RelationshipCLV",
            "ShiftedBetaGeometric", "cohort_counts", "independence_check", "lorenz", "monthly_margin", "purchase_days",
            "relationship_clv", "rfm_summary", "survival_model", "transactional_value", "validation", "value_book",
-           "warehouse_margin", "warehouse_purchase_days", "warehouse_summary"]
+           "warehouse_margin", "warehouse_purchase_days", "warehouse_summary", "data_start"]

@@ -38,6 +38,8 @@ def value_book(wh, as_of, churn_settings, clv_settings: ClvSettings | None = Non
     from crm_lib.data.privacy import pseudonym_key
 
     key = key or pseudonym_key()
+    wh.need("balances")   # the margins; accounts (fees) and the survival model's feature table follow
+    wh.need("accounts")
     s = churn_settings
     clv_settings = clv_settings or ClvSettings.load()
     as_of = pd.Timestamp(as_of).normalize()

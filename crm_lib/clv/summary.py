@@ -147,14 +147,43 @@ def _summarise(days: pd.DataFrame, cal, obs, freq_days, customer_col, table) -> 
     return out
 
 
+def data_start(wh) -> pd.Timestamp:
+    """First day of the data window: the first month with balances (``churn.history_start``), or for a
+    source without balances the first month with a transaction."""
+    if wh.has("balances"):
+        from crm_lib.churn.frame import history_start
+
+        return history_start(wh)
+    wh.need("transactions")
+    v = wh.con.execute("SELECT min(CAST(ts AS DATE)) FROM transactions").fetchall()[0][0]
+    if v is None:
+        raise DataContractError("transactions.ts: table is empty (rule 'at least one transaction')")
+    return pd.Timestamp(v).normalize().replace(day=1)
+
+
+def purchases_where(wh, txn_types) -> str:
+    """The SQL condition picking the card and payment purchases from ``transactions``.
+
+    ``txn_type IN (txn_types)``; a source without ``transactions.txn_type`` tells no kinds of
+    transaction apart, so every transaction is a purchase (``crm_lib.data.schema.LACKING_DEFAULTS``, named
+    in the door report).
+    """
+    from crm_lib.data.sqlsafe import lit
+
+    wh.need("transactions")
+    if "txn_type" not in wh.held("transactions"):
+        return "TRUE"
+    return f"txn_type IN ({', '.join(lit(str(t)) for t in txn_types)})"
+
+
 def warehouse_summary(wh, calibration_end, observation_end=None, txn_types=("fee_purchase",),
-                      key: str | None = None, freq_days: float = 7.0, origin: str = "onboarding") -> pd.DataFrame:
+                      key: str | None = None, freq_days: float = 7.0, origin: str = "auto") -> pd.DataFrame:
     """The RFM summary of the warehouse's fee-bearing transactions, day-merged in DuckDB.
 
     Parameters
     ----------
-    origin : {"onboarding", "first_purchase"}
-        Where each customer's clock starts. ``first_purchase`` is the CDNOW convention (the
+    origin : {"auto", "onboarding", "first_purchase"}
+        Where each customer's clock starts; ``auto`` (the default) asks ``clock_origin``. ``first_purchase`` is the CDNOW convention (the
         first purchase is the trial and is not counted). ``onboarding`` suits a bank, which
         knows its customers before they buy: the clock starts at the later of onboarding and
         the first day of data, every purchase day counts in ``frequency`` (customers with none
@@ -165,48 +194,90 @@ def warehouse_summary(wh, calibration_end, observation_end=None, txn_types=("fee
         probability p).
 
     Identifiers are pseudonymised in the query (the same pseudonyms as the churn frames).
-    Returns the ``rfm_summary`` columns indexed by ``customer_id`` (pseudonym); with
-    ``origin="onboarding"`` also ``origin`` (date) and ``closed`` (bool: closed by the
-    calibration end), and ``monetary_value`` is the mean over all purchase days.
+    Returns the ``rfm_summary`` columns indexed by ``customer_id`` (pseudonym), ``origin`` (date)
+    and ``closed`` (bool: closed by the calibration end), ``attrs["origin"]`` the clock used; with
+    ``origin="onboarding"`` ``monetary_value`` is the mean over all purchase days.
     """
     from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 
-    if origin not in ("onboarding", "first_purchase"):
-        raise ValueError(f"origin {origin!r}: use 'onboarding' or 'first_purchase'")
+    if origin not in ("onboarding", "first_purchase", "auto"):
+        raise ValueError(f"origin {origin!r}: use 'onboarding', 'first_purchase' or 'auto'")
     wh.need("transactions")
     key = key or pseudonym_key()
     cal = pd.Timestamp(calibration_end).normalize()
     obs = pd.Timestamp(observation_end).normalize() if observation_end is not None else None
     last = obs if obs is not None else cal
     types = list(txn_types)
-    lits = ", ".join("'" + str(t).replace("'", "''") + "'" for t in types)
-    if "txn_type" not in wh.columns("transactions"):
-        raise DataContractError("transactions.txn_type: column missing (rule 'fee-bearing transactions are "
-                                "identified by txn_type')")
-    found = wh.sql(f"SELECT COUNT(*) AS n FROM transactions WHERE txn_type IN ({lits})")["n"].iloc[0]
+    which = purchases_where(wh, types)
+    if origin == "auto":
+        origin = clock_origin(wh, types)
+    found = wh.sql(f"SELECT COUNT(*) AS n FROM transactions WHERE {which}")["n"].iloc[0]
+    if not found and which == "TRUE":
+        from crm_lib.errors import NotEstimable
+
+        raise NotEstimable("transactions: the source has no transactions", "load the transactions table")
     if not found:
         raise DataContractError(f"transactions.txn_type: no row with txn_type in {types} (rule 'fee-bearing card and "
                                 "payment activity exists'); set transactional.txn_types in parameters/clv.yaml")
     pid = pseudonym_sql("customer_id", key)
     days = wh.sql(f"""
       SELECT {pid} AS c, CAST(ts AS DATE) AS day, SUM(amount) AS v FROM transactions
-      WHERE txn_type IN ({lits}) AND CAST(ts AS DATE) <= DATE '{last.strftime('%Y-%m-%d')}'
+      WHERE {which} AND CAST(ts AS DATE) <= DATE '{last.strftime('%Y-%m-%d')}'
       GROUP BY 1, 2 ORDER BY 1, 2""")
     days["day"] = pd.to_datetime(days["day"])
     bad_rows(days, (days["v"] < 0).to_numpy(), "transactions", "amount", "amount >= 0 on fee-bearing purchases",
              ["c", "day", "v"])
     if origin == "first_purchase":
-        return _summarise(days, cal, obs, freq_days, "customer_id", "transactions")
-    from crm_lib.churn.frame import history_start
-
-    hs = history_start(wh).strftime("%Y-%m-%d")
+        out = _summarise(days, cal, obs, freq_days, "customer_id", "transactions")
+        out["origin"] = out["first_purchase"]
+        closed = _closed_dates(wh, key).reindex(out.index)
+        out["closed"] = (closed.notna() & (closed < cal)).to_numpy()
+        out.attrs["origin"] = origin
+        return out
+    hs = data_start(wh).strftime("%Y-%m-%d")
     pc = pseudonym_sql("customer_id", key)
     cust = wh.sql(f"""
       SELECT {pc} AS c, greatest(CAST(onboard_date AS DATE), DATE '{hs}') AS origin,
         CAST(closed_date AS DATE) AS closed_date
       FROM customers WHERE CAST(onboard_date AS DATE) < DATE '{cal.strftime('%Y-%m-%d')}'
         AND (closed_date IS NULL OR CAST(closed_date AS DATE) > DATE '{hs}')""")
-    return _summarise_from_origin(days, cust, cal, obs, freq_days)
+    out = _summarise_from_origin(days, cust, cal, obs, freq_days)
+    out.attrs["origin"] = origin
+    return out
+
+
+FIRST_PURCHASE_ONBOARDING = 0.95   # share of buyers whose first purchase is on their onboarding day
+
+
+def clock_origin(wh, txn_types=("fee_purchase",)) -> str:
+    """``first_purchase`` when the source onboards customers at their first purchase, else ``onboarding``.
+
+    A retailer's log (CDNOW) knows a customer only from the first purchase: the onboarding date is
+    that day for every buyer, and the first purchase is the trial the clock starts at (counting it
+    would put a purchase at time 0, which no purchase process produces). A bank knows its customers
+    before they buy. The rule: at least ``FIRST_PURCHASE_ONBOARDING`` of the customers who bought
+    made their first purchase on their onboarding day.
+    """
+    share = wh.con.execute(f"""
+      WITH f AS (SELECT customer_id, min(CAST(ts AS DATE)) AS d FROM transactions
+                 WHERE {purchases_where(wh, txn_types)} GROUP BY 1)
+      SELECT avg(CASE WHEN f.d = CAST(c.onboard_date AS DATE) THEN 1.0 ELSE 0.0 END)
+      FROM f JOIN customers c ON c.customer_id = f.customer_id""").fetchall()[0][0]
+    origin = "first_purchase" if share is not None and share >= FIRST_PURCHASE_ONBOARDING else "onboarding"
+    logger.info("clock origin %s: %.1f%% of buyers first bought on their onboarding day", origin,
+                100 * (share or 0))
+    return origin
+
+
+def _closed_dates(wh, key: str) -> pd.Series:
+    """Pseudonym -> closing date of the customers the source records as closed (empty without closed_date)."""
+    from crm_lib.data.privacy import pseudonym_sql
+
+    if "closed_date" not in wh.held("customers"):
+        return pd.Series(dtype="datetime64[ns]")
+    c = wh.sql(f"SELECT {pseudonym_sql('customer_id', key)} AS c, CAST(closed_date AS DATE) AS d FROM customers "
+               "WHERE closed_date IS NOT NULL")
+    return pd.to_datetime(c.set_index("c")["d"])
 
 
 def _summarise_from_origin(days, cust, cal, obs, freq_days) -> pd.DataFrame:
@@ -238,19 +309,23 @@ def _summarise_from_origin(days, cust, cal, obs, freq_days) -> pd.DataFrame:
     return out
 
 
-def warehouse_purchase_days(wh, start, end, txn_types=("fee_purchase",), key: str | None = None) -> pd.DataFrame:
+def warehouse_purchase_days(wh, start, end, txn_types=("fee_purchase",), key: str | None = None,
+                            origin: str = "auto") -> pd.DataFrame:
     """Day-merged fee-bearing purchases in ``[start, end]``: ``customer_id`` (pseudonym), ``day``, ``value``, ``repeat``
-    (True: with a clock started at onboarding every purchase counts). The input of ``validation.tracking``."""
+    (with a clock started at onboarding every purchase counts; started at the first purchase, every later
+    one; ``origin`` as in ``warehouse_summary``). The input of ``validation.tracking``."""
     from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 
     key = key or pseudonym_key()
-    lits = ", ".join("'" + str(t).replace("'", "''") + "'" for t in txn_types)
     pid = pseudonym_sql("customer_id", key)
     d = wh.sql(f"""
       SELECT {pid} AS customer_id, CAST(ts AS DATE) AS day, SUM(amount) AS value FROM transactions
-      WHERE txn_type IN ({lits}) AND CAST(ts AS DATE) BETWEEN DATE '{pd.Timestamp(start):%Y-%m-%d}'
+      WHERE {purchases_where(wh, txn_types)} AND CAST(ts AS DATE) BETWEEN DATE '{pd.Timestamp(start):%Y-%m-%d}'
         AND DATE '{pd.Timestamp(end):%Y-%m-%d}'
       GROUP BY 1, 2 ORDER BY 1, 2""")
     d["day"] = pd.to_datetime(d["day"])
-    d["repeat"] = True
+    if (clock_origin(wh, txn_types) if origin == "auto" else origin) == "first_purchase":
+        d["repeat"] = d["day"] > d.groupby("customer_id")["day"].transform("min")
+    else:
+        d["repeat"] = True
     return d

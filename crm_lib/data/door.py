@@ -92,7 +92,8 @@ SURVEY_SECTIONS = ("Satisfaction scores and index",)
 COMPLAINT_SECTIONS = ("Time to resolution",)
 WILL_RUN, OMITTING, CANNOT_RUN = "will run", "will run with sections omitted", "cannot run"
 # notebooks whose sections ``_omissions`` predicts from the source's counts
-PRECONDITION_NOTEBOOKS = ("20_churn", "21_early_warning", "30_satisfaction", "31_complaints_sla", "40_clv")
+PRECONDITION_NOTEBOOKS = ("00_data_overview", "10_segmentation", "20_churn", "21_early_warning", "30_satisfaction",
+                          "31_complaints_sla", "40_clv")
 
 
 def notebook_verdicts(wh: Warehouse, report: ValidationReport, notebooks, params: dict, period=None) -> list[dict]:
@@ -176,7 +177,7 @@ def _preconditions(wh: Warehouse, params: dict, period) -> dict:
     churn = dict(params.get("churn") or {})
     reasons = churn.get("event_reasons", ["voluntary"])
     closed = f"closed_date IS NOT NULL AND CAST(closed_date AS DATE) <= DATE '{end}'"
-    cols = wh.columns("customers")
+    cols = wh.columns("customers")   # an optional column the source lacks reads as NULL, as in the notebooks
     if reasons is not None and "closed_reason" in cols:
         event = f"{closed} AND closed_reason IN ({lits(reasons)})"
     else:
@@ -186,7 +187,12 @@ def _preconditions(wh: Warehouse, params: dict, period) -> dict:
            "exits": _count(wh, f"SELECT count(*) FROM customers WHERE {closed}"),
            "types": wh.con.execute("SELECT customer_type, count(*) FROM customers GROUP BY 1 ORDER BY 2 DESC").fetchall(),
            "period": period.label if period is not None else ""}
-    first = wh.con.execute("SELECT min(month) FROM balances").fetchall()[0][0]
+    first = wh.con.execute("SELECT min(month) FROM balances").fetchall()[0][0] if wh.has("balances") else None
+    pre["balances"] = wh.has("balances")
+    pre["closures"] = "closed_date" in wh.held("customers")   # the source records when relationships closed
+    # the overview's engagement measures: cross-sell (accounts), digital share (channels), CAC
+    pre["engagement"] = (wh.has("accounts") or "acquisition_cost" in wh.held("customers")
+                         or (wh.has("transactions") and "channel" in wh.held("transactions")))
     pre["history_start"] = pd.Timestamp(first).to_period("M").start_time if first is not None else None
     pre["end"] = pd.Timestamp(end) if end is not None else None
     if pre["history_start"] is not None and end is not None:
@@ -274,7 +280,24 @@ def _omissions(notebook: str, pre: dict, params: dict) -> tuple[list[dict], str]
         out = [o for o in out if not (o["section"] in seen or seen.add(o["section"]))]
     if notebook == "21_early_warning" and pre["kind"] == "closure" and not pre["events"]:
         return [], f"no churn events up to {pre['period']} to fit the early-warning model on"
-    if notebook == "40_clv" and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
+    if not pre.get("balances", True):   # a source of customers and transactions (issue #15)
+        why = "the source has no balances table to compute the monthly margins from"
+        tiers = "the source has no balances table to compute the value tiers from"
+        out += [{"section": s, "reason": r} for s, r in {
+            "00_data_overview": (("Value tiers", tiers), ("Profitability by value tier", why)),
+            "10_segmentation": (("Value tiers", tiers), ("Profitability by segment", why),
+                                ("Lifecycle stages", "the source has no balances table (the stages' rules read the "
+                                                     "change in AUM)")),
+            "40_clv": (("Relationship CLV", why),
+                       ("Cohort retention (sBG)", "the source has no balances table (the cohorts start with it)")),
+        }.get(notebook, ())]
+    if notebook == "00_data_overview" and not pre.get("closures", True):
+        out.append({"section": "Base movement",
+                    "reason": "the source has no customers.closed_date to tell closed relationships from open ones"})
+    if notebook == "00_data_overview" and not pre.get("engagement", True):
+        out.append({"section": "Engagement", "reason": "the source has no accounts, transactions.channel or "
+                                                       "customers.acquisition_cost to measure engagement from"})
+    if notebook == "40_clv" and pre.get("balances", True) and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
         # the relationship CLV and everything built on it are omitted; the card and payment models still run
         out.append({"section": "Relationship CLV",
                     "reason": "no churn events in the models' cohort to fit the lifetime model's survival curve on"})

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from crm_lib.data.schema import ATTRIBUTE_PREFIX, KEYS, MAX_EXAMPLES, SCHEMAS, Problem
 from crm_lib.data.sources import CANONICAL_TABLES, SourceError, _check_utf8, _lit, _q
@@ -49,11 +49,27 @@ DATE_TYPES = ("DATE", "TIMESTAMP")
 
 
 class ColumnSpec(BaseModel):
+    """One canonical column: a source ``column`` (with ``codes``, ``format``, ``scale``), or a ``value``.
+
+    ``value`` states one value for every row, for a fact the source does not record because it
+    never varies there (``customer_type: {value: individual}`` for a bank extract of retail
+    customers only). It is the user's statement, written in the mapping file, not a default.
+    """
+
     model_config = ConfigDict(extra="forbid")
-    column: str
+    column: str | None = None
+    value: str | None = None
     codes: dict[str, str] | None = None
     format: str | None = None
     scale: float | None = None
+
+    @model_validator(mode="after")
+    def _column_or_value(self):
+        if (self.column is None) == (self.value is None):
+            raise ValueError("give either `column` (the source column) or `value` (one value for every row)")
+        if self.value is not None and (self.codes or self.format or self.scale is not None):
+            raise ValueError("`value` stands alone: `codes`, `format` and `scale` apply to a source `column`")
+        return self
 
     @field_validator("codes", mode="before")
     @classmethod
@@ -158,6 +174,9 @@ class Mapping:
         have = set(source_columns)
         parts = []
         for canon, cs in cols.items():
+            if cs.value is not None:
+                parts.append(f"{_lit(cs.value)} AS {_q(canon)}")
+                continue
             if cs.column not in have:
                 raise ConfigError(
                     f"{self.path}: tables.{table}.columns.{canon}: source column {cs.column!r} not found in "
@@ -169,7 +188,7 @@ class Mapping:
                     f"(write `{canon}: {cs.column}`" + (", keeping `codes`/`scale`" if cs.codes or cs.scale else "")
                     + ")")
             parts.append(f"{_expr(cs)} AS {_q(canon)}")
-        mapped_sources = {cs.column for cs in cols.values()}
+        mapped_sources = {cs.column for cs in cols.values() if cs.column is not None}
         for c in source_columns:
             if c not in cols and c not in mapped_sources:
                 parts.append(_q(c))
@@ -221,7 +240,7 @@ class Mapping:
             src, cols = wh._raw[self.source_table(table)], self._columns(table)
             have = set(wh.source_columns(self.source_table(table), raw=True))
             # one example key per bad value, under the source's own key column name
-            keys = [sk for sk in (cols[k].column if k in cols else k for k in KEYS[table]) if sk in have]
+            keys = [sk for sk in (cols[k].column if k in cols else k for k in KEYS[table]) if sk and sk in have]
             first = "".join(f", min(CAST({_q(sk)} AS VARCHAR)) AS {_q('e.g. ' + sk)}" for sk in keys)
             for canon, cs in cols.items():
                 if not getattr(cs, attr):
@@ -344,6 +363,25 @@ def _utf8_copy(path: Path, encoding: str, key: str, block: int = 1 << 20) -> Pat
     return out
 
 
+def _validation_text(e: ValidationError) -> str:
+    """pydantic's errors as ``key.path: what is wrong``, one per key.
+
+    A column written as a mapping (``{column: ..., format: ...}`` or ``{value: ...}``) that is wrong
+    is reported once, as the mapping it was meant to be, not also as the plain name it is not."""
+    branch = ("str",)
+    out: dict[str, str] = {}
+    errors = e.errors()
+    as_dict = {tuple(str(x) for x in err["loc"][:-1]) for err in errors if str(err["loc"][-1]) not in branch}
+    for err in errors:
+        loc = [str(x) for x in err["loc"]]
+        if loc and loc[-1] in branch and tuple(loc[:-1]) in as_dict:
+            continue   # the plain-name reading of a value written as a mapping
+        keys = [x for x in loc if x not in branch and not x.startswith("function-") and x not in ("ColumnSpec",)]
+        msg = err["msg"].removeprefix("Value error, ")
+        out.setdefault(".".join(keys) or "(top level)", msg)
+    return "; ".join(f"{k}: {m}" for k, m in out.items())
+
+
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping YAML file; errors name the file and the key."""
     path = Path(path)
@@ -362,7 +400,5 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         spec = MappingFile.model_validate(raw or {})
     except ValidationError as e:
-        msgs = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(top level)'}: {err['msg']}"
-                         for err in e.errors())
-        raise ConfigError(f"{path}: {msgs}") from None
+        raise ConfigError(f"{path}: {_validation_text(e)}") from None
     return Mapping(spec, str(path))

@@ -13,8 +13,11 @@ use it leave it out or say why (the door lists each as a warning).
 The declarations follow the library calls each notebook makes; where a call reads a table
 only when the source has it (``wh.has(...)``), the table is not a need. Every analysis
 notebook builds the customer feature table (``crm_lib.features.feature_table``), which
-reads ``FEATURE_TABLES`` and stops without any of them, so each of them needs all of those;
-``tests/test_needs.py`` checks that this declaration is still what ``feature_table`` does.
+needs only customers: what it computes from a table or column the source lacks is NULL
+(``features.missing_inputs``). The data overview, segmentation and CLV notebooks run on
+customers and transactions alone (a bank that cannot yet extract balances), their other
+sections saying what they lack; the churn, satisfaction, complaints and marketing
+notebooks still declare ``FEATURE_TABLES`` in full (their models are fitted on every one).
 A notebook missing from the registry needs every required table of the contract (the
 door's rule before this registry), so a new notebook is never run on data it cannot read.
 """
@@ -31,11 +34,17 @@ FEATURE_TABLES = ("customers", "accounts", "balances", "transactions", "complain
                   "campaign_contacts")
 _FEATURES = {t: CONTRACT for t in FEATURE_TABLES}
 
+# The customers and the dates they joined: what a feature table without any other table describes
+_CUSTOMERS = {"customers": ("customer_id", "customer_type", "onboard_date")}
+_PURCHASES = {"transactions": ("customer_id", "ts", "amount")}
+
 NEEDS: dict[str, dict[str, tuple[str, ...] | str]] = {
-    # coverage, door, tiers (feature table), base movement, engagement, data-quality scorecard
-    "00_data_overview": dict(_FEATURES),
-    # tiers, RFM and clusters on the feature table, lifecycle and migration between period ends
-    "10_segmentation": dict(_FEATURES),
+    # coverage, door, tiers, base movement, engagement, data-quality scorecard: the feature table reads
+    # what the source has (``features.missing_inputs``); a section whose table is missing says so
+    "00_data_overview": dict(_CUSTOMERS),
+    # RFM and clusters on the feature table's transactions; tiers, lifecycle and migration where the
+    # source has balances and accounts (else those sections say they are not estimable)
+    "10_segmentation": {**_CUSTOMERS, **_PURCHASES},
     # survival frame, campaign effect (campaigns read when present), models on the feature table
     "20_churn": dict(_FEATURES),
     "21_early_warning": dict(_FEATURES),
@@ -43,8 +52,9 @@ NEEDS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "30_satisfaction": dict(_FEATURES),
     # complaints joined to the feature table's segments
     "31_complaints_sla": dict(_FEATURES),
-    # card and payment models on transactions; relationship CLV on the churn frame and balances
-    "40_clv": dict(_FEATURES),
+    # card and payment models on transactions; relationship CLV (on the churn frame and balances)
+    # and cohort retention where the source has them
+    "40_clv": {**_CUSTOMERS, **_PURCHASES},
     # product adoption on the feature table; next-best-product response from campaigns and contacts
     "50_next_best_product": {**_FEATURES, "campaigns": CONTRACT},
     # reads the pack's facts; campaign results and action KPIs only from tables the source has
@@ -86,8 +96,7 @@ def union(notebooks: Iterable[str]) -> dict[str, tuple[str, ...]]:
 
 def source_shape(wh) -> dict[str, set[str]]:
     """Canonical table -> columns the source really holds (an absent optional column read as empty is not held)."""
-    absent = getattr(wh, "absent", {}) or {}
-    return {t: set(wh.columns(t)) - set(absent.get(t, ())) for t in wh.tables()}
+    return {t: set(wh.held(t)) for t in wh.tables()}
 
 
 def missing(notebook: str, shape: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:

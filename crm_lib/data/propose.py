@@ -36,6 +36,11 @@ logger = logging.getLogger(__name__)
 DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y",
                 "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y%m%d%H%M%S", "%Y年%m月%d日")
 ISO_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S")
+# A required column no source column fits, whose value a source often leaves out because it never
+# varies there: the TODO line says how to state it (``{value: ...}``, ``mapping.ColumnSpec``).
+VALUE_HINTS = {
+    ("customers", "customer_type"): "; a source of one customer type states it: {value: individual}",
+}
 MAX_CODES = 30            # a column with more distinct values is not proposed as a code set
 NAME_THRESHOLD = 0.8      # close-spelling ratio (difflib) that counts as a name match
 # A source table is proposed for a canonical one from this score (see ``_table_score``): a name hint
@@ -347,7 +352,8 @@ class Proposal:
                 required = SCHEMAS[canon_table].columns[canon].required
                 if m.column is None:
                     line = f"      {canon}: {TODO}" if required else f"      # {canon}: {TODO}"
-                    lines.append(f"{line}  # {'required' if required else 'optional'}: {m.evidence}")
+                    lines.append(f"{line}  # {'required' if required else 'optional'}: {m.evidence}"
+                                 + VALUE_HINTS.get((canon_table, canon), ""))
                     continue
                 if m.format or m.codes:
                     parts = [f"column: {_y(m.column)}"]

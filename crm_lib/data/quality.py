@@ -174,7 +174,7 @@ def uniqueness(wh: Warehouse) -> pd.DataFrame:
     """
     out = []
     for t in wh.tables():
-        keys = [k for k in KEYS[t] if k in wh.columns(t)]
+        keys = [k for k in KEYS[t] if k in wh.held(t)]
         if len(keys) != len(KEYS[t]):
             continue
         k = ", ".join(ident(x) for x in keys)
@@ -187,7 +187,7 @@ def uniqueness(wh: Warehouse) -> pd.DataFrame:
 
 
 def _latest(wh: Warehouse, table: str, not_after: pd.Timestamp | None) -> pd.Timestamp | None:
-    cols = [c for c in DATE_COLUMNS.get(table, []) if c in wh.columns(table)]
+    cols = [c for c in DATE_COLUMNS.get(table, []) if c in wh.held(table)]
     if not cols:
         return None
     types = wh.columns(table)
@@ -265,7 +265,7 @@ def consistency(wh: Warehouse) -> pd.DataFrame:
                 f"SELECT (SELECT count(*) FROM {ident(t)}), "
                 f"(SELECT count(*) FROM {ident(t)} x ANTI JOIN {ident(parent)} p ON {on})")
     for t in [t for t in SCHEMAS if t in have]:
-        cols = wh.columns(t)
+        cols = wh.held(t)
         for later, earlier in _order_rules(t):
             if later in cols and earlier in cols:
                 a, b = (_as(x, "TIMESTAMP", cols) for x in (later, earlier))
@@ -274,7 +274,7 @@ def consistency(wh: Warehouse) -> pd.DataFrame:
                     f"count(*) FILTER (WHERE {a} < {b}) FROM {ident(t)}")
     if "customers" in have:
         for t, c in AFTER_ONBOARDING:
-            if t in have and c in wh.columns(t):
+            if t in have and c in wh.held(t):
                 a = f"TRY_CAST(nullif(trim(CAST(x.{ident(c)} AS VARCHAR)), '') AS DATE)"
                 b = "TRY_CAST(nullif(trim(CAST(k.onboard_date AS VARCHAR)), '') AS DATE)"
                 add(t, c, "on or after customers.onboard_date",
@@ -293,7 +293,7 @@ def by_branch(wh: Warehouse, by: str = "branch_id") -> pd.DataFrame:
         ``filled``, ``completeness`` (proportion 0-1). Empty when customers lacks ``by``.
     """
     cols_out = ["branch", "column", "customers", "filled", "completeness"]
-    if not wh.has("customers") or by not in wh.columns("customers"):
+    if not wh.has("customers") or by not in wh.held("customers"):
         return pd.DataFrame(columns=cols_out)
     cols = [c for c in _contract_columns(wh, "customers") if c != by]
     types = wh.columns("customers")
@@ -322,7 +322,7 @@ def trend(wh: Warehouse, freq: str = "Q") -> pd.DataFrame:
     unit = PERIOD_FREQS[freq]
     out = []
     for t in wh.tables():
-        date_cols = [c for c in DATE_COLUMNS.get(t, []) if c in wh.columns(t)]
+        date_cols = [c for c in DATE_COLUMNS.get(t, []) if c in wh.held(t)]
         cols = _contract_columns(wh, t)
         if not date_cols or not cols:
             continue

@@ -164,6 +164,18 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     }),
 }
 
+# What the analyses read when a source lacks a required column that no notebook it runs needs. The
+# warehouse reads every missing contract column as NULL (unknown), and what is computed from it is
+# left out, never counted as zero; these are the only defaults a reviewer could read as data, so the
+# door report names them beside the missing column.
+LACKING_DEFAULTS = {
+    ("customers", "closed_date"): "no customer is known to have closed: every customer counts as active "
+                                  "(closures, churn and base movement are not reported)",
+    ("transactions", "txn_type"): "every transaction is an ordinary purchase (fee-bearing card purchases are not "
+                                  "told apart: the card and payment models read them all)",
+}
+READ_AS_EMPTY = "empty: what is computed from it is left out, never counted as zero"
+
 # Survey attribute ratings: any column attr_* is a 1-5 integer rating.
 ATTRIBUTE_PREFIX = "attr_"
 
@@ -305,6 +317,8 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
             problems.append(Problem(t, "*", UNNEEDED_TABLE, 0, severity="warning"))
     for t, cols in getattr(wh, "absent", {}).items():
         for c in cols:
+            if SCHEMAS[t].columns[c].required:
+                continue   # reported below as a missing required column
             problems.append(Problem(t, c, "optional column present (absent: read as empty, and analyses "
                                           "that use it leave it out or say why they cannot run)", 0,
                                     severity="warning"))
@@ -312,15 +326,17 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
     for t in [t for t in SCHEMAS if t in present]:
         try:
             rows[t] = wh.count(t)
-            cols = wh.columns(t)
+            cols = wh.held(t)
             missing = [c for c, col in SCHEMAS[t].columns.items() if col.required and c not in cols]
             for c in missing:
                 rule, severity = "required column present", "error"
                 if needs is not None:   # the notebooks that need it are not run; the rest of the table is checked
                     rule = NEEDED_COLUMN if c in needs.get(t, ()) else UNNEEDED_COLUMN
                     severity = "warning"
-                problems.append(Problem(t, c, rule, 0, pd.DataFrame({"columns found": [", ".join(cols)]}),
-                                        severity=severity))
+                found = {"columns found": [", ".join(cols)]}
+                if needs is not None:   # the notebooks that run read it as empty, or as a stated default
+                    found["read as"] = [LACKING_DEFAULTS.get((t, c), READ_AS_EMPTY)]
+                problems.append(Problem(t, c, rule, 0, pd.DataFrame(found), severity=severity))
             if rows[t] == 0:
                 # an optional table may be empty (no surveys, no complaints this year): the sections that read
                 # it say why they are not estimable; a core table the profile reads may not
@@ -456,7 +472,7 @@ def _text_date_problem(wh: Warehouse, table: str, column: str) -> Problem | None
     n = wh.con.execute(f"SELECT count(*) {where}").fetchall()[0][0]
     if not n:
         return None
-    held = wh.columns(table)
+    held = wh.held(table)
     keys = ", ".join(_q(k) for k in dict.fromkeys(KEYS[table] + [column]) if k in held)
     ex = wh.con.execute(f"SELECT {keys} {where} ORDER BY {keys} LIMIT {MAX_EXAMPLES}").df()
     return Problem(table, column, TYPE_RULES["datetime64[ns]"], int(n), ex)
@@ -527,7 +543,7 @@ def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp) -> list[Probl
         if n:
             out.append(Problem(table, column, rule, int(n), ex, severity))
 
-    have = {t: set(wh.columns(t)) for t in ok}   # a required column the source lacks has no rule to check
+    have = {t: set(wh.held(t)) for t in ok}   # a required column the source lacks has no rule to check
     for t in ok:
         key = ", ".join(_q(c) for c in KEYS[t])
         dup = f"SELECT {key} FROM {_q(t)} GROUP BY {key} HAVING count(*) > 1"

@@ -118,8 +118,11 @@ class Warehouse:
           values all cast to that type, is read as that type (a CSV column left empty in
           every row is sniffed as text; the contract says it is a date).
         - Text that does not cast stays text, so the door reports it as a broken type rule.
-        - An optional column the source lacks becomes a NULL column of its contract type
-          (listed in ``absent``; the door reports it as a warning), so every query can read it.
+        - A column the source lacks becomes a NULL column of its contract type (listed in
+          ``absent``), so every query can read it: the door reports an optional one as a
+          warning, a required one as missing (an error, or with a profile's needs a warning
+          naming the notebooks that cannot run and the default the others read, ``schema.DEFAULTS``).
+          ``held`` is what the source really holds.
         """
         from crm_lib.data.schema import PII_COLUMNS, SCHEMAS, sql_type
 
@@ -140,7 +143,7 @@ class Warehouse:
                 if not bad:
                     replace.append(f"TRY_CAST({raw} AS {want}) AS {_q(col)}")
                     self.retyped.setdefault(table, []).append(col)
-            elif not spec.required and col not in PII_COLUMNS:
+            elif col not in PII_COLUMNS:
                 added.append(f"CAST(NULL AS {want}) AS {_q(col)}")
                 self.absent.setdefault(table, []).append(col)
         if not replace and not added:
@@ -170,6 +173,11 @@ class Warehouse:
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {_q(table)}").fetchall()
         return {r[0]: r[1] for r in rows}
 
+    def held(self, table: str) -> dict[str, str]:
+        """``columns`` without those the source lacks (read as NULL, listed in ``absent``)."""
+        gone = set(self.absent.get(table, ()))
+        return {c: t for c, t in self.columns(table).items() if c not in gone}
+
     def count(self, table: str) -> int:
         self.need(table)
         return int(self.con.execute(f"SELECT count(*) FROM {_q(table)}").fetchall()[0][0])
@@ -196,10 +204,17 @@ class Warehouse:
         return self.sql(q)
 
     def need(self, table: str) -> None:
-        """Raise ``DataContractError`` naming ``table`` and the tables found when the source lacks it."""
+        """Raise ``NotEstimable`` naming ``table`` and the tables found when the source lacks it.
+
+        A ``DataContractError`` outside a report section; inside one (``NotebookContext.section``)
+        the section says it is not estimable for want of the table and the page goes on.
+        """
         if not self.has(table):
-            raise DataContractError(f"{table}: table is missing from source {self.source} "
-                                    f"(found: {', '.join(self.tables()) or 'no canonical tables'})")
+            from crm_lib.errors import NotEstimable
+
+            raise NotEstimable(f"{table}: table is missing from the source "
+                               f"(found: {', '.join(self.tables()) or 'no canonical tables'})",
+                               f"add {table} to the source {self.source}, or name its file in the mapping")
 
     def data_start(self):
         """The first day of the first month with balances (``datetime.date``), or None for a source

@@ -14,7 +14,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from crm_lib.periods import Period
 from crm_lib.data.store import Warehouse
-from crm_lib.features import feature_table
+from crm_lib.errors import NotEstimable
+from crm_lib.features import feature_table, require
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,14 @@ def base_movement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.Seri
     ``active_end`` (active on the last day), ``churn_rate`` (closed_of_start /
     active_start, proportion) with ``churn_ci_lower``/``churn_ci_upper`` (Wilson, 1 - alpha)
     and ``net_growth_rate`` ((active_end - active_start) / active_start).
+
+    Raises
+    ------
+    NotEstimable
+        The source does not hold ``customers.closed_date``: closures cannot be told from open
+        relationships, so no count here would be data.
     """
+    _need_closures(wh, "the base movement (active, new and closed customers)")
     s, e = period.start, period.end
     q = f"""
     SELECT
@@ -72,6 +80,13 @@ def base_movement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.Seri
                       "net_growth_rate": growth})
 
 
+def _need_closures(wh: Warehouse, what: str) -> None:
+    if "closed_date" not in wh.held("customers"):
+        raise NotEstimable(f"{what} needs customers.closed_date, which the source does not have (without it "
+                           "a closed relationship cannot be told from an open one)",
+                           "map the column that holds the closing date of the relationship")
+
+
 def engagement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.DataFrame:
     """Cross-sell ratio, digital share of transactions and acquisition cost for ``period``.
 
@@ -88,16 +103,13 @@ def engagement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.DataFra
     s, e = period.start, period.end
     z = stats.norm.ppf(1 - alpha / 2)
     rows = []
-    prod = wh.sql(f"""
-        SELECT count(a.account_id) AS n FROM customers c LEFT JOIN accounts a
-          ON a.customer_id = c.customer_id AND a.open_date <= DATE '{e}' AND (a.close_date IS NULL OR a.close_date > DATE '{e}')
-        WHERE c.onboard_date <= DATE '{e}' AND (c.closed_date IS NULL OR c.closed_date > DATE '{e}')
-        GROUP BY c.customer_id""")["n"]
-    rows.append(_mean_row("cross_sell_ratio", prod, alpha, "t interval over customers"))
-    tx = wh.sql(f"""
+    held = wh.held("customers")
+    if wh.has("accounts"):   # each measure only where the source holds what it is computed from
+        rows.append(_cross_sell(wh, e, alpha))
+    tx = (wh.sql(f"""
         SELECT sum(CASE WHEN channel IN ('mobile', 'online') THEN 1 ELSE 0 END) AS d, count(*) AS n
         FROM transactions WHERE ts >= TIMESTAMP '{s} 00:00:00' AND ts < TIMESTAMP '{e} 00:00:00' + INTERVAL 1 DAY
-        GROUP BY customer_id""")
+        GROUP BY customer_id""") if wh.has("transactions") and "channel" in wh.held("transactions") else pd.DataFrame())
     m = len(tx)
     if m > 1:
         d, n = tx["d"].to_numpy(float), tx["n"].to_numpy(float)
@@ -105,10 +117,24 @@ def engagement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.DataFra
         se = np.sqrt(((d - r * n) ** 2).sum() / (m * (m - 1))) / n.mean()
         rows.append({"kpi": "digital_share", "value": r, "ci_lower": r - z * se, "ci_upper": r + z * se, "n": int(n.sum()),
                      "method": f"ratio estimator over {m:,} customers, clustered SE"})
-    cost = wh.sql(f"""SELECT acquisition_cost FROM customers WHERE onboard_date >= DATE '{s}'
-                      AND onboard_date <= DATE '{e}' AND acquisition_cost IS NOT NULL""")["acquisition_cost"]
-    rows.append(_mean_row("cac", cost, alpha, "t interval over new customers"))
+    if "acquisition_cost" in held:
+        cost = wh.sql(f"""SELECT acquisition_cost FROM customers WHERE onboard_date >= DATE '{s}'
+                          AND onboard_date <= DATE '{e}' AND acquisition_cost IS NOT NULL""")["acquisition_cost"]
+        rows.append(_mean_row("cac", cost, alpha, "t interval over new customers"))
+    if not rows:
+        raise NotEstimable("the engagement measures need accounts (cross-sell), transactions.channel (digital "
+                           "share) or customers.acquisition_cost (CAC), and the source has none of them",
+                           "add any of them to the source")
     return pd.DataFrame(rows).set_index("kpi")
+
+
+def _cross_sell(wh: Warehouse, e, alpha: float) -> dict:
+    prod = wh.sql(f"""
+        SELECT count(a.account_id) AS n FROM customers c LEFT JOIN accounts a
+          ON a.customer_id = c.customer_id AND a.open_date <= DATE '{e}' AND (a.close_date IS NULL OR a.close_date > DATE '{e}')
+        WHERE c.onboard_date <= DATE '{e}' AND (c.closed_date IS NULL OR c.closed_date > DATE '{e}')
+        GROUP BY c.customer_id""")["n"]
+    return _mean_row("cross_sell_ratio", prod, alpha, "t interval over customers")
 
 
 def _mean_row(name: str, x: pd.Series, alpha: float, method: str) -> dict:
@@ -145,6 +171,7 @@ def customers_by_tier(wh: Warehouse, period: Period, params: dict, features: pd.
     ``median_aum`` (currency).
     """
     f = active_features(wh, period, params) if features is None else features
+    require(f, "balances", what="value tiers (by average AUM)")
     order = _tier_order(params, f["tier"])
     g = f.groupby(["customer_type", "tier"], observed=True).agg(
         customers=("customer_id", "size"), aum=("aum_avg", "sum"), median_aum=("aum_avg", "median")).reset_index()
@@ -181,12 +208,14 @@ def value_by_tier(wh: Warehouse, period: Period, params: dict, features: pd.Data
         or no active customer has balances.
     """
     from crm_lib.margin import ClvSettings, warehouse_margin
-    from crm_lib.errors import ConfigError, DataContractError, NotEstimable
+    from crm_lib.errors import ConfigError, DataContractError
 
     f = active_features(wh, period, params) if features is None else features
     try:
         cs = clv_settings or ClvSettings.load()
         m = warehouse_margin(wh, period.end, cs, None, int(params.get("aum_months", 3)))
+    except NotEstimable:
+        raise   # e.g. no balances table
     except (ConfigError, DataContractError) as e:
         raise NotEstimable(f"the margin table cannot price this book: {str(e).splitlines()[0]}",
                            "add the missing segment or product to parameters/clv.yaml") from None
@@ -227,6 +256,7 @@ def monthly_active(wh: Warehouse, start, end) -> pd.DataFrame:
     -------
     DataFrame with ``month`` (month-end), ``customer_type``, ``active`` (customers).
     """
+    _need_closures(wh, "the active customers by month")
     months = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="ME")
     if len(months) == 0:
         return pd.DataFrame(columns=["month", "customer_type", "active"])

@@ -9,9 +9,12 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 
-def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: float = 0.05,
+def record_facts(facts, mv: pd.Series | None, tiers: pd.DataFrame | None, door: dict, alpha: float = 0.05,
                  engaged: pd.DataFrame | None = None) -> None:
-    """Record the overview's headline facts (see ``crm_lib.kpis`` for definitions)."""
+    """Record the overview's headline facts (see ``crm_lib.kpis`` for definitions).
+
+    ``mv``, ``tiers`` or ``engaged`` is None where its section was not estimable: its facts are not recorded.
+    """
     from crm_lib import kpis
 
     for name, r in (engaged if engaged is not None else pd.DataFrame()).iterrows():
@@ -20,6 +23,15 @@ def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: f
         facts.record(name, r["value"], k.unit, k.definition, n=int(r["n"]), ci=ci, ci_level=1 - alpha,
                      uncertainty=r["method"], headline=name in ("cross_sell_ratio", "digital_share"))
     census = "census count: no sampling error"
+    if mv is not None:
+        _movement_facts(facts, mv, alpha, census)
+    if tiers is not None:
+        _tier_facts(facts, tiers, census)
+    facts.record("data_quality_errors", int(door["errors"]), "problems", "rules broken at the data door",
+                 n=int(sum(door["rows"].values())), uncertainty="census count")
+
+
+def _movement_facts(facts, mv: pd.Series, alpha: float, census: str) -> None:
     facts.record("active_customers", int(mv["active_end"]), "customers",
                  "customers with an open relationship on the last day of the period",
                  n=int(mv["active_end"]), uncertainty=census, headline=True)
@@ -34,6 +46,9 @@ def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: f
     facts.record("net_growth_rate", mv["net_growth_rate"], "proportion",
                  "(active at end - active at start) / active at start", n=int(mv["active_start"]),
                  uncertainty="census ratio: no sampling error")
+
+
+def _tier_facts(facts, tiers: pd.DataFrame, census: str) -> None:
     facts.record("total_aum", float(tiers["aum"].sum()), "currency",
                  "deposits + investments of active customers, mean of the last month-ends",
                  n=int(tiers["customers"].sum()), uncertainty="census total: no sampling error", headline=True)
@@ -44,8 +59,6 @@ def record_facts(facts, mv: pd.Series, tiers: pd.DataFrame, door: dict, alpha: f
         facts.record(f"aum_tier_{r.tier}", float(r.aum), "currency",
                      f"AUM of active {r.customer_type} customers in tier {r.tier}", n=int(r.customers),
                      uncertainty="census total: no sampling error", tier=r.tier)
-    facts.record("data_quality_errors", int(door["errors"]), "problems", "rules broken at the data door",
-                 n=int(sum(door["rows"].values())), uncertainty="census count")
 
 
 def record_value_facts(facts, value: pd.DataFrame, alpha: float = 0.05) -> None:

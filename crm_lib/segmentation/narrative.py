@@ -131,6 +131,11 @@ def headline(res) -> str:
     alpha = res.alpha
     ts = res.tier_summary
     d = res.dates
+    if ts is None:   # a source without balances
+        bullets = [_("**Base:** {customers} active customers on {date}. The source has no balances, so value "
+                     "tiers, tier movement and lifecycle stages are not reported.").format(
+            customers=n(len(res.current.customers)), date=_day(d["current"]))]
+        return _headline_rest(res, bullets, alpha)
     base = _("**Base:** {customers} active customers on {date} hold {aum} of AUM (deposits + investments, average "
              "of the last month-ends).").format(customers=n(ts["customers"].sum()), date=_day(d["current"]),
                                                  aum=money(ts["aum"].sum()))
@@ -159,6 +164,11 @@ def headline(res) -> str:
         bullets.append(_("**Over the year since {date}:** up {up_rate}, down {down_rate} (n = {n_start}).").format(
             date=_day(d["year_ago"]), up_rate=_ci(y["up_rate"], y["up_rate_lower"], y["up_rate_upper"], alpha),
             down_rate=_ci(y["down_rate"], y["down_rate_lower"], y["down_rate_upper"], alpha), n_start=n(y["n_start"])))
+    return _headline_rest(res, bullets, alpha)
+
+
+def _headline_rest(res, bullets: list[str], alpha: float) -> str:
+    """The headline's clusters and lifecycle bullets, and its note on intervals."""
     cl = [_("{k} {customer_type} clusters (stability: bootstrap ARI {mean}, {level} interval, fixed by design, "
             "{lower}-{upper}, n = {n})").format(
               k=m.k_, customer_type=esc(customer_type_label(ct)), mean=f"{m.stability_['mean']:.3f}",
@@ -169,11 +179,12 @@ def headline(res) -> str:
         bullets.append(_("**Behaviour:** {clusters}. The stability interval is at {stability_ci}.").format(
             clusters=_and(cl), stability_ci=stability_ci()))
     ls = res.lifecycle_summary
-    active = max(int(ls.loc[ls.index != "closed", "customers"].sum()), 1)
-    bullets.append(_("**Lifecycle:** {at_risk} customers at risk ({at_risk_share} of active) and {dormant} dormant "
-                     "({dormant_share}).").format(
-        at_risk=n(ls.loc["at_risk", "customers"]), at_risk_share=pct(ls.loc["at_risk", "customers"] / active),
-        dormant=n(ls.loc["dormant", "customers"]), dormant_share=pct(ls.loc["dormant", "customers"] / active)))
+    if ls is not None:
+        active = max(int(ls.loc[ls.index != "closed", "customers"].sum()), 1)
+        bullets.append(_("**Lifecycle:** {at_risk} customers at risk ({at_risk_share} of active) and {dormant} dormant "
+                         "({dormant_share}).").format(
+            at_risk=n(ls.loc["at_risk", "customers"]), at_risk_share=pct(ls.loc["at_risk", "customers"] / active),
+            dormant=n(ls.loc["dormant", "customers"]), dormant_share=pct(ls.loc["dormant", "customers"] / active)))
     return ("\n".join(f"- {b}" for b in bullets) + "\n\n"
             + _("Intervals are {level} percentile bootstraps over customers (Wilson where a count is 0), except the "
                 "cluster stability's; counts and AUM are a census of the warehouse and carry no sampling "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from crm_lib.features import feature_table
-from crm_lib.fmt import _, integer, tr
+from crm_lib.fmt import N_, _, integer, tr
 from crm_lib.segmentation import settings as S
 from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY, cluster_customers
 from crm_lib.segmentation.lifecycle import lifecycle_stages, lifecycle_summary
@@ -81,8 +81,12 @@ def segment_customers(features_df: pd.DataFrame, params: dict, settings: dict | 
     as_of = pd.Timestamp(as_of) if as_of is not None else None
     t = {}
     t0 = time.perf_counter()
-    ov = overrides if overrides is not None else S.load_overrides(s["overrides_file"])
-    tiers = value_tiers(features_df, thresholds, ov, as_of=as_of, no_balance=s["no_balance"])
+    no_balances = (features_df.attrs.get("lacking") or {}).get("balances") == ("*",)
+    if no_balances:   # a source without balances: no value tiers, no lifecycle (its rules read AUM changes)
+        tiers = _untiered(features_df)
+    else:
+        ov = overrides if overrides is not None else S.load_overrides(s["overrides_file"])
+        tiers = value_tiers(features_df, thresholds, ov, as_of=as_of, no_balance=s["no_balance"])
     t["tiers"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cells = S.load_rfm_map(s["rfm"]["segments_file"], bins=int(s["rfm"]["bins"]))
@@ -90,11 +94,12 @@ def segment_customers(features_df: pd.DataFrame, params: dict, settings: dict | 
     t["rfm"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     active = features_df.loc[features_df["is_active"].fillna(False).astype(bool)]
-    clusters, models = cluster_customers(balance_policy(active, s["no_balance"]), s["clusters"], reference,
-                                         random_state=seed)
+    clusters, models = cluster_customers(active if no_balances else balance_policy(active, s["no_balance"]),
+                                         s["clusters"], reference, random_state=seed)
     t["clusters"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    stages = lifecycle_stages(features_df, s["lifecycle"], as_of=as_of)
+    stages = (tiers[["customer_id"]].assign(stage=None) if no_balances
+              else lifecycle_stages(features_df, s["lifecycle"], as_of=as_of))
     t["lifecycle"] = time.perf_counter() - t0
     cust = tiers.merge(rfm[["customer_id", "r_score", "f_score", "m_score", "segment"]]
                        .rename(columns={"segment": "rfm_segment"}), on="customer_id", how="left")
@@ -104,9 +109,26 @@ def segment_customers(features_df: pd.DataFrame, params: dict, settings: dict | 
     return SegmentationResult(as_of, cust, tiers, rfm, clusters, models, stages, t)
 
 
+def _untiered(features_df: pd.DataFrame) -> pd.DataFrame:
+    """``value_tiers``' columns for the active customers of a source without balances: no tier, no AUM."""
+    act = features_df.loc[features_df["is_active"].fillna(False).astype(bool)]
+    return pd.DataFrame({"customer_id": act["customer_id"].to_numpy(), "customer_type": act["customer_type"].to_numpy(),
+                         "aum_avg": float("nan"), "rule_tier": None, "tier": None, "tier_rank": pd.NA,
+                         "overridden": False})
+
+
+NO_BALANCES = N_("the source has no balances table: value tiers, their migration and the lifecycle stages (whose "
+                 "rules read the change in AUM) are computed from balances")
+NO_BALANCES_REMEDY = N_("add balances to the source, or name its file in the mapping")
+
+
 @dataclass
 class PeriodSegmentation:
-    """The notebook's results for one period (see ``analyse_period``)."""
+    """The notebook's results for one period (see ``analyse_period``).
+
+    Without balances in the source, ``tier_summary``, ``tier_profiles`` and ``lifecycle_summary`` are
+    None and ``missing`` holds why; ``need`` raises ``NotEstimable`` with it for the sections that read them.
+    """
 
     period: object
     dates: dict
@@ -132,6 +154,14 @@ class PeriodSegmentation:
     order: dict
     alpha: float
     n_boot: int
+    missing: str = ""
+
+    def need(self, what: str = "tiers") -> None:
+        """Raise ``NotEstimable`` when the value tiers (and what builds on them) could not be computed."""
+        if self.missing:
+            from crm_lib.errors import NotEstimable
+
+            raise NotEstimable(tr(self.missing), tr(NO_BALANCES_REMEDY))
 
 
 def analyse_period(wh, period, params: dict, settings: dict | None = None,
@@ -171,7 +201,8 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
                        dates["previous"].date())
     cur = segment_customers(f_now, params, s, reference=prev.models if prev else None, as_of=dates["current"])
     order = tier_order(params["tiers"])
-    tiers_sum = tier_summary(cur.tiers, params["tiers"])
+    missing = NO_BALANCES if (f_now.attrs.get("lacking") or {}).get("balances") == ("*",) else ""
+    tiers_sum = None if missing else tier_summary(cur.tiers, params["tiers"])
     cells = S.load_rfm_map(s["rfm"]["segments_file"], bins=int(s["rfm"]["bins"]))
     grids = {ct: rfm_grid(cur.rfm, ct) for ct in order if (cur.rfm["customer_type"] == ct).any()}
     sel, profs, zm, pen = {}, {}, {}, {}
@@ -209,8 +240,10 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
                 m = transition_matrix(migration_pairs(a, b, state="cluster", rank=None, value=None), states, alpha,
                                       n_boot, seed, include_new=False)
                 cluster_closure[ct] = m[m["to_state"] == "closed"].set_index("from_state")
-    tier_prof = profile(f_now, cur.tiers, "tier")
-    tier_prof = tier_prof.reindex([t for ct in order for t in order[ct] if t in tier_prof.index])
+    tier_prof = None
+    if not missing:
+        tier_prof = profile(f_now, cur.tiers, "tier")
+        tier_prof = tier_prof.reindex([t for ct in order for t in order[ct] if t in tier_prof.index])
     if dates["year_ago"] != dates["previous"]:
         f_year = feature_table(wh, dates["year_ago"].date(), **kw)
         if _has_history(f_year):
@@ -222,10 +255,11 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
     return PeriodSegmentation(
         period=period, dates=dates, features=f_now, current=cur, previous=prev, tier_summary=tiers_sum,
         rfm_summary=rfm_summary(cur.rfm, cells), rfm_grids=grids, cluster_selection=sel, cluster_profiles=profs,
-        cluster_zmeans=zm, cluster_penetration=pen, lifecycle_summary=lifecycle_summary(cur.lifecycle, f_now),
+        cluster_zmeans=zm, cluster_penetration=pen,
+        lifecycle_summary=None if missing else lifecycle_summary(cur.lifecycle, f_now),
         tier_pairs=pairs, tier_matrices=matrices, tier_rates=rates, tier_rates_yoy=rates_yoy,
         lifecycle_matrix=life_m, tier_closure=closure, tier_profiles=tier_prof, cluster_closure=cluster_closure,
-        order=order, alpha=alpha, n_boot=n_boot)
+        order=order, alpha=alpha, n_boot=n_boot, missing=missing)
 
 
 def _has_history(f: pd.DataFrame) -> bool:
@@ -238,7 +272,8 @@ def record_facts(facts, res: PeriodSegmentation) -> None:
     """Record the segmentation's facts (names, units and definitions for ``crm_lib.kpis``)."""
     census = "census count: no sampling error"
     level = 1 - res.alpha
-    ts = res.tier_summary
+    ts = res.tier_summary if res.tier_summary is not None else pd.DataFrame(
+        columns=["tier", "customer_type", "customers", "aum", "aum_share", "overridden"])
     top_ind = res.order.get("individual", [None])[-1]
     for r in ts.itertuples():
         facts.record(f"tier_customers_{r.tier}", int(r.customers), "customers",
@@ -251,9 +286,10 @@ def record_facts(facts, res: PeriodSegmentation) -> None:
         facts.record(f"tier_aum_share_{r.tier}", float(r.aum_share), "proportion",
                      f"share of all active customers' AUM held by tier {r.tier}", n=int(ts["customers"].sum()),
                      uncertainty="census ratio: no sampling error", headline=r.tier == top_ind, tier=r.tier)
-    facts.record("tier_overrides", int(ts["overridden"].sum()), "customers",
-                 "active customers whose tier is set by a relationship-manager override", n=int(ts["customers"].sum()),
-                 uncertainty=census)
+    if res.tier_summary is not None:
+        facts.record("tier_overrides", int(ts["overridden"].sum()), "customers",
+                     "active customers whose tier is set by a relationship-manager override",
+                     n=int(ts["customers"].sum()), uncertainty=census)
     for ct, m in res.current.models.items():
         st = m.stability_
         facts.record(f"cluster_count_{ct}", int(m.k_), "clusters",
@@ -293,6 +329,8 @@ def record_facts(facts, res: PeriodSegmentation) -> None:
                          "period-end average AUM of customers who moved to a lower tier during the period",
                          n=int(r["down"]), uncertainty="census total: no sampling error")
     ls = res.lifecycle_summary
+    if ls is None:
+        return
     n_life = int(ls.loc[ls.index != "closed", "customers"].sum())
     for stage in ("at_risk", "dormant"):
         facts.record(f"lifecycle_{stage}_customers", int(ls.loc[stage, "customers"]), "customers",
@@ -331,6 +369,8 @@ def value_by_segment(wh, res: PeriodSegmentation, clv_settings=None, key: str | 
     try:
         cs = clv_settings or ClvSettings.load()
         m = warehouse_margin(wh, res.dates["current"], cs, key, aum_months)
+    except NotEstimable:
+        raise   # e.g. no balances table
     except (ConfigError, DataContractError) as e:
         raise NotEstimable(tr("the margin table cannot price this book: {error}", error=str(e).splitlines()[0]),
                            tr("add the missing segment or product to parameters/clv.yaml")) from None
