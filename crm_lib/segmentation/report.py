@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from crm_lib.features import feature_table
-from crm_lib.fmt import N_, _, integer, tr
+from crm_lib.fmt import N_, integer, tr
 from crm_lib.segmentation import settings as S
 from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY, cluster_customers
 from crm_lib.segmentation.lifecycle import lifecycle_stages, lifecycle_summary
