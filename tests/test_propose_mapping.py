@@ -368,6 +368,10 @@ def test_cdnow_two_table_bank_runs_the_quarterly_pack_it_supports(cdnow_bank, tm
                       ("omitted.base_movement", "customers.closed_date")):
         assert why in facts[name]["definition"] or why in json.dumps(facts[name]), facts[name]
     assert not [n for n in facts if n.startswith(("tier_", "total_aum", "active_customers", "churn_rate"))]
+    # the CLV page's headline gives what it could estimate, and its models say where each clock started
+    page = (pack / "40_clv.html").read_text(encoding="utf-8")
+    assert "expected over the next 52 weeks" in page and "Relationship CLV</strong> is not estimable" in page
+    assert "so each customer's clock starts there and that purchase is not counted" in page
     # the door predicted each page's omissions: the sections omitted for their own reason are those predicted
     facts_all = json.loads((pack / "facts.json").read_text())
     roots = {nb: sorted(f["tags"]["section"] for f in facts_all if f["notebook"] == nb

@@ -78,7 +78,14 @@ def _name(path: str) -> str:
     return str(path).replace("\\", "/").rsplit("/", 1)[-1] or "clv.yaml"
 
 
-def headline_md(res, tx_total=None, alpha: float = 0.05) -> str:
+def headline_md(res, tx_total=None, alpha: float = 0.05, settings=None) -> str:
+    """The page's headline bullets: relationship CLV (``res``, a value book) and the card and payment fees.
+
+    Either may be None where its section was not estimable (``settings``, the ``ClvSettings``, then
+    names the currency and horizon); with neither, ``NotEstimable``.
+    """
+    if res is None:
+        return _fees_only_md(tx_total, alpha, settings)
     cur = res.settings.currency
     tot = res.aggregate("total").loc["all"]
     med = res.aggregate("median").loc["all"]
@@ -110,6 +117,23 @@ def headline_md(res, tx_total=None, alpha: float = 0.05) -> str:
             value=money_ci(tx_total["value"], tx_total["lower"], tx_total["upper"], alpha, cur), n=n(tx_total["n"])))
     lines.append("- " + _("**What the intervals leave out:** {not_covered}").format(not_covered=res.not_covered()))
     return "\n".join(lines)
+
+
+def _fees_only_md(tx_total, alpha: float, settings) -> str:
+    from crm_lib.errors import NotEstimable
+
+    if tx_total is None or settings is None:
+        raise NotEstimable(fmt.tr("neither the relationship CLV nor the card and payment fees could be estimated"),
+                           fmt.tr("their sections below say why"))
+    return "\n".join([
+        "- " + _("**Card and payment fees** expected over the next {weeks} weeks: **{value}** (BG/NBD x "
+                 "Gamma-Gamma, n = {n}).").format(
+            weeks=settings.transactional.get("horizon_weeks", 52),
+            value=money_ci(tx_total["value"], tx_total["lower"], tx_total["upper"], alpha, settings.currency),
+            n=n(tx_total["n"])),
+        "- " + _("**Relationship CLV** is not estimable on this source; its section says why."),
+        "- " + _("**What the interval leaves out:** it is drawn over both models' parameters; the fee rate (a "
+                 "parameter of parameters/clv.yaml) is taken as exact.")])
 
 
 def tier_md(res, group: str, alpha: float = 0.05) -> str:
@@ -147,9 +171,13 @@ def transactional_md(summary: pd.DataFrame, bg, pnbd, gg, check, alpha: float = 
     independence = dict(n=n(gg.n_), mean=f"{gg.population_mean_:,.2f}", pearson=f"{check['pearson']:.3f}",
                         ci=ci_label(alpha), lower=f"{check['lower']:.3f}", upper=f"{check['upper']:.3f}",
                         n_check=n(check["n"]))
-    lines = [_("{customers} customers open at the calibration end, {buyers} with at least one fee-bearing purchase "
-               "({days} purchase days). The clock starts at onboarding (or the first day of data), so customers who "
-               "never bought count too.").format(customers=n(len(summary)), buyers=n((x > 0).sum()), days=n(x.sum())),
+    first = summary.attrs.get("origin") == "first_purchase"   # clv.summary.clock_origin
+    lines = [(_("{customers} customers open at the calibration end, {buyers} with at least one repeat purchase "
+                "({days} repeat purchase days). The source onboards customers at their first purchase, so each "
+                "customer's clock starts there and that purchase is not counted.") if first else
+              _("{customers} customers open at the calibration end, {buyers} with at least one fee-bearing purchase "
+                "({days} purchase days). The clock starts at onboarding (or the first day of data), so customers who "
+                "never bought count too.")).format(customers=n(len(summary)), buyers=n((x > 0).sum()), days=n(x.sum())),
              _("BG/NBD log-likelihood {bg_ll} (AIC {bg_aic}); Pareto/NBD {pnbd_ll} (AIC {pnbd_aic}): the lower AIC "
                "fits better.").format(bg_ll=f"{bg.log_likelihood_:,.1f}", bg_aic=f"{2 * 4 - 2 * bg.log_likelihood_:,.1f}",
                                       pnbd_ll=f"{pnbd.log_likelihood_:,.1f}",

@@ -371,7 +371,8 @@ def _validation_text(e: ValidationError) -> str:
     branch = ("str",)
     out: dict[str, str] = {}
     errors = e.errors()
-    as_dict = {tuple(str(x) for x in err["loc"][:-1]) for err in errors if str(err["loc"][-1]) not in branch}
+    as_dict = {tuple(str(x) for x in err["loc"][:-1]) for err in errors
+               if err["loc"] and str(err["loc"][-1]) not in branch}
     for err in errors:
         loc = [str(x) for x in err["loc"]]
         if loc and loc[-1] in branch and tuple(loc[:-1]) in as_dict:

@@ -214,7 +214,7 @@ class Warehouse:
 
             raise NotEstimable(f"{table}: table is missing from the source "
                                f"(found: {', '.join(self.tables()) or 'no canonical tables'})",
-                               f"add {table} to the source {self.source}, or name its file in the mapping")
+                               f"add {table} to the source, or name its file in the mapping")
 
     def data_start(self):
         """The first day of the first month with balances (``datetime.date``), or None for a source

@@ -33,6 +33,9 @@ SOURCE_ENV = "CRM_SOURCE"
 # here stays as the notebook spells it; tests/test_i18n_rep.py checks the list against the notebooks).
 # Facts keep the English name: they do not depend on the language.
 SECTIONS = (
+    N_("Value tiers"), N_("Value tiers (figure)"), N_("Base movement"), N_("Engagement"),
+    N_("Value tier profiles"), N_("Lifecycle stages"), N_("Lifecycle stages (figure)"), N_("Tier migration"),
+    N_("Closures by value tier"),
     N_("Profitability by value tier"), N_("Profitability by segment"),
     N_("Out-of-time validation"), N_("Log-rank test by value tier"), N_("Retention by value tier"),
     N_("Log-rank test by segment"), N_("Retention by segment"), N_("Log-rank test by acquisition channel"),

@@ -196,7 +196,7 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
     prev = None
     if _has_history(f_prev):
         prev = segment_customers(f_prev, params, s, as_of=dates["previous"])
-    else:
+    elif (f_prev.attrs.get("lacking") or {}).get("balances") != ("*",):   # (no balances at all: said once, by the tiers)
         logger.warning("no balances at the previous period end %s: migration and label matching skipped",
                        dates["previous"].date())
     cur = segment_customers(f_now, params, s, reference=prev.models if prev else None, as_of=dates["current"])
