@@ -254,17 +254,14 @@ def require(features: pd.DataFrame, *tables: str, what: str = "this section") ->
     a section that reads those columns calls this first, so its page says why it is absent.
     """
     from crm_lib.errors import NotEstimable
+    from crm_lib.fmt import tr
 
     lacking = features.attrs.get("lacking") or {}
     gone = [t for t in tables if lacking.get(t) == ("*",)]
     if gone:
-        raise NotEstimable(f"{what} needs {_tables_text(gone)}, which the source does not have",
-                           f"add {' and '.join(gone)} to the source, or name {'their files' if len(gone) > 1 else 'its file'} "
-                           "in the mapping")
-
-
-def _tables_text(tables: list[str]) -> str:
-    return f"table{'s' if len(tables) > 1 else ''} {', '.join(tables)}"
+        raise NotEstimable(tr("{what} needs {tables}, which the source does not have", what=what,
+                              tables=", ".join(gone)),
+                           tr("add {tables} to the source, or name the file in the mapping", tables=", ".join(gone)))
 
 
 def _ident(name: str) -> str:

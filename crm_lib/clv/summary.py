@@ -215,7 +215,9 @@ def warehouse_summary(wh, calibration_end, observation_end=None, txn_types=("fee
     if not found and which == "TRUE":
         from crm_lib.errors import NotEstimable
 
-        raise NotEstimable("transactions: the source has no transactions", "load the transactions table")
+        from crm_lib.fmt import tr
+
+        raise NotEstimable(tr("transactions: the table holds no transaction"), tr("load the transactions table"))
     if not found:
         raise DataContractError(f"transactions.txn_type: no row with txn_type in {types} (rule 'fee-bearing card and "
                                 "payment activity exists'); set transactional.txn_types in parameters/clv.yaml")

@@ -211,10 +211,11 @@ class Warehouse:
         """
         if not self.has(table):
             from crm_lib.errors import NotEstimable
+            from crm_lib.fmt import tr
 
-            raise NotEstimable(f"{table}: table is missing from the source "
-                               f"(found: {', '.join(self.tables()) or 'no canonical tables'})",
-                               f"add {table} to the source, or name its file in the mapping")
+            raise NotEstimable(tr("{table}: table is missing from the source (found: {found})", table=table,
+                                  found=", ".join(self.tables()) or "no canonical tables"),
+                               tr("add {table} to the source, or name its file in the mapping", table=table))
 
     def data_start(self):
         """The first day of the first month with balances (``datetime.date``), or None for a source

@@ -16,6 +16,7 @@ from crm_lib.periods import Period
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import NotEstimable
 from crm_lib.features import feature_table, require
+from crm_lib.fmt import tr
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def base_movement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.Seri
         The source does not hold ``customers.closed_date``: closures cannot be told from open
         relationships, so no count here would be data.
     """
-    _need_closures(wh, "the base movement (active, new and closed customers)")
+    _need_closures(wh, tr("the base movement (active, new and closed customers)"))
     s, e = period.start, period.end
     q = f"""
     SELECT
@@ -82,9 +83,9 @@ def base_movement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.Seri
 
 def _need_closures(wh: Warehouse, what: str) -> None:
     if "closed_date" not in wh.held("customers"):
-        raise NotEstimable(f"{what} needs customers.closed_date, which the source does not have (without it "
-                           "a closed relationship cannot be told from an open one)",
-                           "map the column that holds the closing date of the relationship")
+        raise NotEstimable(tr("{what} needs customers.closed_date, which the source does not have (without it a "
+                              "closed relationship cannot be told from an open one)", what=what),
+                           tr("map the column that holds the closing date of the relationship"))
 
 
 def engagement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.DataFrame:
@@ -122,9 +123,9 @@ def engagement(wh: Warehouse, period: Period, alpha: float = 0.05) -> pd.DataFra
                           AND onboard_date <= DATE '{e}' AND acquisition_cost IS NOT NULL""")["acquisition_cost"]
         rows.append(_mean_row("cac", cost, alpha, "t interval over new customers"))
     if not rows:
-        raise NotEstimable("the engagement measures need accounts (cross-sell), transactions.channel (digital "
-                           "share) or customers.acquisition_cost (CAC), and the source has none of them",
-                           "add any of them to the source")
+        raise NotEstimable(tr("the engagement measures need accounts (cross-sell), transactions.channel (digital "
+                              "share) or customers.acquisition_cost (CAC), and the source has none of them"),
+                           tr("add any of them to the source"))
     return pd.DataFrame(rows).set_index("kpi")
 
 
@@ -171,7 +172,7 @@ def customers_by_tier(wh: Warehouse, period: Period, params: dict, features: pd.
     ``median_aum`` (currency).
     """
     f = active_features(wh, period, params) if features is None else features
-    require(f, "balances", what="value tiers (by average AUM)")
+    require(f, "balances", what=tr("value tiers (by average AUM)"))
     order = _tier_order(params, f["tier"])
     g = f.groupby(["customer_type", "tier"], observed=True).agg(
         customers=("customer_id", "size"), aum=("aum_avg", "sum"), median_aum=("aum_avg", "median")).reset_index()
@@ -256,7 +257,7 @@ def monthly_active(wh: Warehouse, start, end) -> pd.DataFrame:
     -------
     DataFrame with ``month`` (month-end), ``customer_type``, ``active`` (customers).
     """
-    _need_closures(wh, "the active customers by month")
+    _need_closures(wh, tr("the active customers by month"))
     months = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="ME")
     if len(months) == 0:
         return pd.DataFrame(columns=["month", "customer_type", "active"])
