@@ -378,3 +378,37 @@ def test_cdnow_two_table_bank_runs_the_quarterly_pack_it_supports(cdnow_bank, tm
                         and f["tags"].get("kind") == "omitted" and not f["tags"].get("builds_on"))
              for nb in PREDICTED}
     assert roots == {nb: sorted(s) for nb, s in PREDICTED.items()}
+
+
+@pytest.mark.slow
+def test_islr_credit_customer_snapshot_runs_the_pack_it_supports(tmp_path, capsys):
+    """map -> edit -> run on a customer snapshot with no dates: exit 0, the review runs, and every analysis
+    notebook is 'not run' with what it lacks, in the manifest and on the index."""
+    if not CREDIT.exists():
+        pytest.skip(f"ISLR Credit.csv not found at {CREDIT} (shared data folder absent)")
+    src = tmp_path / "credit"
+    src.mkdir()
+    shutil.copy(CREDIT, src / "Credit.csv")
+    out = tmp_path / "credit.yaml"
+    assert run_map(capsys, str(src), "--out", str(out))[0] == 0
+    edited = tmp_path / "credit_edited.yaml"
+    edited.write_text(drop_todo_lines(out.read_text(encoding="utf-8")), encoding="utf-8")
+    reports = tmp_path / "reports"
+    log = logging.getLogger("crm_lib")
+    handlers, level = log.handlers[:], log.level
+    capsys.readouterr()
+    try:
+        code = main(["-q", "run", "quarterly", "--set", f"source={src}", "--set", f"mapping={edited}",
+                     "--set", f"reports_dir={reports}"])
+    finally:
+        log.handlers[:], log.level = handlers, level
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    [pack] = [p for p in (reports / "quarterly").iterdir() if (p / "manifest.json").is_file()]
+    by_name = {nb["name"]: nb for nb in json.loads((pack / "manifest.json").read_text())["notebooks"]}
+    assert by_name.pop("90_effectiveness_review")["status"] == "ok"
+    assert {nb["status"] for nb in by_name.values()} == {"not run"}
+    assert by_name["00_data_overview"]["reason"] == ("needs columns customers.customer_type, customers.onboard_date, "
+                                                     "which the source does not have")
+    index = (reports / "index.html").read_text()
+    assert index.count("not run: needs") == len(by_name)
