@@ -188,7 +188,7 @@ def _preconditions(wh: Warehouse, params: dict, period) -> dict:
            "types": wh.con.execute("SELECT customer_type, count(*) FROM customers GROUP BY 1 ORDER BY 2 DESC").fetchall(),
            "period": period.label if period is not None else ""}
     first = wh.con.execute("SELECT min(month) FROM balances").fetchall()[0][0] if wh.has("balances") else None
-    pre["balances"] = wh.has("balances")
+    pre["balances"], pre["accounts"] = wh.has("balances"), wh.has("accounts")
     pre["closures"] = "closed_date" in wh.held("customers")   # the source records when relationships closed
     # the overview's engagement measures: cross-sell (accounts), digital share (channels), CAC
     pre["engagement"] = (wh.has("accounts") or "acquisition_cost" in wh.held("customers")
@@ -291,13 +291,18 @@ def _omissions(notebook: str, pre: dict, params: dict) -> tuple[list[dict], str]
             "40_clv": (("Relationship CLV", why),
                        ("Cohort retention (sBG)", "the source has no balances table (the cohorts start with it)")),
         }.get(notebook, ())]
+    elif not pre.get("accounts", True):   # balances without accounts: the margins price product fees too
+        why = "the source has no accounts table to price the product fees of the monthly margins from"
+        out += [{"section": s, "reason": why} for s in {"00_data_overview": ("Profitability by value tier",),
+                                                        "10_segmentation": ("Profitability by segment",),
+                                                        "40_clv": ("Relationship CLV",)}.get(notebook, ())]
     if notebook == "00_data_overview" and not pre.get("closures", True):
         out.append({"section": "Base movement",
                     "reason": "the source has no customers.closed_date to tell closed relationships from open ones"})
     if notebook == "00_data_overview" and not pre.get("engagement", True):
         out.append({"section": "Engagement", "reason": "the source has no accounts, transactions.channel or "
                                                        "customers.acquisition_cost to measure engagement from"})
-    if notebook == "40_clv" and pre.get("balances", True) and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
+    if notebook == "40_clv" and pre.get("balances", True) and pre.get("accounts", True) and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
         # the relationship CLV and everything built on it are omitted; the card and payment models still run
         out.append({"section": "Relationship CLV",
                     "reason": "no churn events in the models' cohort to fit the lifetime model's survival curve on"})
