@@ -26,6 +26,7 @@ import functools
 import glob as _glob
 import hashlib
 import logging
+import re
 from pathlib import Path
 
 import duckdb
@@ -57,6 +58,38 @@ def local_session(app: str = "crm-workbench", cores: int | str = 2):
     return spark
 
 
+_SPARK_URL = re.compile(r"spark:local(?:\[(\d+|\*)\])?\?path=(.+)")
+
+
+def open_spark(source: str, mapping=None) -> "SparkWarehouse":
+    """``spark:local[N]?path=<folder>`` (``crm_lib.data.store.open_source``) as a ``SparkWarehouse``.
+
+    The source's form, the mapping and the folder are checked before a Spark session is started.
+    """
+    m = _SPARK_URL.fullmatch(source)
+    if not m:
+        raise SourceError(f"source {source}: a Spark source is spark:local[N]?path=<folder of Parquet tables> "
+                          "(e.g. spark:local[2]?path=/data/bank/parquet; N cores, or * for all)")
+    _refuse_mapping(source, mapping)
+    _parquet_folder(source, m.group(2))
+    cores = m.group(1) or "2"
+    return SparkWarehouse(local_session(cores=int(cores) if cores.isdigit() else cores), m.group(2), source=source)
+
+
+def _refuse_mapping(source, mapping) -> None:
+    if mapping is not None:
+        raise ConfigError(f"source {source}: a column mapping is not supported on Spark yet; give a Parquet "
+                          "folder already in the canonical tables, or open the source with DuckDB")
+
+
+def _parquet_folder(source: str, path) -> str:
+    kind, folder = _classify(str(path))
+    if kind != "parquet":
+        raise SourceError(f"source {source}: Spark reads a folder of Parquet tables "
+                          f"(<table>.parquet or <table>/*.parquet); {path} is a {kind} source")
+    return folder
+
+
 # --------------------------------------------------------------------------- the query layer
 
 @functools.lru_cache(maxsize=1024)
@@ -75,13 +108,44 @@ def to_spark(query: str) -> str:
 def _fix_for_spark(node: exp.Expression) -> exp.Expression:
     """Where SQLGlot's DuckDB -> Spark compilation would change a result, the Spark spelling of DuckDB's meaning.
 
+    - ``l ASOF [LEFT] JOIN r ON <equalities> AND <one inequality>`` (Spark has no ASOF join) becomes
+      ``[LEFT] JOIN LATERAL (SELECT * FROM r WHERE <the same condition> ORDER BY <r's side> DESC|ASC LIMIT 1)
+      ON TRUE``: per row of ``l``, the one row of ``r`` nearest below (``>``, ``>=``) or above (``<``, ``<=``).
     - ``date_trunc`` is a TIMESTAMP without time zone in DuckDB (for a date or a timestamp); Spark's is a
       TIMESTAMP with the session's time zone, whatever ``spark.sql.timestampType`` says: cast back.
     """
+    if isinstance(node, exp.Join) and str(node.args.get("method") or "").upper() == "ASOF":
+        return _asof_as_lateral(node)
     if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and not node.meta.get("crm_ntz"):
         node.meta["crm_ntz"] = True
         return exp.Cast(this=node, to=exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
     return node
+
+
+def _asof_as_lateral(join: exp.Join) -> exp.Join:
+    right = join.this
+    alias = right.alias_or_name
+    cond = join.args.get("on")
+    ineqs = [n for n in (cond.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE) if cond else ())]
+    if not alias or len(ineqs) != 1:
+        raise sqlglot.errors.UnsupportedError(f"ASOF join with {len(ineqs)} inequalities: only one is supported")
+    ineq = ineqs[0]
+
+    def inner(e: exp.Expression) -> bool:
+        return any(c.table == alias for c in e.find_all(exp.Column))
+
+    if inner(ineq.expression) and not inner(ineq.this):      # outer > r.x: the largest r.x below
+        key, desc = ineq.expression, isinstance(ineq, (exp.GT, exp.GTE))
+    elif inner(ineq.this) and not inner(ineq.expression):    # r.x < outer: the same, written the other way
+        key, desc = ineq.this, isinstance(ineq, (exp.LT, exp.LTE))
+    else:
+        raise sqlglot.errors.UnsupportedError(f"ASOF join inequality {ineq.sql('duckdb')}: one side must be {alias}'s")
+    side = "LEFT " if str(join.args.get("side") or "").upper() == "LEFT" else ""
+    sub = (f"SELECT * FROM {right.sql('spark')} WHERE {cond.sql('spark')} "
+           f"ORDER BY {key.sql('spark')} {'DESC' if desc else 'ASC'} LIMIT 1")
+    q = sqlglot.parse_one(f"SELECT * FROM _l {side}JOIN LATERAL ({sub}) AS {exp.to_identifier(alias).sql('spark')} "
+                          "ON TRUE", read="spark")
+    return q.args["joins"][0]
 
 
 def _param(v):
@@ -146,6 +210,8 @@ class _Cursor:
     def arrow(self):
         return self.arrow_table
 
+    to_arrow_table = arrow
+
     def close(self) -> None:
         self._con.close()
 
@@ -192,18 +258,13 @@ class SparkWarehouse(Warehouse):
     kind = "spark"
 
     def __init__(self, spark=None, path: str | Path | None = None, mapping=None, source: str | None = None):
-        if mapping is not None:
-            raise ConfigError(f"source {source or path}: a column mapping is not supported on Spark yet; "
-                              "give a Parquet folder already in the canonical tables, or read it with DuckDB")
+        _refuse_mapping(source or path, mapping)
         if path is None:
             raise SourceError("a Spark source needs the folder of its Parquet tables (spark:local[2]?path=/folder)")
         self.source = source or f"spark:?path={path}"
         self.mapping = None
         self.threads = None
-        kind, self.path = _classify(str(path))
-        if kind != "parquet":
-            raise SourceError(f"source {self.source}: Spark reads a folder of Parquet tables "
-                              f"(<table>.parquet or <table>/*.parquet); {path} is a {kind} source")
+        self.path = _parquet_folder(self.source, path)
         self.spark = (spark or local_session()).newSession()
         self.spark.conf.set("spark.sql.timestampType", "TIMESTAMP_NTZ")   # DuckDB's TIMESTAMP: no time zone
         self.con = _SparkConnection(self)

@@ -278,17 +278,9 @@ def open_source(source: str | Path, mapping=None, threads: int | None = None) ->
     mapping is refused (``ConfigError``).
     """
     if isinstance(source, str) and source.startswith("spark:"):
-        import re
+        from crm_lib.data.spark import open_spark
 
-        from crm_lib.data.spark import SparkWarehouse, local_session
-
-        m = re.fullmatch(r"spark:local(?:\[(\d+|\*)\])?\?path=(.+)", source)
-        if not m:
-            raise SourceError(f"source {source}: a Spark source is spark:local[N]?path=<folder of Parquet tables> "
-                              "(e.g. spark:local[2]?path=/data/bank/parquet)")
-        cores = m.group(1) or "2"
-        return SparkWarehouse(local_session(cores=int(cores) if cores.isdigit() else cores), m.group(2),
-                              mapping=mapping, source=source)
+        return open_spark(source, mapping)
     if mapping is not None and not hasattr(mapping, "select_sql"):
         from crm_lib.data.mapping import load_mapping
 
