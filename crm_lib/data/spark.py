@@ -108,9 +108,10 @@ def to_spark(query: str) -> str:
 def _fix_for_spark(node: exp.Expression) -> exp.Expression:
     """Where SQLGlot's DuckDB -> Spark compilation would change a result, the Spark spelling of DuckDB's meaning.
 
-    - ``l ASOF [LEFT] JOIN r ON <equalities> AND <one inequality>`` (Spark has no ASOF join) becomes
-      ``[LEFT] JOIN LATERAL (SELECT * FROM r WHERE <the same condition> ORDER BY <r's side> DESC|ASC LIMIT 1)
-      ON TRUE``: per row of ``l``, the one row of ``r`` nearest below (``>``, ``>=``) or above (``<``, ``<=``).
+    - ``l ASOF [LEFT] JOIN r ON <equalities> AND <one inequality>`` (Spark has no ASOF join): per row of ``l``,
+      the row of ``r`` nearest below (``>``, ``>=``) or above (``<``, ``<=``). Compiled as an ordinary join on
+      ``r`` with each row's next key (``LEAD``/``LAG`` over the equality columns), keeping the row whose next key
+      no longer meets the inequality; ``r`` gains a column ``_asof_neighbour`` (a ``SELECT *`` shows it).
     - ``date_trunc`` is a TIMESTAMP without time zone in DuckDB (for a date or a timestamp); Spark's is a
       TIMESTAMP with the session's time zone, whatever ``spark.sql.timestampType`` says: cast back.
     """
@@ -141,10 +142,18 @@ def _asof_as_lateral(join: exp.Join) -> exp.Join:
     else:
         raise sqlglot.errors.UnsupportedError(f"ASOF join inequality {ineq.sql('duckdb')}: one side must be {alias}'s")
     side = "LEFT " if str(join.args.get("side") or "").upper() == "LEFT" else ""
-    sub = (f"SELECT * FROM {right.sql('spark')} WHERE {cond.sql('spark')} "
-           f"ORDER BY {key.sql('spark')} {'DESC' if desc else 'ASC'} LIMIT 1")
-    q = sqlglot.parse_one(f"SELECT * FROM _l {side}JOIN LATERAL ({sub}) AS {exp.to_identifier(alias).sql('spark')} "
-                          "ON TRUE", read="spark")
+    # Each row of r knows the next key (lead; lag when the nearest above is wanted) among the rows of its
+    # equality partition: the row to join is the one whose neighbour no longer meets the inequality.
+    parts = [e for q in cond.find_all(exp.EQ) for e in (q.this, q.expression) if inner(e)]
+    nb = exp.column("_asof_neighbour", table=alias)
+    beyond = ineq.copy().transform(lambda n: nb.copy() if n == key else n)
+    t = exp.to_identifier(alias).sql("spark")
+    sub = (f"SELECT *, {'LEAD' if desc else 'LAG'}({key.sql('spark')}) OVER ("
+           + (f"PARTITION BY {', '.join(p.sql('spark') for p in parts)} " if parts else "")
+           + f"ORDER BY {key.sql('spark')} {'NULLS FIRST' if desc else 'NULLS LAST'}) AS _asof_neighbour "
+           f"FROM {right.sql('spark')}")
+    q = sqlglot.parse_one(f"SELECT * FROM _l {side}JOIN ({sub}) AS {t} ON ({cond.sql('spark')}) AND "
+                          f"({nb.sql('spark')} IS NULL OR NOT ({beyond.sql('spark')}))", read="spark")
     return q.args["joins"][0]
 
 
