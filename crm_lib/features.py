@@ -316,21 +316,3 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
     df.attrs["lacking"] = lacking   # what the source lacked: the features computed from it are NULL
     logger.info("feature table as of %s: %d customers", as_of, len(df))
     return df
-
-
-def spark_feature_table(spark, as_of, window_days: int = 365, aum_months: int = 3,
-                        tier_thresholds: dict | None = None, key: str | None = None) -> pd.DataFrame:
-    """The feature table as of ``as_of`` computed by Spark from the registered views.
-
-    Same columns and values as ``feature_table`` (sorted by pseudonym); the views come from
-    ``crm_lib.data.spark.register_parquet`` (or the bank's own catalogue).
-    """
-    from crm_lib.data.spark import pseudonym_spark_sql
-
-    products = sorted(r[0] for r in spark.sql("SELECT DISTINCT product FROM accounts WHERE product IS NOT NULL").collect())
-    inner = feature_sql(as_of, products, window_days, aum_months, tier_thresholds, dialect="spark")
-    pid = pseudonym_spark_sql("customer_id", key or pseudonym_key())
-    df = spark.sql(f"SELECT {pid} AS pid, f.* FROM ({inner}) f").drop("customer_id").withColumnRenamed("pid", "customer_id")
-    out = df.toPandas().sort_values("customer_id").reset_index(drop=True)
-    logger.info("spark feature table as of %s: %d customers", as_of, len(out))
-    return out

@@ -1,44 +1,48 @@
-"""A real local Spark session computes the same features as DuckDB from the same definitions."""
+"""The Spark query layer without a JVM: what SQLGlot makes of the library's DuckDB SQL, and the Spark source form.
+
+The results themselves (the same features, pseudonyms, measures and door problems on a real local Spark
+session as on DuckDB) are compared in ``tests/test_spark_warehouse.py``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
+from crm_lib.data.privacy import _subkeys, pseudonym_sql
+from crm_lib.data.sources import SourceError
+from crm_lib.data.spark import to_spark
 from crm_lib.data.store import open_source
-from crm_lib.features import feature_table
+from crm_lib.errors import ConfigError
 
-pytestmark = pytest.mark.slow
-AS_OF = "2025-06-30"
 KEY = "spark-test-key"
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from crm_lib.data.spark import local_session
+def test_the_pseudonym_is_one_formula_compiled_for_spark():
+    k_in, k_out = _subkeys(KEY)
+    q = to_spark(f"SELECT {pseudonym_sql('customer_id', KEY)} AS p FROM customers")
+    # DuckDB's sha256(x) is Spark's sha2(x, 256): the nested hash keeps its keys and order
+    assert q.count("SHA2(") == 2 and q.count(", 256)") == 2 and "SHA256" not in q.upper()
+    assert q.index(k_out) < q.index(k_in) < q.index("CAST(customer_id AS STRING)")
+    assert "SUBSTRING(" in q and ", 1, 15)" in q
 
-    s = local_session()
-    yield s
-    s.stop()
+
+def test_parameters_stay_markers():
+    q = to_spark("SELECT count(*) FILTER (WHERE x > ?) FROM t WHERE NOT list_contains(CAST(? AS VARCHAR[]), y)")
+    assert q.count("?") == 2 and "ARRAY_CONTAINS(CAST(? AS ARRAY<STRING>), y)" in q
 
 
-def test_spark_and_duckdb_agree(spark, tiny_bank):
-    from crm_lib.data.spark import register_parquet
-    from crm_lib.features import spark_feature_table
+def test_duckdb_types_keep_their_meaning():
+    q = to_spark("SELECT date_trunc(?, CAST(ts AS TIMESTAMP)) AS p, TIMESTAMP '2025-01-01 00:00:00' AS t, "
+                 "* EXCLUDE (customer_id) FROM transactions ORDER BY 1")
+    assert "CAST(DATE_TRUNC(?, CAST(ts AS TIMESTAMP_NTZ)) AS TIMESTAMP_NTZ)" in q    # DuckDB's is without time zone
+    assert "CAST('2025-01-01 00:00:00' AS TIMESTAMP_NTZ)" in q and "* EXCEPT (customer_id)" in q
+    assert "NULLS LAST" in q                                                          # DuckDB's default order
 
-    register_parquet(spark, tiny_bank / "parquet")
-    got = spark_feature_table(spark, AS_OF, key=KEY)
-    with open_source(tiny_bank / "warehouse.duckdb") as wh:
-        want = feature_table(wh, AS_OF, key=KEY)
-    assert list(got["customer_id"]) == list(want["customer_id"])  # same pseudonyms, same customers
-    assert set(want.columns) <= set(got.columns)
-    for c in want.columns:
-        a, b = want[c], got[c]
-        if pd.api.types.is_numeric_dtype(a) or pd.api.types.is_bool_dtype(a):
-            np.testing.assert_allclose(pd.to_numeric(b, errors="coerce").astype(float),
-                                       a.astype(float), rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=c)
-        elif pd.api.types.is_datetime64_any_dtype(a):
-            assert (pd.to_datetime(b).dt.date.fillna(0) == a.dt.date.fillna(0)).all(), c
-        else:
-            assert (a.fillna("<NA>").astype(str) == b.fillna("<NA>").astype(str)).all(), c
+
+def test_a_spark_source_is_checked_before_spark_starts(tiny_bank, tmp_path):
+    with pytest.raises(SourceError, match=r"spark:local\[N\]\?path="):
+        open_source("spark:local[2]")
+    with pytest.raises(SourceError, match="no such file or folder"):
+        open_source(f"spark:local[2]?path={tmp_path / 'nowhere'}")
+    with pytest.raises(ConfigError, match="mapping is not supported on Spark"):
+        open_source(f"spark:local[2]?path={tiny_bank / 'parquet'}", mapping="any.yaml")

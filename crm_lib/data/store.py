@@ -269,7 +269,19 @@ class Warehouse:
 
 
 def open_source(source: str | Path, mapping=None, threads: int | None = None) -> Warehouse:
-    """Open ``source`` (with an optional mapping file path or object) as a Warehouse."""
+    """Open ``source`` (with an optional mapping file path or object) as a Warehouse.
+
+    A source ``spark:<master>?path=<folder>`` opens the Parquet folder on Spark instead
+    (``crm_lib.data.spark.SparkWarehouse``, the same interface, every query compiled to Spark SQL):
+    ``spark:local[2]?path=/data/bank/parquet`` on a local session of 2 cores, ``spark:local[N]?path=...``
+    on N cores, ``spark:local[*]?path=...`` on all of them (``crm_lib.data.spark.local_session``; a
+    session already running in the process is used as it is). ``threads`` does not apply there, and a
+    mapping is refused (``ConfigError``).
+    """
+    if isinstance(source, str) and source.startswith("spark:"):
+        from crm_lib.data.spark import open_spark
+
+        return open_spark(source, mapping)
     if mapping is not None and not hasattr(mapping, "select_sql"):
         from crm_lib.data.mapping import load_mapping
 

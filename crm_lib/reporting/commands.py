@@ -51,7 +51,7 @@ def cmd_run(args) -> int:
 
 def cmd_run_due(args) -> int:
     from crm_lib.data.store import open_source
-    from crm_lib.reporting.runner import due_periods, reports_root, run_pack
+    from crm_lib.reporting.runner import _abs, due_periods, reports_root, run_pack
 
     profiles = args.profiles or sorted(p.stem for p in (config.default_parameters_dir() / "profiles").glob("*.yaml"))
     overrides = list(args.set or [])
@@ -61,7 +61,7 @@ def cmd_run_due(args) -> int:
     built = 0
     for profile in profiles:
         cfg = config.resolve(profile, overrides)
-        src = cfg.params.source if Path(cfg.params.source).is_absolute() else str(config.PROJECT_ROOT / cfg.params.source)
+        src = _abs(cfg.params.source)
         with open_source(src) as wh:
             end = wh.data_end().date()
         root = reports_root(cfg) / profile
@@ -95,7 +95,7 @@ def backfill_periods(kind: str, until, count: int, data_start=None) -> list:
 def cmd_backfill(args) -> int:
     from crm_lib.data.store import open_source
     from crm_lib.reporting.index import build_index
-    from crm_lib.reporting.runner import check_once, facts_only_workers, reports_root, run_pack
+    from crm_lib.reporting.runner import _abs, check_once, facts_only_workers, reports_root, run_pack
 
     overrides = list(args.set or [])
     if args.source:
@@ -113,7 +113,7 @@ def cmd_backfill(args) -> int:
                               f"({', '.join(cfg.params.notebooks)})")
         overrides.append("notebooks=[" + ", ".join(keep) + "]")
         cfg = config.resolve(args.profile, overrides)
-    src = cfg.params.source if Path(cfg.params.source).is_absolute() else str(config.PROJECT_ROOT / cfg.params.source)
+    src = _abs(cfg.params.source)
     with open_source(src) as wh:
         end, start = wh.data_end().date(), wh.data_start()
     until = config.resolve_period(args.until, cfg.params.period_kind, end)

@@ -106,7 +106,7 @@ def reports_root(cfg: RunConfig) -> Path:
 
 
 def _abs(path: str | None) -> str | None:
-    if not path:
+    if not path or str(path).startswith(("spark:", "duckdb:///")):   # a source URL, not a path
         return path
     p = Path(path)
     return str(p if p.is_absolute() else config.PROJECT_ROOT / p)
