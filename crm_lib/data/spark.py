@@ -317,28 +317,12 @@ class SparkWarehouse(Warehouse):
         Spark does not know ``* REPLACE``, so the columns are listed; the order is the one DuckDB's
         ``* REPLACE`` gives (the source's, then the absent ones).
         """
-        from crm_lib.data.schema import PII_COLUMNS, SCHEMAS, sql_type
+        from crm_lib.data.schema import SCHEMAS
 
         if table not in SCHEMAS:
             return base
         have = self._describe(base)
-        replace, added = {}, []
-        for col, spec in SCHEMAS[table].columns.items():
-            want = sql_type(spec)
-            if col in have:
-                if want == "VARCHAR" or have[col] not in ("VARCHAR", "NULL"):
-                    continue
-                raw = f"nullif(trim(CAST({_q(col)} AS VARCHAR)), '')"
-                bad = self.con.execute(f"SELECT count(*) FROM ({base}) WHERE {raw} IS NOT NULL "
-                                       f"AND (TRY_CAST({raw} AS {want}) IS NULL"
-                                       + (f" OR TRY_CAST({raw} AS DOUBLE) % 1 <> 0" if want == "BIGINT" else "")
-                                       + ")").fetchall()[0][0]
-                if not bad:
-                    replace[col] = f"TRY_CAST({raw} AS {want}) AS {_q(col)}"
-                    self.retyped.setdefault(table, []).append(col)
-            elif col not in PII_COLUMNS:
-                added.append(f"CAST(NULL AS {want}) AS {_q(col)}")
-                self.absent.setdefault(table, []).append(col)
+        replace, added = self._contract_plan(table, base, have)
         if not replace and not added:
             return base
         cols = [replace.get(c, _q(c)) for c in have] + added

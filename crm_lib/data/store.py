@@ -124,12 +124,25 @@ class Warehouse:
           naming the notebooks that cannot run and the default the others read, ``schema.DEFAULTS``).
           ``held`` is what the source really holds.
         """
-        from crm_lib.data.schema import PII_COLUMNS, SCHEMAS, sql_type
+        from crm_lib.data.schema import SCHEMAS
 
         if table not in SCHEMAS:
             return base
         have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {base}").fetchall()}
-        replace, added = [], []
+        replace, added = self._contract_plan(table, base, have)
+        if not replace and not added:
+            return base
+        star = "*" + (f" REPLACE ({', '.join(replace.values())})" if replace else "")
+        return f"SELECT {', '.join([star] + added)} FROM ({base})"
+
+    def _contract_plan(self, table: str, base: str, have: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+        """``_contract_select``'s columns: source column -> its retyped expression, and the NULL columns added.
+
+        Records ``retyped`` and ``absent``; every engine's warehouse builds its select from this plan.
+        """
+        from crm_lib.data.schema import PII_COLUMNS, SCHEMAS, sql_type
+
+        replace, added = {}, []
         for col, spec in SCHEMAS[table].columns.items():
             want = sql_type(spec)
             if col in have:
@@ -141,15 +154,12 @@ class Warehouse:
                                        + (f" OR TRY_CAST({raw} AS DOUBLE) % 1 <> 0" if want == "BIGINT" else "")
                                        + ")").fetchall()[0][0]
                 if not bad:
-                    replace.append(f"TRY_CAST({raw} AS {want}) AS {_q(col)}")
+                    replace[col] = f"TRY_CAST({raw} AS {want}) AS {_q(col)}"
                     self.retyped.setdefault(table, []).append(col)
             elif col not in PII_COLUMNS:
                 added.append(f"CAST(NULL AS {want}) AS {_q(col)}")
                 self.absent.setdefault(table, []).append(col)
-        if not replace and not added:
-            return base
-        star = "*" + (f" REPLACE ({', '.join(replace)})" if replace else "")
-        return f"SELECT {', '.join([star] + added)} FROM ({base})"
+        return replace, added
 
     # ------------------------------------------------------------------ reading
     def has(self, table: str) -> bool:
