@@ -39,6 +39,12 @@ def test_duckdb_types_keep_their_meaning():
     assert "NULLS LAST" in q                                                          # DuckDB's default order
 
 
+def test_a_decimal_divisor_divides_in_double_as_in_duckdb():
+    # Spark reads 86400.0 as DECIMAL(6,1) and rounds the quotient to the decimal's scale; DuckDB divides in DOUBLE
+    q = to_spark("SELECT date_diff('second', a, b) / 86400.0 AS days, x / 2 AS half, 1.5 * x AS y FROM t")
+    assert "/ CAST(86400.0 AS DOUBLE) AS days" in q and "x / 2 AS half" in q and "1.5 * x" in q
+
+
 def test_a_spark_source_is_checked_before_spark_starts(tiny_bank, tmp_path):
     with pytest.raises(SourceError, match=r"spark:local\[N\]\?path="):
         open_source("spark:local[2]")

@@ -85,6 +85,16 @@ def test_overview_measures(engines):
     assert_same_frame(measures.engagement(duck, period), measures.engagement(sw, period), "engagement")
 
 
+def test_monthly_resolution_time(engines):
+    """The complaint resolution times the effectiveness review's action evaluation reads: equal to the bit
+    (a decimal divisor once made Spark round them by up to 4e-8 days)."""
+    from crm_lib.evaluation.actions import monthly_kpi
+
+    duck, sw = engines
+    want, got = (monthly_kpi(w, "median_resolution_days", "2026-09-30") for w in (duck, sw))
+    assert len(want) > 12 and (want["value"].to_numpy() == got["value"].to_numpy()).all()
+
+
 def test_clv_summary(engines):
     from crm_lib.clv import warehouse_summary
 

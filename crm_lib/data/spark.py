@@ -114,7 +114,14 @@ def _fix_for_spark(node: exp.Expression) -> exp.Expression:
       no longer meets the inequality; ``r`` gains a column ``_asof_neighbour`` (a ``SELECT *`` shows it).
     - ``date_trunc`` is a TIMESTAMP without time zone in DuckDB (for a date or a timestamp); Spark's is a
       TIMESTAMP with the session's time zone, whatever ``spark.sql.timestampType`` says: cast back.
+    - ``x / 86400.0``: DuckDB divides in DOUBLE; Spark reads ``86400.0`` as a DECIMAL and rounds the quotient
+      to the decimal's scale (a complaint's resolution time moved by up to 4e-8 days): the literal is a DOUBLE.
     """
+    if isinstance(node, exp.Div):
+        for side in ("this", "expression"):
+            lit = node.args.get(side)
+            if isinstance(lit, exp.Literal) and not lit.is_string and any(ch in lit.this for ch in ".eE"):
+                node.set(side, exp.Cast(this=lit.copy(), to=exp.DataType.build("DOUBLE")))
     if isinstance(node, exp.Join) and str(node.args.get("method") or "").upper() == "ASOF":
         return _asof_as_lateral(node)
     if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and not node.meta.get("crm_ntz"):
