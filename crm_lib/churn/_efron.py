@@ -14,6 +14,7 @@ ridge fit equals lifelines ``CoxPHFitter(penalizer=...)`` with ``l1_ratio=0``.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 class NotConverged(Exception):
@@ -178,9 +179,10 @@ def efron_fit(X, T, E, A=None, strata=None, groups=None, penalizer: float = 0.0,
         raise NotConverged("singular information matrix at the optimum") from None
     if groups is not None:
         U = _score_residuals(Z, beta, bins, n)
-        _, gi = np.unique(np.asarray(groups), return_inverse=True)
-        Ug = np.zeros((gi.max() + 1, p))
-        np.add.at(Ug, gi, U)
+        # clusters numbered by hashing (np.unique sorted 3M string ids: 6 s of a 16 s landmark fit); each
+        # cluster's sum adds its rows in row order, as np.add.at did
+        gi, uniq = pd.factorize(np.asarray(groups), use_na_sentinel=False)
+        Ug = np.stack([np.bincount(gi, weights=U[:, j], minlength=len(uniq)) for j in range(p)], axis=1)
         cov_z = cov_z @ (Ug.T @ Ug) @ cov_z
     ll_unpen = ll + 0.5 * pen * beta @ beta
     return beta / sd, cov_z / np.outer(sd, sd), ll_unpen, it
