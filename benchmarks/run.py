@@ -564,13 +564,17 @@ def bench_pack(n: int) -> dict:
                         "--no-progress-bar", "--log-level", "ERROR"], check=True, capture_output=True)
         kernel = time.perf_counter() - t0
     reports = WORK / f"reports_{label(n)}"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = ru0.ru_maxrss
+    load_before = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--force",
                         "--source", str(bank_dir(n) / "warehouse.duckdb"), "--set", f"reports_dir={reports}"],
                        capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = ru1.ru_maxrss
+    load_after = round(os.getloadavg()[0], 2)
     if r.returncode not in (0, 4):
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
     packs = sorted((reports / "quarterly").glob("20*"))
@@ -579,6 +583,14 @@ def bench_pack(n: int) -> dict:
     return {"benchmark": "pack", "customers": n, "profile": "quarterly", "period": m["period"], "status": m["status"],
             "wall_seconds": round(wall, 2),
             "peak_rss_mb_largest_process": round(max(peak, before) / 1024, 1),
+            # CPU of the run and every process under it (kernels, DuckDB threads); with the load average, says
+            # how much of the 2 cores the pack got: wall is inflated when others share the machine
+            "cpu_user_seconds": round(ru1.ru_utime - ru0.ru_utime, 1),
+            "cpu_system_seconds": round(ru1.ru_stime - ru0.ru_stime, 1),
+            "load_avg_1m_before": load_before, "load_avg_1m_after": load_after,
+            "notebook_start_order": [ln.split(": ")[-2].split()[-1] for ln in
+                                     (packs[-1] / "run.log").read_text().splitlines() if ln.endswith(": executing")]
+            if (packs[-1] / "run.log").exists() else None,
             "kernel_start_seconds_each": round(kernel, 2),
             "notebooks": {x["name"]: {"execute_seconds": x["execute_seconds"], "render_seconds": x["render_seconds"],
                                      "status": x["status"]} for x in nbs},

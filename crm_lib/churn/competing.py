@@ -63,8 +63,6 @@ def cumulative_incidence(frame: pd.DataFrame, step: float | None = None, alpha: 
     Aalen, O.O. & Johansen, S. (1978). An empirical transition matrix for non-homogeneous Markov
     chains based on censored observations. *Scand. J. Statistics* 5, 141-150.
     """
-    from lifelines import AalenJohansenFitter
-
     per = per_year(time_unit)
     entry = entry_column(frame, entry_col)
     require_columns(frame, "frame", duration_col=duration_col, cause_col=cause_col)
@@ -90,7 +88,7 @@ def cumulative_incidence(frame: pd.DataFrame, step: float | None = None, alpha: 
     for i, c in enumerate(causes):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            aj = AalenJohansenFitter(alpha=alpha, seed=seed).fit(frame[duration_col], code, event_of_interest=i + 1,
+            aj = _aalen_johansen(alpha=alpha, seed=seed).fit(frame[duration_col], code, event_of_interest=i + 1,
                                                                  entry=frame[entry] if entry else None)
         cif = aj.cumulative_density_.iloc[:, 0]
         ci = aj.confidence_interval_
@@ -101,6 +99,44 @@ def cumulative_incidence(frame: pd.DataFrame, step: float | None = None, alpha: 
 
 
 _EV = "__exit__"
+
+
+def _aalen_johansen(**kw):
+    """lifelines' ``AalenJohansenFitter`` with its variance computed by cumulative sums.
+
+    lifelines accumulates the Greenwood-type variance (Collett, p. 411) row by row with
+    ``DataFrame.iterrows``: about 50 s per cause on a million customers. The three running sums
+    it keeps are prefix sums, so ``np.cumsum`` (sequential, left to right, as the loop adds) gives
+    the same numbers in milliseconds; every other step of the fit is lifelines' own.
+    """
+    from lifelines import AalenJohansenFitter
+    from lifelines.utils import inv_normal_cdf
+
+    class _AJ(AalenJohansenFitter):
+        def _bounds(self, lagged_survival, alpha, ci_labels):
+            df = self.event_table.copy()
+            df["Ft"] = self.cumulative_density_
+            df["lagS"] = lagged_survival.fillna(1)
+            if ci_labels is None:
+                ci_labels = ["%s_upper_%g" % (self._label, 1 - alpha), "%s_lower_%g" % (self._label, 1 - alpha)]
+            F = df["Ft"].to_numpy(float)
+            obs, n = df["observed"].to_numpy(float), df["at_risk"].to_numpy(float)
+            dj, lag = df[self.label_cmprisk].to_numpy(float), df["lagS"].to_numpy(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = obs / n / (n - obs)
+                second = np.cumsum((lag ** 2) * dj * (n - dj) / (n ** 3))
+                c = lag * dj / (n ** 2)
+                quad = np.cumsum(a * (F ** 2)) + np.cumsum(-2 * a * F) * F + np.cumsum(a) * (F ** 2)
+                var = quad + second - 2 * (np.cumsum(-c * F) + np.cumsum(c) * F)
+                df["variance"] = var
+                df["F_transformed"] = np.log(-np.log(df["Ft"]))
+                df["se_transformed"] = np.sqrt(df["variance"]) / (df["Ft"] * np.absolute(np.log(df["Ft"])))
+            z = inv_normal_cdf(1 - alpha / 2)
+            df[ci_labels[0]] = np.exp(-np.exp(df["F_transformed"] + z * df["se_transformed"]))
+            df[ci_labels[1]] = np.exp(-np.exp(df["F_transformed"] - z * df["se_transformed"]))
+            return df["variance"], df[ci_labels]
+
+    return _AJ(**kw)
 
 
 def incidence_at(cif: pd.DataFrame, years=(1, 2, 5), *, times=None) -> pd.DataFrame:

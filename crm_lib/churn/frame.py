@@ -336,14 +336,18 @@ def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.Dat
     uniqueness: 8 s of a 25 s cohort frame at 1M customers. A hash lookup does it in well
     under a second.
     """
-    r = right.set_index("customer_id")
-    for name, ids in ((what, r.index), ("survival frame", pd.Index(left["customer_id"]))):
+    rid, lid = pd.Index(right["customer_id"]), pd.Index(left["customer_id"])
+    for name, ids in ((what, rid), ("survival frame", lid)):
         if not ids.is_unique:
             dup = ids[ids.duplicated()][:3].tolist()
             raise DataContractError(f"{name}: customer_id must be unique per row, repeated e.g. {dup}")
-    cols = r.reindex(left["customer_id"].to_numpy())
+    # every left row found (the feature table covers every customer): a plain take by position, without
+    # set_index's copy and reindex's consolidation (3 s -> 1 s per join at 1M); else reindex, NaN where missing
+    pos = rid.get_indexer(lid)
+    vals = right.drop(columns="customer_id")
+    cols = vals.take(pos) if len(pos) and pos.min() >= 0 else vals.set_axis(rid).reindex(lid)
     cols.index = left.index
-    return pd.concat([left, cols], axis=1)
+    return pd.concat([left, cols], axis=1, copy=False)
 
 
 def _with_features(wh, f, as_of, key, window_days, aum_months, tiers) -> pd.DataFrame:

@@ -67,7 +67,7 @@ def cox_with_ph_fallback(frame: pd.DataFrame, covariates=cv.EXPLANATORY, alpha: 
 
 
 def ph_residual_curves(model: ChurnCox, frame: pd.DataFrame, covariates=None, frac: float = 0.3,
-                       max_points: int = 1500, seed: int = 0) -> pd.DataFrame:
+                       max_points: int = 1500, seed: int = 0, delta_share: float = 0.0025) -> pd.DataFrame:
     """Scaled Schoenfeld residuals with a LOWESS smooth: the estimated log hazard ratio over tenure.
 
     Parameters
@@ -79,6 +79,12 @@ def ph_residual_curves(model: ChurnCox, frame: pd.DataFrame, covariates=None, fr
     max_points : int
         Residual points kept per covariate for the plot (a seeded random sample; the smooth
         uses all events).
+    delta_share : float
+        LOWESS ``delta`` as a share of the tenure range: local fits at least this far apart,
+        linear interpolation between them (statsmodels suggests 1% for large n; 0.25% here). On the 1M bank's
+        145k events the full smooth took 18 s for 7 covariates, this 2 s, and the two differ by
+        at most 1% of the smooth's own standard error
+        (``tests/test_churn_ph_lowess.py``). 0 fits at every event.
 
     Returns
     -------
@@ -101,9 +107,10 @@ def ph_residual_curves(model: ChurnCox, frame: pd.DataFrame, covariates=None, fr
     keep[rng.choice(len(sch), min(max_points, len(sch)), replace=False)] = True
     out = []
     t = sch["time"].to_numpy()
+    delta = float(delta_share) * float(np.ptp(t)) if len(t) else 0.0
     for c in covs:
         y = sch[c].to_numpy()
-        sm = lowess(y, t, frac=frac, it=0, return_sorted=False)
+        sm = lowess(y, t, frac=frac, it=0, delta=delta, return_sorted=False)
         out.append(pd.DataFrame({"covariate": c, "label": cv.label(c, model.window_days), "time": t,
                                  "residual": np.where(keep, y, np.nan), "smooth": sm,
                                  "coef": float(model.params_[c])}))

@@ -139,15 +139,19 @@ def follow_up_years(exit_date, start, months) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _WeightedBlock:
-    """td-AUC and Brier at ``hidx`` and the IBS of both predictors, for a bootstrap resample given as case weights.
+    """td-AUC and Brier at ``hidx`` and the IBS of both predictors, for bootstrap resamples given as case weights.
 
     Resampling rows ``i`` and computing the metrics equals computing them with weights
     ``w = bincount(i)`` (a customer drawn twice is two identical rows). Everything that does
     not depend on the weights -- sort orders, which times each customer's censoring
     weight is read at, case and control masks, squared errors -- is computed once here,
-    so a replicate is a few ``bincount``/``cumsum`` passes and matrix-vector products: no
-    sorting. 200 replicates on 700k customers take seconds instead of minutes.
+    so a replicate is a few ``bincount``/``cumsum`` passes and matrix products: no
+    sorting. ``many`` takes a batch of replicates at once: the controls' squared errors
+    (n x horizons, both models) are read once per batch in one matrix product instead of once per
+    replicate, and the cases' only over the churners (every other row of them is zero).
     """
+
+    BATCH = 16
 
     def __init__(self, u, E, Pm, Pb, grid, hidx):
         T = np.asarray(u, float)
@@ -157,11 +161,12 @@ class _WeightedBlock:
         # the censoring Kaplan-Meier shared with metrics.censoring_survival (churns before censorings
         # at a tie); G(x-) is read at the last distinct time strictly before x
         self.km = M.CensoringKM(T, E)
-        self.iT = self.km.index(T, left=True)
         self.ig = self.km.index(g, left=True)
         case = (T[:, None] <= g[None, :]) & E[:, None]
         ctrl = ~case & (T[:, None] >= g[None, :])
-        self.models = []
+        self.ev = np.flatnonzero(case.any(axis=1))          # the rows that are a case at some horizon
+        self.iT = self.km.index(T[self.ev], left=True)
+        self.models, ctrls = [], []
         for P in (Pm, Pb):
             P = np.asarray(P, float)
             auc = []
@@ -169,26 +174,52 @@ class _WeightedBlock:
                 ci, ki = np.flatnonzero(case[:, k]), np.flatnonzero(ctrl[:, k])
                 order = ki[np.argsort(P[ki, k], kind="stable")]
                 c = P[order, k]
-                auc.append((ci, order, np.searchsorted(c, P[ci, k], "left"), np.searchsorted(c, P[ci, k], "right")))
-            self.models.append((np.where(case, (1 - P) ** 2, 0.0), np.where(ctrl, P ** 2, 0.0), auc))
+                auc.append((np.searchsorted(self.ev, ci), order, np.searchsorted(c, P[ci, k], "left"),
+                            np.searchsorted(c, P[ci, k], "right")))
+            self.models.append((np.where(case, (1 - P) ** 2, 0.0)[self.ev], auc))
+            ctrls.append(np.where(ctrl, P ** 2, 0.0))
+        self.ctrl = np.hstack(ctrls)                        # (n, 2 x horizons): both models' control errors
 
     def __call__(self, w=None) -> np.ndarray:
         w = np.ones(self.n) if w is None else np.asarray(w, float)
-        W = w.sum()
-        S = self.km.survival(w)
-        wc = w / np.clip(self.km.at(S, self.iT), 1e-12, None)
-        wt = 1 / np.clip(self.km.at(S, self.ig), 1e-12, None)
+        return self.many(w[None, :])[0]
+
+    def many(self, W) -> np.ndarray:
+        """The metrics for each row of ``W`` (replicates x customers, case weights): (replicates, metrics)."""
+        W = np.asarray(W, float)
+        h = len(self.grid)
+        WB = W @ self.ctrl                                  # (replicates, 2h)
+        rows = []
+        for j, w in enumerate(W):
+            tot = w.sum()
+            S = self.km.survival(w)
+            wc = w[self.ev] / np.clip(self.km.at(S, self.iT), 1e-12, None)
+            wt = 1 / np.clip(self.km.at(S, self.ig), 1e-12, None)
+            out = []
+            for m, (A, auc) in enumerate(self.models):
+                b = (wc @ A + WB[j, m * h:(m + 1) * h] * wt) / tot
+                for ci, order, lo, hi in auc:
+                    a = wc[ci]
+                    cw = np.empty(len(order) + 1)
+                    cw[0] = 0.0
+                    np.cumsum(w[order], out=cw[1:])
+                    den = a.sum() * cw[-1]
+                    out.append(float((a * (cw[lo] + 0.5 * (cw[hi] - cw[lo]))).sum() / den) if den > 0
+                               else float("nan"))
+                out += [b[k] for k in self.hidx]
+                out.append(float(np.trapezoid(b, self.grid) / (self.grid[-1] - self.grid[0])) if len(self.grid) > 1
+                           else float(b[0]))
+            rows.append(out)
+        return np.array(rows)
+
+    def bootstrap(self, rng, n_boot: int) -> np.ndarray:
+        """``n_boot`` resamples of the customers (``rng``'s draws in the order one at a time would take them)."""
         out = []
-        for A, B, auc in self.models:
-            b = (wc @ A + (w @ B) * wt) / W
-            for ci, order, lo, hi in auc:
-                a, cw = wc[ci], np.r_[0.0, np.cumsum(w[order])]
-                den = a.sum() * cw[-1]
-                out.append(float((a * (cw[lo] + 0.5 * (cw[hi] - cw[lo]))).sum() / den) if den > 0 else float("nan"))
-            out += [b[k] for k in self.hidx]
-            out.append(float(np.trapezoid(b, self.grid) / (self.grid[-1] - self.grid[0])) if len(self.grid) > 1
-                       else float(b[0]))
-        return np.array(out)
+        for s in range(0, int(n_boot), self.BATCH):
+            W = np.stack([np.bincount(rng.integers(0, self.n, self.n), minlength=self.n)
+                          for _ in range(min(self.BATCH, int(n_boot) - s))])
+            out.append(self.many(W))
+        return np.vstack(out) if out else np.empty((0, len(self())))
 
 
 def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizons_months=None,
@@ -264,8 +295,7 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
     block = _WeightedBlock(u, E, Pm, Pb, grid, hidx)
     full = block()
     rng = np.random.default_rng(settings.seed)
-    B = np.array([block(np.bincount(rng.integers(0, len(u), len(u)), minlength=len(u)))
-                  for _ in range(int(settings.n_boot))])
+    B = block.bootstrap(rng, settings.n_boot)
     names = [("td_auc", h) for h in hs] + [("brier", h) for h in hs] + [("ibs", H)]
     q = [100 * settings.alpha / 2, 100 * (1 - settings.alpha / 2)]
     for j, (metric, h) in enumerate(names):

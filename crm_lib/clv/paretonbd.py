@@ -32,33 +32,78 @@ logger = logging.getLogger(__name__)
 
 NAMES = ["r", "alpha", "s", "beta"]
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(64)
+_HALF_NODES1 = (_NODES + 1) / 2
+_BLOCK = 4096                 # rows per block of (rows, nodes) temporaries in _log_a0
 
 
 def _log_a0(theta, x, tx, T, grad: bool):
-    """log A0 per customer and d(A0)/d(theta) / A0 (n, 4); -inf where t_x = T."""
+    """log A0 per customer and d(A0)/d(theta) / A0 (n, 4); -inf where t_x = T.
+
+    Computed in row blocks of ``_BLOCK`` customers (the (block, K) temporaries stay in cache) and with
+    ``M + tau = (M + t_x) u^(-1/(c-1))`` taken on the log scale: ``log(M + tau) = log(M + t_x) - log(u) / (c-1)``,
+    one of ``alpha + tau``, ``beta + tau`` is ``M + tau`` itself and the other is ``(M + tau) - |alpha - beta|``.
+    Four transcendental functions per node instead of nine; the same quadrature, equal to rounding.
+    """
     r, al, s, be = theta
     M = max(al, be)
+    n = len(x)
+    la0 = np.empty(n)
+    g = np.empty((n, 4)) if grad else None
+    for b in range(0, n, _BLOCK):
+        sl = slice(b, b + _BLOCK)
+        la0[sl], gb = _log_a0_block(r, al, s, be, M, x[sl], tx[sl], T[sl], grad)
+        if grad:
+            g[sl] = gb
+    return la0, g
+
+
+def _log_a0_block(r, al, s, be, M, x, tx, T, grad):
     c1 = r + s + x                                   # c - 1
-    lo = np.exp(-c1 * (np.log(M + T) - np.log(M + tx)))   # u at tau = T (u = 1 at tau = t_x)
+    lmtx = np.log(M + tx)
+    lo = np.exp(-c1 * (np.log(M + T) - lmtx))        # u at tau = T (u = 1 at tau = t_x)
     width = 1.0 - lo
-    u = lo[:, None] + width[:, None] * (_NODES[None, :] + 1) / 2            # (n, K)
-    tau = (M + tx)[:, None] * u ** (-1.0 / c1[:, None]) - M
-    lg = -(r + x)[:, None] * (np.log(al + tau) - np.log(M + tau)) - (s + 1) * (np.log(be + tau) - np.log(M + tau))
+    u = lo[:, None] + width[:, None] * _HALF_NODES1[None, :]            # (n, K)
+    lm = np.log(u)
+    lm *= (-1.0 / c1)[:, None]
+    lm += lmtx[:, None]                              # log(M + tau)
+    # log((alpha + tau) / (M + tau)) and log((beta + tau) / (M + tau)): zero for the larger of the two
+    if al >= be:
+        e = -(s + 1)
+        other = be - M
+    else:
+        e = -(r + x)[:, None]
+        other = al - M
+    mt = np.exp(lm)                                  # M + tau
+    if other != 0.0:
+        lrat = np.log1p(other / mt)
+        lg = e * lrat
+    else:
+        lrat = None
+        lg = np.zeros_like(mt)
     gmax = lg.max(axis=1, keepdims=True)
-    wk = _WEIGHTS[None, :] * np.exp(lg - gmax)
+    wk = np.exp(lg - gmax)
+    wk *= _WEIGHTS[None, :]
     S = wk.sum(1)
     with np.errstate(divide="ignore"):
         log_int = np.log(S) + gmax[:, 0] + np.log(width / 2)
-    la0 = -c1 * np.log(M + tx) - np.log(c1) + log_int
+    la0 = -c1 * lmtx - np.log(c1) + log_int
     la0 = np.where(width > 0, la0, -np.inf)
     if not grad:
         return la0, None
     wn = wk / S[:, None]
+    lM = (wn * lm).sum(1)                            # E_w[log(M + tau)]
+    iM = (wn / mt).sum(1)                            # E_w[1 / (M + tau)]
+    if lrat is not None:
+        lO = lM + (wn * lrat).sum(1)                 # E_w[log(m + tau)], m the smaller of alpha, beta
+        iO = (wn / (mt + other)).sum(1)
+    else:
+        lO, iO = lM, iM
+    la, ia, lb, ib = (lM, iM, lO, iO) if al >= be else (lO, iO, lM, iM)
     g = np.empty((len(x), 4))
-    g[:, 0] = -(wn * np.log(al + tau)).sum(1)
-    g[:, 1] = -(r + x) * (wn / (al + tau)).sum(1)
-    g[:, 2] = -(wn * np.log(be + tau)).sum(1)
-    g[:, 3] = -(s + 1) * (wn / (be + tau)).sum(1)
+    g[:, 0] = -la
+    g[:, 1] = -(r + x) * ia
+    g[:, 2] = -lb
+    g[:, 3] = -(s + 1) * ib
     return la0, np.where((width > 0)[:, None], g, 0.0)
 
 
@@ -120,6 +165,8 @@ class ParetoNBDModel:
             return (w * ll).sum(), (w[:, None] * g).sum(0)     # pairwise sums, as ll.sum() would
 
         rate = max(x.sum() / max(T.sum(), 1e-9), 1e-6)
+        # no subsample warm start as in BG/NBD: at 1M it leaves BFGS at a precision-loss stop and L-BFGS-B
+        # then needs 51 evaluations of the full likelihood where the cold start needs 33
         res = fit_log_params(f, x0 if x0 is not None else [0.5, 0.5 / rate, 0.5, 0.5 * T.mean()], NAMES, len(x),
                              "Pareto/NBD", table)
         store_fit(self, res, NAMES)

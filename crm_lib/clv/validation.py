@@ -110,8 +110,12 @@ def holdout_errors(model, summary: pd.DataFrame, n_boot: int = 400, alpha: float
     e1, e2 = np.abs(em - y), np.abs(en - y)
     rng = np.random.default_rng(seed)
     n = len(y)
-    idx = rng.integers(0, n, (n_boot, n))
-    b1, b2 = e1[idx].mean(1), e2[idx].mean(1)
+    # one resample at a time: the same draws as rng.integers(0, n, (n_boot, n)) and the same row means, without
+    # the (n_boot, n) index and gathered arrays (3 x 2.2 GB at 700k customers and 400 resamples)
+    b1, b2 = np.empty(n_boot), np.empty(n_boot)
+    for k in range(n_boot):
+        i = rng.integers(0, n, n)
+        b1[k], b2[k] = e1[i].mean(), e2[i].mean()
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     rows = {"model": (e1.mean(), *np.percentile(b1, q), em.sum()),
             "naive": (e2.mean(), *np.percentile(b2, q), en.sum()),

@@ -405,14 +405,45 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: 
                     f": {r.error}" if r.error else "")
         return r
 
-    # Review notebooks (90-99) read the others' facts, so they run after them.
-    first = [n for n in names if not n.startswith("9")]
+    # Review notebooks (90-99) read the others' facts, so they run after them. The rest start longest first.
+    first = longest_first([n for n in names if not n.startswith("9")], build.parent)
     last = [n for n in names if n.startswith("9")]
     for batch in (first, last):
         if batch:
             with ThreadPoolExecutor(max_workers=min(cfg.params.parallel, len(batch))) as pool:
                 results.update(zip(batch, pool.map(one, batch)))
     return [results[n] for n in cfg.params.notebooks]
+
+
+# How long each notebook takes relative to the others, when no earlier pack of the profile has timings:
+# execute seconds of the 1M-customer quarterly pack (benchmarks/results.json "pack_1m", 2026-12-03).
+TYPICAL_SECONDS = {"20_churn": 438, "40_clv": 362, "10_segmentation": 132, "50_next_best_product": 119,
+                   "00_data_overview": 114, "30_satisfaction": 32, "31_complaints_sla": 29}
+
+
+def longest_first(names: list[str], profile_dir: Path) -> list[str]:
+    """``names`` in the order to start them: longest first, so the pool's workers finish close together.
+
+    Longest-processing-time-first list scheduling: with ``parallel`` workers the pack ends at most
+    4/3 of the optimum (Graham 1969), where the profile's order can leave the longest notebook to
+    start last. A notebook's length is its ``execute_seconds`` in the newest pack of the profile
+    (``profile_dir``) that has timings, else ``TYPICAL_SECONDS``; one with neither is started first
+    (it may be long). Ties keep the profile's order.
+    """
+    seconds = dict(TYPICAL_SECONDS)
+    manifests = sorted((p / "manifest.json" for p in profile_dir.iterdir()
+                        if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()),
+                       key=lambda m: m.stat().st_mtime, reverse=True) if profile_dir.is_dir() else []
+    for m in manifests:
+        try:
+            timed = {r["name"]: float(r["execute_seconds"]) for r in json.loads(m.read_text()).get("notebooks", [])
+                     if r.get("status") == STATUS_OK and r.get("execute_seconds")}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if timed:
+            seconds = timed
+            break
+    return sorted(names, key=lambda n: -seconds.get(n, float("inf")))
 
 
 def _notebook_parameters(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path) -> Path:
