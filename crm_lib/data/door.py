@@ -302,7 +302,8 @@ def _omissions(notebook: str, pre: dict, params: dict) -> tuple[list[dict], str]
     if notebook == "00_data_overview" and not pre.get("engagement", True):
         out.append({"section": "Engagement", "reason": "the source has no accounts, transactions.channel or "
                                                        "customers.acquisition_cost to measure engagement from"})
-    if notebook == "40_clv" and pre.get("balances", True) and pre.get("accounts", True) and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
+    margins = pre.get("balances", True) and pre.get("accounts", True)
+    if notebook == "40_clv" and margins and pre["kind"] == "closure" and not pre.get("cohort_events", pre["events"]):
         # the relationship CLV and everything built on it are omitted; the card and payment models still run
         out.append({"section": "Relationship CLV",
                     "reason": "no churn events in the models' cohort to fit the lifetime model's survival curve on"})

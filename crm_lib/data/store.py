@@ -121,7 +121,8 @@ class Warehouse:
         - A column the source lacks becomes a NULL column of its contract type (listed in
           ``absent``), so every query can read it: the door reports an optional one as a
           warning, a required one as missing (an error, or with a profile's needs a warning
-          naming the notebooks that cannot run and the default the others read, ``schema.DEFAULTS``).
+          naming the notebooks that cannot run and the default the others read,
+          ``schema.LACKING_DEFAULTS``).
           ``held`` is what the source really holds.
         """
         from crm_lib.data.schema import SCHEMAS
