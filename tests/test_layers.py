@@ -116,3 +116,49 @@ def test_every_analysis_package_has_the_same_shape(package):
             assert not used & (words | results), f"{package}/{p.name} imports {sorted(used & (words | results))}"
         if p.stem in WORDS:
             assert ".record(" not in p.read_text(), f"{package}/{p.name} records facts: that is report.py's job"
+
+
+# ---------------------------------------------------------------------------- one query layer (issue #17)
+# Who may touch an engine directly. Every analysis reads the warehouse through ``Warehouse`` (DuckDB) or
+# ``SparkWarehouse`` (``wh.sql``, ``wh.arrow``, ``wh.con``): the same query runs on the engine the source names.
+ENGINE_USERS = {
+    "duckdb": {"crm_lib/data/store.py": "the DuckDB warehouse",
+               "crm_lib/data/spark.py": "Arrow -> pandas with DuckDB's own conversion, so both engines give one dtype",
+               "crm_lib/data/schema.py": "catches duckdb.Error at the door",
+               "crm_lib/data/propose.py": "`map` reads a new source's raw files, before there is a warehouse",
+               "crm_lib/data/_synth/writer.py": "the synthetic bank writes its warehouse file"},
+    "pyspark": {"crm_lib/data/spark.py": "the Spark warehouse"},
+}
+CONNECTS = {"crm_lib/data/store.py", "crm_lib/data/spark.py", "crm_lib/data/propose.py", "crm_lib/data/_synth/writer.py"}
+
+
+def _imports_and_connects(path: Path) -> tuple[set[str], bool]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            mods.add(node.module.split(".")[0])
+    connects = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "connect"
+                   and isinstance(n.func.value, ast.Name) and n.func.value.id == "duckdb" for n in ast.walk(tree))
+    return mods, connects
+
+
+def test_only_the_query_layer_touches_an_engine():
+    used = {"duckdb": set(), "pyspark": set()}
+    connecting = set()
+    for path in sorted((ROOT / "crm_lib").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        mods, connects = _imports_and_connects(path)
+        for engine in used:
+            if engine in mods:
+                used[engine].add(rel)
+        if connects:
+            connecting.add(rel)
+    for engine, allowed in ENGINE_USERS.items():
+        assert used[engine] <= set(allowed), f"{engine} imported outside the query layer: {sorted(used[engine] - set(allowed))}"
+    assert connecting <= CONNECTS, f"a DuckDB connection opened outside the query layer: {sorted(connecting - CONNECTS)}"
+    assert "crm_lib/data/store.py" in connecting and "crm_lib/data/spark.py" in used["pyspark"]   # the scan sees them
