@@ -183,9 +183,9 @@ def warehouse_summary(wh, calibration_end, observation_end=None, txn_types=("fee
     Parameters
     ----------
     origin : {"auto", "onboarding", "first_purchase"}
-        Where each customer's clock starts; ``auto`` (the default) asks ``clock_origin``. ``first_purchase`` is the CDNOW convention (the
-        first purchase is the trial and is not counted). ``onboarding`` suits a bank, which
-        knows its customers before they buy: the clock starts at the later of onboarding and
+        Where each customer's clock starts; ``auto`` (the default) asks ``clock_origin``.
+        ``first_purchase`` is the CDNOW convention (the first purchase is the trial and is not
+        counted). ``onboarding`` suits a bank, which knows its customers before they buy: the clock starts at the later of onboarding and
         the first day of data, every purchase day counts in ``frequency`` (customers with none
         are included, x = 0), ``recency`` is the last purchase day since the origin, and ``T``
         ends at the account closure when that comes before ``calibration_end`` (a closed
@@ -214,7 +214,6 @@ def warehouse_summary(wh, calibration_end, observation_end=None, txn_types=("fee
     found = wh.sql(f"SELECT COUNT(*) AS n FROM transactions WHERE {which}")["n"].iloc[0]
     if not found and which == "TRUE":
         from crm_lib.errors import NotEstimable
-
         from crm_lib.fmt import tr
 
         raise NotEstimable(tr("transactions: the table holds no transaction"), tr("load the transactions table"))
