@@ -247,6 +247,11 @@ def missing_inputs(wh: Warehouse) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def lacks(features: pd.DataFrame, table: str) -> bool:
+    """Whether ``features`` was built from a source without ``table`` (``attrs["lacking"]``)."""
+    return (features.attrs.get("lacking") or {}).get(table) == ("*",)
+
+
 def require(features: pd.DataFrame, *tables: str, what: str = "this section") -> None:
     """Raise ``NotEstimable`` when ``features`` was built from a source without one of ``tables``.
 
@@ -256,8 +261,7 @@ def require(features: pd.DataFrame, *tables: str, what: str = "this section") ->
     from crm_lib.errors import NotEstimable
     from crm_lib.fmt import tr
 
-    lacking = features.attrs.get("lacking") or {}
-    gone = [t for t in tables if lacking.get(t) == ("*",)]
+    gone = [t for t in tables if lacks(features, t)]
     if gone:
         raise NotEstimable(tr("{what} needs {tables}, which the source does not have", what=what,
                               tables=", ".join(gone)),

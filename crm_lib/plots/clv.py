@@ -14,11 +14,6 @@ from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
 CAC_TITLE = N_("CLV:CAC by acquisition channel")
 
 
-def _ci(alpha: float) -> str:
-    """``95% CI`` (``95%置信区间`` in Chinese)."""
-    return ci_label(alpha)
-
-
 def _group(group: str, g) -> str:
     from crm_lib.clv.narrative import group_value   # when drawn: importing crm_lib.plots does not load the analyses
 
@@ -56,7 +51,7 @@ def clv_by_tier(customers: pd.DataFrame, medians: pd.DataFrame, alpha: float = 0
         a2.set_yticklabels([_group(group, g) for g in order], fontsize=8)
         a2.set_xscale("log")
         a2.xaxis.set_major_formatter(FuncFormatter(_thousands))
-        a2.set_xlabel(_("median CLV {currency} ({ci})").format(currency=currency, ci=_ci(alpha)))
+        a2.set_xlabel(_("median CLV {currency} ({ci})").format(currency=currency, ci=ci_label(alpha)))
         a2.set_title(_("Median"), loc="left")
         fig.suptitle(_("Relationship CLV by {group}").format(group=group_name(group)), x=0.01, ha="left",
                      fontweight="bold")
@@ -69,7 +64,7 @@ def lorenz_curve(curve: pd.DataFrame, gini: pd.Series, top10: pd.Series, alpha: 
     with plt.rc_context(STYLE):
         ax.plot(curve["customer_share"] * 100, curve["value_share"] * 100, color=PALETTE[0], linewidth=2,
                 label=_("CLV: Gini {gini} ({ci} {lower}-{upper})").format(
-                    gini=f"{gini['value']:.3f}", ci=_ci(alpha), lower=f"{gini['lower']:.3f}",
+                    gini=f"{gini['value']:.3f}", ci=ci_label(alpha), lower=f"{gini['lower']:.3f}",
                     upper=f"{gini['upper']:.3f}"))
         ax.plot([0, 100], [0, 100], color="grey", linestyle="--", linewidth=1, label=_("equal value"))
         ax.axvline(90, color=PALETTE[4], linewidth=0.8)
@@ -98,7 +93,7 @@ def clv_cac_forest(ratios: pd.DataFrame, alpha: float = 0.05, title: str = CAC_T
         ax.set_yticks(y)
         ax.set_yticklabels([f"{str(g).replace('_', ' ')} (n = {int(n):,})" for g, n in zip(r.index, r["n"])],
                            fontsize=8)
-        ax.set_xlabel(_("CLV / acquisition cost (log scale; {ci})").format(ci=_ci(alpha)))
+        ax.set_xlabel(_("CLV / acquisition cost (log scale; {ci})").format(ci=ci_label(alpha)))
         ax.legend(fontsize=7, loc="lower right")
         ax.set_title(_(title) if title == CAC_TITLE else title, loc="left")
     return _done(fig)

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from crm_lib.fmt import N_, _
+from crm_lib.fmt import N_, _, level_pct
 from crm_lib.plots._style import PALETTE, STYLE, _done, _new, _thousands
 
 # The segmentation's vocabulary (stage, customer-type, RFM and cluster names in the run's language),
@@ -137,7 +137,10 @@ def cluster_selection(selection: pd.DataFrame, min_stability: float | None = Non
         if min_stability is not None:
             a.axhline(min_stability, color=PALETTE[4], linestyle="--", linewidth=1, label=_("gate (lower bound)"))
             a.legend(loc="lower left", fontsize=7)
-        a.set_title(_("Stability: bootstrap ARI\n(95% interval, fixed by design: the gate reads it)"), fontsize=9)
+        from crm_lib.segmentation.clusters import STABILITY_LEVEL   # when drawn (plots load no analysis on import)
+
+        a.set_title(_("Stability: bootstrap ARI\n({level} interval, fixed by design: the gate reads it)").format(
+            level=level_pct(1 - STABILITY_LEVEL)), fontsize=9)
         a.set_ylim(min(0, np.nanmin(selection["stability_lower"])) - 0.02, 1.02)
         b.plot(k, selection["silhouette"], "o-", color=PALETTE[1])
         if min_silhouette is not None:
@@ -221,7 +224,7 @@ def transition_heatmap(matrix: pd.DataFrame, title: str = TRANSITION_TITLE, cust
     tot = matrix.groupby("from_state", sort=False)["row_total"].first().reindex(rows)
     fig, ax = _new(figsize=(1.35 * len(cols) + 3, 0.75 * len(rows) + 1.6))
     with plt.rc_context(STYLE):
-        im = ax.imshow(sh.to_numpy(dtype=float) * 100, cmap="Blues", vmin=0, vmax=100, aspect="auto")
+        ax.imshow(sh.to_numpy(dtype=float) * 100, cmap="Blues", vmin=0, vmax=100, aspect="auto")
         for i in range(len(rows)):
             for j in range(len(cols)):
                 v = sh.iat[i, j]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from crm_lib.features import feature_table
+from crm_lib.features import feature_table, lacks
 from crm_lib.fmt import N_, integer, tr
 from crm_lib.segmentation import settings as S
 from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY, cluster_customers
@@ -81,7 +81,7 @@ def segment_customers(features_df: pd.DataFrame, params: dict, settings: dict | 
     as_of = pd.Timestamp(as_of) if as_of is not None else None
     t = {}
     t0 = time.perf_counter()
-    no_balances = (features_df.attrs.get("lacking") or {}).get("balances") == ("*",)
+    no_balances = lacks(features_df, "balances")
     if no_balances:   # a source without balances: no value tiers, no lifecycle (its rules read AUM changes)
         tiers = _untiered(features_df)
     else:
@@ -196,12 +196,12 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
     prev = None
     if _has_history(f_prev):
         prev = segment_customers(f_prev, params, s, as_of=dates["previous"])
-    elif (f_prev.attrs.get("lacking") or {}).get("balances") != ("*",):   # (no balances at all: said once, by the tiers)
+    elif not lacks(f_prev, "balances"):   # (no balances at all: said once, by the tiers)
         logger.warning("no balances at the previous period end %s: migration and label matching skipped",
                        dates["previous"].date())
     cur = segment_customers(f_now, params, s, reference=prev.models if prev else None, as_of=dates["current"])
     order = tier_order(params["tiers"])
-    missing = NO_BALANCES if (f_now.attrs.get("lacking") or {}).get("balances") == ("*",) else ""
+    missing = NO_BALANCES if lacks(f_now, "balances") else ""
     tiers_sum = None if missing else tier_summary(cur.tiers, params["tiers"])
     cells = S.load_rfm_map(s["rfm"]["segments_file"], bins=int(s["rfm"]["bins"]))
     grids = {ct: rfm_grid(cur.rfm, ct) for ct in order if (cur.rfm["customer_type"] == ct).any()}
