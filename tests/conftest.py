@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +19,26 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@contextlib.contextmanager
+def chromium():
+    """A real headless browser for the page tests: Debian's chromium through Playwright, closed after."""
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Debian chromium is missing: `make browser` installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def load(page, path_or_url) -> None:
+    """Open a file (Path) or URL in ``page`` and wait until it has loaded."""
+    page.goto(path_or_url.as_uri() if isinstance(path_or_url, Path) else path_or_url)
+    page.wait_for_load_state("load")
 END_DATE = "2026-09-30"
 TODAY = "2026-11-23"
 

@@ -242,25 +242,42 @@ def _resampled_block(u, E, Pm, Pb, grid, hidx):
     return np.array(out)
 
 
+def _random_block(rng, n: int, event_share: float):
+    """A validation block on random times (rounded: ties), events and scores (rounded: tied scores)."""
+    from crm_lib.churn.validation import _WeightedBlock
+
+    u = np.round(rng.exponential(1.0, n), 1)
+    E = rng.random(n) < event_share
+    grid, hidx = np.linspace(0.1, 1.2, 12), [5, 11]
+    Pm = np.clip(rng.random((n, 12)) * np.linspace(0.1, 1, 12), 0, 1)
+    Pb = np.round(rng.random((n, 12)), 1)
+    return _WeightedBlock(u, E, Pm, Pb, grid, hidx), (u, E, Pm, Pb, grid, hidx)
+
+
 @pytest.mark.parametrize("n", [40, 3000])
 def test_weighted_bootstrap_equals_resampling_rows(n):
     # the validation bootstrap passes draw counts as weights instead of copying rows; that must be
     # the very same statistic (ties in time and score included, so the tie rules are exercised)
-    from crm_lib.churn.validation import _WeightedBlock
-
     rng = np.random.default_rng(n)
-    u = np.round(rng.exponential(1.0, n), 1)
-    E = rng.random(n) < 0.35
-    grid, hidx = np.linspace(0.1, 1.2, 12), [5, 11]
-    Pm = np.clip(rng.random((n, 12)) * np.linspace(0.1, 1, 12), 0, 1)
-    Pb = np.round(rng.random((n, 12)), 1)
-    block = _WeightedBlock(u, E, Pm, Pb, grid, hidx)
+    block, (u, E, Pm, Pb, grid, hidx) = _random_block(rng, n, 0.35)
     np.testing.assert_allclose(block(), _resampled_block(u, E, Pm, Pb, grid, hidx), rtol=1e-10)
     for _ in range(5):
         i = rng.integers(0, n, n)
         # the two sum the same terms in a different order: agreement to rounding, not to a tolerance of choice
         np.testing.assert_allclose(block(np.bincount(i, minlength=n)), _resampled_block(u[i], E[i], Pm[i], Pb[i], grid, hidx),
                                    rtol=1e-9, atol=1e-12)
+
+
+def test_batched_bootstrap_equals_single_replicates():
+    # ``_WeightedBlock.bootstrap`` takes the generator's draws in the same order as one replicate at a time
+    # and only regroups the sums (one matrix product per batch), so each replicate agrees to rounding
+    block, _ = _random_block(np.random.default_rng(4), 3000, 0.3)
+    n = 3000
+    got = block.bootstrap(np.random.default_rng(9), 37)                # two full batches and a partial one
+    r = np.random.default_rng(9)
+    ref = np.array([block(np.bincount(r.integers(0, n, n), minlength=n)) for _ in range(37)])
+    assert got.shape == ref.shape == (37, 2 * (2 + 2 + 1))
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
 
 
 def test_calibration_of_true_probabilities_is_within_its_intervals():

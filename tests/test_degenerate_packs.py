@@ -12,14 +12,13 @@ for 14 banks) so the two files run on different test workers.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ARGS, CHROMIUM
+from conftest import chromium, load
 
 from test_degenerate_banks import (CHURN_EVENT_SECTIONS, CHURN_EXIT_SECTIONS, OVERRIDES, ROOT, banks,  # noqa: F401
                                    no_closures, no_complaints_in_quarter, no_surveys, retail_only, write_source)
@@ -112,32 +111,23 @@ def _assert_pages_read_as_chinese(reports, pack, shots) -> None:
     """Every heading, paragraph and list item of every page (outside tables, where data values and codes
     stand as the bank spells them) and every not-estimable box holds Chinese; the index is mostly Chinese;
     no figure lacked a glyph while it was drawn (matplotlib's warning would be in the notebook's output)."""
-    from playwright.sync_api import sync_playwright
-
     for nb in sorted(pack.glob("*.ipynb")):
         text = nb.read_text()
         assert "missing from font" not in text and "Glyph" not in text, f"{nb.name}: a figure lacks a glyph"
-    assert os.path.exists(CHROMIUM), "Debian chromium is missing: `make browser` installs it"
     pages = sorted(pack.glob("*.html"))
     assert len(pages) == 8              # the quarterly profile's notebooks
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto((reports / "index.html").as_uri())
-            page.wait_for_load_state("load")
-            text = page.inner_text("body")
-            cjk, latin = len(CJK.findall(text)), sum(ch.isascii() and ch.isalpha() for ch in text)
-            assert cjk > 2 * latin, f"index: {cjk} Chinese characters, {latin} Latin letters"
-            for path in pages:
-                page.goto(path.as_uri())
-                page.wait_for_load_state("load")
-                blocks = page.eval_on_selector_all(
-                    "h1, h2, h3, p, li, div.not-estimable",
-                    "els => els.filter(e => !e.closest('table')).map(e => [e.tagName, e.innerText.trim()])")
-                prose = [(tag, t) for tag, t in blocks if re.search(r"[A-Za-z]{3}", t)]
-                english = [t[:90] for _tag, t in prose if not CJK.search(t)]
-                assert len(prose) >= 8 and english == [], f"{path.name}: {len(english)} block(s) in English: {english[:5]}"
-                page.screenshot(path=str(shots / f"zh_{path.stem}.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        load(page, reports / "index.html")
+        text = page.inner_text("body")
+        cjk, latin = len(CJK.findall(text)), sum(ch.isascii() and ch.isalpha() for ch in text)
+        assert cjk > 2 * latin, f"index: {cjk} Chinese characters, {latin} Latin letters"
+        for path in pages:
+            load(page, path)
+            blocks = page.eval_on_selector_all(
+                "h1, h2, h3, p, li, div.not-estimable",
+                "els => els.filter(e => !e.closest('table')).map(e => [e.tagName, e.innerText.trim()])")
+            prose = [(tag, t) for tag, t in blocks if re.search(r"[A-Za-z]{3}", t)]
+            english = [t[:90] for _tag, t in prose if not CJK.search(t)]
+            assert len(prose) >= 8 and english == [], f"{path.name}: {len(english)} block(s) in English: {english[:5]}"
+            page.screenshot(path=str(shots / f"zh_{path.stem}.png"), full_page=True)

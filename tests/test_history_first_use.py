@@ -16,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ARGS, CHROMIUM, ROOT
+from conftest import ROOT, chromium, load
 from crm_lib.config import Period
 from crm_lib.evaluation import report as review
 from crm_lib.evaluation.scorecard import period_facts
@@ -77,32 +77,24 @@ def test_backfill_then_the_pack_give_every_headline_kpi_a_previous_a_year_ago_an
     assert (review_html.index("Executive summary, 2026Q3") < review_html.index("Headline KPIs")
             < review_html.index("Significant changes") < review_html.index("Every other KPI, by area"))
 
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian chromium is missing: `make browser` installs it"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto((reports / "index.html").as_uri())
-            page.wait_for_load_state("load")
-            assert page.locator("#headline-quarterly table.headline").count() == 1
-            rows = page.eval_on_selector_all(
-                "#headline-quarterly tr[data-kpi]",
-                """els => els.map(e => [e.dataset.kpi, e.querySelectorAll('td.num').length,
-                                        (e.querySelector('img.spark') || {}).title || '',
-                                        !!(e.querySelector('img.spark') && e.querySelector('img.spark').complete
-                                           && e.querySelector('img.spark').naturalWidth > 0)])""")
-            assert [r[0] for r in rows] == review.headline_kpis()
-            for kpi, cells, title, loaded in rows:
-                assert cells == 5 and loaded and "(5 period(s))" in title, (kpi, cells, title, loaded)
-            assert "not measured this period" not in page.inner_text("#headline-quarterly")
-            assert page.inner_text("body").count("facts only") >= 4     # the packs table says how each was built
-            wide = page.evaluate("""() => [document.documentElement.scrollWidth,
-                [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 1280.5)
-                  .map(e => e.tagName + '.' + e.className).slice(0, 5)]""")
-            assert wide[0] <= 1280 and wide[1] == [], f"overflow at 1280 px: {wide}"
-            page.screenshot(path=str(tmp_path / "index_headline.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        load(page, reports / "index.html")
+        assert page.locator("#headline-quarterly table.headline").count() == 1
+        rows = page.eval_on_selector_all(
+            "#headline-quarterly tr[data-kpi]",
+            """els => els.map(e => [e.dataset.kpi, e.querySelectorAll('td.num').length,
+                                    (e.querySelector('img.spark') || {}).title || '',
+                                    !!(e.querySelector('img.spark') && e.querySelector('img.spark').complete
+                                       && e.querySelector('img.spark').naturalWidth > 0)])""")
+        assert [r[0] for r in rows] == review.headline_kpis()
+        for kpi, cells, title, loaded in rows:
+            assert cells == 5 and loaded and "(5 period(s))" in title, (kpi, cells, title, loaded)
+        assert "not measured this period" not in page.inner_text("#headline-quarterly")
+        assert page.inner_text("body").count("facts only") >= 4     # the packs table says how each was built
+        wide = page.evaluate("""() => [document.documentElement.scrollWidth,
+            [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 1280.5)
+              .map(e => e.tagName + '.' + e.className).slice(0, 5)]""")
+        assert wide[0] <= 1280 and wide[1] == [], f"overflow at 1280 px: {wide}"
+        page.screenshot(path=str(tmp_path / "index_headline.png"), full_page=True)
     assert (tmp_path / "index_headline.png").stat().st_size > 10_000

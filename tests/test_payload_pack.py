@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ARGS, CHROMIUM
+from conftest import chromium, load
 
 from shared_packs import DATA
 
@@ -34,30 +34,23 @@ def test_payload_packs_build(payload_packs):
 
 def test_no_payload_runs_and_each_reads_as_text(payload_packs, tmp_path):
     reports, _ = payload_packs
-    from playwright.sync_api import sync_playwright
-
     pages = [reports / "index.html", *sorted(reports.glob("*/*/*.html"))]
     assert len(pages) >= 8
     seen: dict[str, list[str]] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            for path in pages:
-                page = browser.new_page()
-                page.goto(path.as_uri())
-                page.wait_for_load_state("load")
-                page.wait_for_timeout(50)
-                fired = page.evaluate("() => window.__xss")
-                assert fired is None, f"{path.relative_to(reports)}: payload {fired!r} ran"
-                hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
-                assert not [h for h in hrefs if h.strip().lower().startswith("javascript:")], path.name
-                text = page.inner_text("body")
-                for tag in [t for *_, t in DATA] + ["branch", "tier", "action", "kind"]:
-                    if f"X{tag}'<img src=x onerror=" in text:
-                        seen.setdefault(tag, []).append(str(path.relative_to(reports)))
-                page.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        for path in pages:
+            page = browser.new_page()
+            load(page, path)
+            page.wait_for_timeout(50)
+            fired = page.evaluate("() => window.__xss")
+            assert fired is None, f"{path.relative_to(reports)}: payload {fired!r} ran"
+            hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+            assert not [h for h in hrefs if h.strip().lower().startswith("javascript:")], path.name
+            text = page.inner_text("body")
+            for tag in [t for *_, t in DATA] + ["branch", "tier", "action", "kind"]:
+                if f"X{tag}'<img src=x onerror=" in text:
+                    seen.setdefault(tag, []).append(str(path.relative_to(reports)))
+            page.close()
     # Every payload that reaches a page in these profiles shows as its literal text somewhere.
     # (A value that no page prints - e.g. a region only used for grouping - cannot be asserted here.)
     expected = {"camp", "ret", "touch", "cat", "chan", "tier", "action", "kind"}

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from conftest import ARGS, CHROMIUM, ROOT
+from conftest import ROOT, chromium, load
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "crm_lib.cli"]
@@ -273,8 +273,7 @@ def _check_page(page, url: str, shots: Path, name: str) -> None:
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_load_state("load")
+    load(page, url)
     imgs = page.eval_on_selector_all("img", "els => els.map(e => [e.src.slice(0, 60), e.complete && e.naturalWidth > 0])")
     assert imgs, f"{name}: no images"
     assert all(ok for _, ok in imgs), f"{name}: broken images {[s for s, ok in imgs if not ok]}"
@@ -289,26 +288,19 @@ def _check_page(page, url: str, shots: Path, name: str) -> None:
 def test_index_and_reports_render_in_chromium(pack, tmp_path):
     """A real headless browser (Debian chromium via Playwright) opens the index and the reports."""
     reports, _ = pack
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian chromium is missing: `make browser` installs it"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            _check_page(page, (reports / "index.html").as_uri(), tmp_path, "index")
-            assert page.locator("text=2026Q3").count() >= 1
-            page.click("text=00_data_overview >> nth=0")
-            page.wait_for_load_state("load")
-            assert "Data overview: 2026Q3" in page.content()
-            _check_page(browser.new_page(), (reports / "quarterly" / "2026Q3" / "00_data_overview.html").as_uri(),
-                        tmp_path, "overview")
-            review = browser.new_page()
-            _check_page(review, (reports / "quarterly" / "2026Q3" / "90_effectiveness_review.html").as_uri(),
-                        tmp_path, "review")
-            assert "Executive summary, 2026Q3" in review.content()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        _check_page(page, (reports / "index.html").as_uri(), tmp_path, "index")
+        assert page.locator("text=2026Q3").count() >= 1
+        page.click("text=00_data_overview >> nth=0")
+        page.wait_for_load_state("load")
+        assert "Data overview: 2026Q3" in page.content()
+        _check_page(browser.new_page(), (reports / "quarterly" / "2026Q3" / "00_data_overview.html").as_uri(),
+                    tmp_path, "overview")
+        review = browser.new_page()
+        _check_page(review, (reports / "quarterly" / "2026Q3" / "90_effectiveness_review.html").as_uri(),
+                    tmp_path, "review")
+        assert "Executive summary, 2026Q3" in review.content()
     assert (tmp_path / "index.png").stat().st_size > 10_000
 
 

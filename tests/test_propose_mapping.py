@@ -49,16 +49,33 @@ PREDICTED = {"00_data_overview": ["Value tiers", "Profitability by value tier", 
              "40_clv": ["Relationship CLV", "Cohort retention (sBG)"]}
 
 
-def run_map(capsys, *args: str) -> tuple[int, str]:
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    """``crm-workbench -q ARGS`` in this process: exit code and what it printed (its log setup undone)."""
     log = logging.getLogger("crm_lib")
     handlers, level = log.handlers[:], log.level
     capsys.readouterr()
     try:
-        code = main(["-q", "map", *args])
+        code = main(["-q", *args])
     finally:
         log.handlers[:], log.level = handlers, level
     out = capsys.readouterr()
     return code, out.out + out.err
+
+
+def run_map(capsys, *args: str) -> tuple[int, str]:
+    return run_cli(capsys, "map", *args)
+
+
+def map_edit_run(capsys, source: Path, tmp_path: Path, edit) -> Path:
+    """What a new user does: ``map`` the source, ``edit`` the proposal, ``run quarterly`` on it (exit 0 asserted).
+    Returns the reports folder."""
+    out, edited, reports = tmp_path / "proposed.yaml", tmp_path / "edited.yaml", tmp_path / "reports"
+    assert run_map(capsys, str(source), "--out", str(out))[0] == 0
+    edited.write_text(edit(out.read_text(encoding="utf-8")), encoding="utf-8")
+    code, printed = run_cli(capsys, "run", "quarterly", "--set", f"source={source}", "--set", f"mapping={edited}",
+                            "--set", f"reports_dir={reports}")
+    assert code == 0, printed
+    return reports
 
 
 def columns_of(text: str, table: str) -> dict:
@@ -332,21 +349,7 @@ def test_cdnow_two_table_bank_runs_the_quarterly_pack_it_supports(cdnow_bank, tm
     """map -> edit -> run: the pack builds with exit code 0. The overview, segmentation and CLV notebooks run
     on customers and transactions, their balance-based sections boxed 'not estimable' with the reason; the
     notebooks whose models need the whole bank are listed 'not run' with what they lack (manifest and index)."""
-    out = tmp_path / "cdnow.yaml"
-    assert run_map(capsys, str(cdnow_bank), "--out", str(out))[0] == 0
-    edited = tmp_path / "cdnow_edited.yaml"
-    edited.write_text(retail_only(out.read_text(encoding="utf-8")), encoding="utf-8")
-    reports = tmp_path / "reports"
-    log = logging.getLogger("crm_lib")
-    handlers, level = log.handlers[:], log.level
-    capsys.readouterr()
-    try:
-        code = main(["-q", "run", "quarterly", "--set", f"source={cdnow_bank}", "--set", f"mapping={edited}",
-                     "--set", f"reports_dir={reports}"])
-    finally:
-        log.handlers[:], log.level = handlers, level
-    printed = capsys.readouterr()
-    assert code == 0, printed.out + printed.err
+    reports = map_edit_run(capsys, cdnow_bank, tmp_path, retail_only)
     pack = reports / "quarterly" / "1998Q2"
     manifest = json.loads((pack / "manifest.json").read_text())
     assert manifest["status"] == "ok"
@@ -389,21 +392,7 @@ def test_islr_credit_customer_snapshot_runs_the_pack_it_supports(tmp_path, capsy
     src = tmp_path / "credit"
     src.mkdir()
     shutil.copy(CREDIT, src / "Credit.csv")
-    out = tmp_path / "credit.yaml"
-    assert run_map(capsys, str(src), "--out", str(out))[0] == 0
-    edited = tmp_path / "credit_edited.yaml"
-    edited.write_text(drop_todo_lines(out.read_text(encoding="utf-8")), encoding="utf-8")
-    reports = tmp_path / "reports"
-    log = logging.getLogger("crm_lib")
-    handlers, level = log.handlers[:], log.level
-    capsys.readouterr()
-    try:
-        code = main(["-q", "run", "quarterly", "--set", f"source={src}", "--set", f"mapping={edited}",
-                     "--set", f"reports_dir={reports}"])
-    finally:
-        log.handlers[:], log.level = handlers, level
-    printed = capsys.readouterr()
-    assert code == 0, printed.out + printed.err
+    reports = map_edit_run(capsys, src, tmp_path, drop_todo_lines)
     [pack] = [p for p in (reports / "quarterly").iterdir() if (p / "manifest.json").is_file()]
     by_name = {nb["name"]: nb for nb in json.loads((pack / "manifest.json").read_text())["notebooks"]}
     assert by_name.pop("90_effectiveness_review")["status"] == "ok"
