@@ -97,7 +97,7 @@ def bank_slice_of(tiny_bank: Path, n_customers: int) -> dict:
 # default order (files with the most tests first) put the longest single-test files last, where one worker ran
 # them alone; the Makefile passes --no-loadscope-reorder so this order is the one the workers take. The
 # payload pack's builder (test_backfill) leads, and its other readers come after the long independent files.
-LONGEST_FIRST = ("test_backfill.py", "test_history_first_use.py", "test_degenerate_packs.py",
+LONGEST_FIRST = ("test_backfill.py", "test_history_first_use.py", "test_spark_pack.py", "test_degenerate_packs.py",
                  "test_degenerate_banks.py", "test_faults.py", "test_pipeline.py", "test_evaluation.py",
                  "test_notebooks.py", "test_notebooks_more.py", "test_spark_warehouse.py", "test_payload_pack.py",
                  "test_alpha_labels.py")

@@ -52,3 +52,21 @@ def test_a_spark_source_is_checked_before_spark_starts(tiny_bank, tmp_path):
         open_source(f"spark:local[2]?path={tmp_path / 'nowhere'}")
     with pytest.raises(ConfigError, match="mapping is not supported on Spark"):
         open_source(f"spark:local[2]?path={tiny_bank / 'parquet'}", mapping="any.yaml")
+    # Spark Connect: a token in the source string (the manifest records it), a database that is not a name,
+    # a local folder that is not there: refused before any connection is tried
+    with pytest.raises(ConfigError, match="SPARK_CONNECT_AUTHENTICATE_TOKEN"):
+        open_source("sc://spark.bank.internal:15002/;use_ssl=true;token=s3cret?database=crm")
+    with pytest.raises(SourceError, match="is not a name"):
+        open_source("sc://spark.bank.internal:15002?database=crm;DROP TABLE x")
+    with pytest.raises(SourceError, match="no such file or folder"):
+        open_source(f"sc://spark.bank.internal:15002?path={tmp_path / 'nowhere'}")
+    with pytest.raises(SourceError, match=r"sc://<host>:<port>\?database="):
+        open_source("sc://spark.bank.internal:15002")
+
+
+def test_pack_engine_starts_nothing_for_other_sources(tiny_bank):
+    from crm_lib.reporting.runner import pack_engine
+
+    for source in (str(tiny_bank / "warehouse.duckdb"), "sc://spark.bank.internal:15002?database=crm", None):
+        with pack_engine(source) as url:
+            assert url is None

@@ -20,13 +20,16 @@ session is set to DuckDB's meaning of a plain ``TIMESTAMP`` (without time zone, 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import decimal
 import functools
 import glob as _glob
 import hashlib
 import logging
+import os
 import re
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -41,6 +44,16 @@ from crm_lib.errors import ConfigError, DataContractError
 logger = logging.getLogger(__name__)
 
 
+# The settings of every session the workbench starts (``local_session``, ``pack_server``): small data, no UI,
+# UTC, Arrow to pandas. Shuffle partitions follow the cores (4 for ``local[*]``).
+_SESSION_CONF = {
+    "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": lambda master: (re.findall(r"\[(\d+)\]", master) or ["4"])[0],
+    "spark.sql.session.timeZone": "UTC", "spark.driver.memory": "2g",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
 def local_session(app: str = "crm-workbench", cores: int | str = 2):
     """A local Spark session (``local[cores]``), quiet and small, for a laptop or a test.
 
@@ -48,32 +61,195 @@ def local_session(app: str = "crm-workbench", cores: int | str = 2):
     """
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(f"local[{cores}]").appName(app)
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.shuffle.partitions", str(cores if isinstance(cores, int) else 4))   # small data
-             .config("spark.sql.session.timeZone", "UTC").config("spark.driver.memory", "2g")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .getOrCreate())
+    master = f"local[{cores}]"
+    builder = SparkSession.builder.master(master).appName(app)
+    for k, v in _SESSION_CONF.items():
+        builder = builder.config(k, v(master) if callable(v) else v)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
 _SPARK_URL = re.compile(r"spark:local(?:\[(\d+|\*)\])?\?path=(.+)")
+_CONNECT_URL = re.compile(r"(sc://[^?/;]+)(/;[^?]*)?\?(path|database)=(.+)")
+_DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+# The Spark Connect server of a pack on ``spark:local[N]`` (``pack_server``): its address, for every
+# notebook kernel of the pack (and the door) to work in one JVM instead of starting one each.
+PACK_REMOTE_ENV = "CRM_SPARK_PACK_REMOTE"
+# Spark Connect's own variable for the bearer token a client sends (pyspark reads it; never in a URL).
+TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
+SOURCE_FORMS = ("spark:local[N]?path=<folder of Parquet tables> (a local session of N cores, or * for all), "
+                "sc://<host>:<port>?path=<folder or URI the cluster reads> or "
+                "sc://<host>:<port>?database=<database of the canonical tables> (Spark Connect; "
+                f"token from {TOKEN_ENV}; ';use_ssl=true' after the port for TLS)")
+
+
+def is_spark_source(source) -> bool:
+    """Whether ``source`` names a Spark source (``spark:local[N]?path=...`` or ``sc://...``)."""
+    return isinstance(source, str) and source.startswith(("spark:", "sc://"))
 
 
 def open_spark(source: str, mapping=None) -> "SparkWarehouse":
-    """``spark:local[N]?path=<folder>`` (``crm_lib.data.store.open_source``) as a ``SparkWarehouse``.
+    """A Spark source (``crm_lib.data.store.open_source``) as a ``SparkWarehouse``.
 
-    The source's form, the mapping and the folder are checked before a Spark session is started.
+    - ``spark:local[N]?path=<folder>``: a local Spark session of N cores in this process, or, inside a
+      pack (``pack_server``), a session of the pack's one local Spark Connect server;
+    - ``sc://host:port?path=<folder or URI>`` / ``sc://host:port?database=<db>``: a session of a Spark
+      Connect server (a cluster); the tables are read where the server is, and only query results
+      (customer-level or aggregated frames) come back. A token comes from ``SPARK_CONNECT_AUTHENTICATE_TOKEN``,
+      never from the source string (which the pack's manifest records): a ``token=`` in it is refused.
+
+    The source's form and the mapping are checked (and a local folder found) before a session is started.
     """
-    m = _SPARK_URL.fullmatch(source)
-    if not m:
-        raise SourceError(f"source {source}: a Spark source is spark:local[N]?path=<folder of Parquet tables> "
-                          "(e.g. spark:local[2]?path=/data/bank/parquet; N cores, or * for all)")
     _refuse_mapping(source, mapping)
-    _parquet_folder(source, m.group(2))
-    cores = m.group(1) or "2"
-    return SparkWarehouse(local_session(cores=int(cores) if cores.isdigit() else cores), m.group(2), source=source)
+    m = _SPARK_URL.fullmatch(source)
+    if m:
+        _parquet_folder(source, m.group(2))
+        remote = os.environ.get(PACK_REMOTE_ENV)
+        if remote:
+            return SparkWarehouse(connect_session(remote, source), m.group(2), source=source, own_session=True)
+        cores = m.group(1) or "2"
+        return SparkWarehouse(local_session(cores=int(cores) if cores.isdigit() else cores), m.group(2),
+                              source=source)
+    c = _CONNECT_URL.fullmatch(source)
+    if not c:
+        raise SourceError(f"source {source}: a Spark source is one of: {SOURCE_FORMS}")
+    address, opts, key, value = c.groups()
+    if re.search(r"(^|;)\s*token\s*=", opts or ""):
+        raise ConfigError(f"source {address}: a token in the source string would be recorded in the pack's "
+                          f"manifest; set it in the environment variable {TOKEN_ENV} instead")
+    if key == "path" and "://" not in value:
+        _parquet_folder(source, value)         # a local folder (the server's machine is this one)
+    if key == "database" and not _DATABASE.fullmatch(value):
+        raise SourceError(f"source {source}: database {value!r} is not a name (letters, digits, _; "
+                          "catalog.database at most)")
+    session = connect_session(address + (opts or ""), source)
+    return SparkWarehouse(session, **{key: value}, source=source, own_session=True)
+
+
+def connect_session(url: str, source: str | None = None):
+    """A new session of the Spark Connect server at ``url`` (``sc://host:port[/;use_ssl=true]``).
+
+    Raises ``SourceError`` when the server does not answer (a first query is made here).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from pyspark.sql import SparkSession
+
+    where = urlsplit(url.split("/;")[0])
+    try:      # Spark Connect's client retries an unreachable server for minutes: a plain connect first
+        socket.create_connection((where.hostname, where.port or 15002), timeout=10).close()
+    except OSError as e:
+        raise SourceError(f"source {source or url}: no Spark Connect server listens at {where.hostname}:"
+                          f"{where.port or 15002} (rule 'Spark reachable'): {e}") from None
+    mode = os.environ.get("SPARK_CONNECT_MODE_ENABLED")
+    try:
+        spark = SparkSession.builder.remote(url).create()
+        spark.sql("SELECT 1").collect()
+    except Exception as e:   # noqa: BLE001 -- gRPC and Spark errors share no base class
+        raise SourceError(f"source {source or url}: the Spark Connect server at {url.split('/;')[0]} did not "
+                          f"answer (rule 'Spark reachable'): {_first_line(e)}") from None
+    finally:
+        # pyspark marks the whole process as Connect-only once a Connect session exists, and a local session
+        # (``local_session``) could no longer start in it; this session is used only through its own object
+        if mode is None:
+            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    return spark
+
+
+def _is_connect(spark) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+@contextlib.contextmanager
+def pack_server(source, log: str | Path | None = None):
+    """For a pack on ``spark:local[N]?path=...``: one local Spark Connect server for the whole pack.
+
+    Without it every notebook kernel starts its own JVM (about 7 s) and compiles every query cold; with
+    it the door and the kernels open sessions of one warm server (``open_spark`` reads its address from
+    ``CRM_SPARK_PACK_REMOTE``). It is the same engine (Spark, ``local[N]``, the settings of
+    ``local_session``), bound to the loopback interface, with a fresh token for this pack
+    (``SPARK_CONNECT_AUTHENTICATE_TOKEN``, given to the kernels through their environment), and it
+    stops when the pack ends. Any other source, or a pack inside a pack, yields ``None`` and changes nothing.
+
+    Yields the server's ``sc://localhost:<port>`` address (or ``None``).
+    """
+    m = _SPARK_URL.fullmatch(source or "") if isinstance(source, str) else None
+    if not m or os.environ.get(PACK_REMOTE_ENV):
+        yield None
+        return
+    import pyspark
+    import secrets
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = secrets.token_hex(16)
+    master = f"local[{m.group(1) or 2}]"
+    conf = {**_SESSION_CONF, "spark.sql.shuffle.partitions": _SESSION_CONF["spark.sql.shuffle.partitions"](master),
+            "spark.connect.grpc.binding.address": "127.0.0.1", "spark.connect.grpc.binding.port": str(port)}
+    cmd = [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+           "--name", "crm-workbench pack", "--master", master]
+    for k, v in conf.items():
+        cmd += ["--conf", f"{k}={v}"]
+    env = {**os.environ, "SPARK_HOME": str(home), TOKEN_ENV: token}
+    own_log = log is None      # the server's log: kept (and named in the error) only when it fails to start
+    if own_log:
+        fd, log = tempfile.mkstemp(prefix="crm-spark-pack-", suffix=".log")
+        os.close(fd)
+    out = open(log, "ab")
+    scratch = tempfile.mkdtemp(prefix="crm-spark-pack-")   # the server's working folder (spark-warehouse, ...)
+    proc = subprocess.Popen(cmd + ["spark-internal"], env=env, stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True, cwd=scratch)
+    saved = {k: os.environ.get(k) for k in (PACK_REMOTE_ENV, TOKEN_ENV)}
+    started = False
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise SourceError(f"source {source}: the pack's local Spark Connect server exited with code "
+                                  f"{proc.returncode} while starting (its log: {log})")
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    started = True
+                    break
+            if time.monotonic() > deadline:
+                raise SourceError(f"source {source}: the pack's local Spark Connect server did not listen "
+                                  f"within 180 s (its log: {log})")
+            time.sleep(0.25)
+        url = f"sc://localhost:{port}"
+        os.environ[PACK_REMOTE_ENV], os.environ[TOKEN_ENV] = url, token
+        logger.info("Spark: one local Spark Connect server (%s) for the pack at %s", master, url)
+        yield url
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        out.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        if own_log and started:
+            Path(log).unlink(missing_ok=True)
 
 
 def _refuse_mapping(source, mapping) -> None:
@@ -256,32 +432,45 @@ class _SparkConnection:
 
 
 class SparkWarehouse(Warehouse):
-    """A read-only view of a Parquet folder as the canonical tables, computed by Spark.
+    """A read-only view of Parquet tables (or a database's tables) as the canonical tables, computed by Spark.
 
     Parameters
     ----------
     spark : SparkSession, optional
-        The session to work in (a new session of it is used: own views, own settings); default
-        ``local_session()``.
+        The session to work in: a classic (local or cluster) session or a Spark Connect one. A new session
+        of it is used (own views, own settings) unless ``own_session``; default ``local_session()``.
     path : str or Path
-        Folder holding ``<table>.parquet`` or ``<table>/*.parquet`` per canonical table.
+        Folder holding ``<table>.parquet`` or ``<table>/*.parquet`` per canonical table: a local folder, or
+        a URI the session reads (``s3a://``, ``hdfs://``, ``abfss://``, ...; then each canonical table is
+        looked for as ``<path>/<table>`` and ``<path>/<table>.parquet``).
+    database : str, optional
+        Instead of ``path``: the database (``db`` or ``catalog.db``) whose tables are the canonical tables.
     mapping : None
         Column mappings are not supported on Spark yet: a mapping raises ``ConfigError``.
     source : str, optional
         How the source is named in messages (default ``spark:?path=<path>``).
+    own_session : bool
+        ``spark`` is this warehouse's own session (``open_spark``'s Spark Connect sessions): used as it is
+        and stopped by ``close`` (or when the process exits), which releases it on the server.
     """
 
     kind = "spark"
 
-    def __init__(self, spark=None, path: str | Path | None = None, mapping=None, source: str | None = None):
-        _refuse_mapping(source or path, mapping)
-        if path is None:
-            raise SourceError("a Spark source needs the folder of its Parquet tables (spark:local[2]?path=/folder)")
-        self.source = source or f"spark:?path={path}"
+    def __init__(self, spark=None, path: str | Path | None = None, mapping=None, source: str | None = None,
+                 database: str | None = None, own_session: bool = False):
+        _refuse_mapping(source or path or database, mapping)
+        if path is None and database is None:
+            raise SourceError("a Spark source needs the folder of its Parquet tables (spark:local[2]?path=/folder) "
+                              "or a database (sc://host:15002?database=crm)")
+        self.source = source or (f"spark:?path={path}" if path is not None else f"spark:?database={database}")
         self.mapping = None
         self.threads = None
-        self.path = _parquet_folder(self.source, path)
-        self.spark = (spark or local_session()).newSession()
+        self.database = database
+        self.path = None if path is None else (str(path) if "://" in str(path) else _parquet_folder(self.source, path))
+        spark = spark or local_session()
+        self.spark = spark if own_session else spark.newSession()
+        self._finalizer = (weakref.finalize(self, _stop_quietly, self.spark)
+                           if own_session and _is_connect(self.spark) else None)
         self.spark.conf.set("spark.sql.timestampType", "TIMESTAMP_NTZ")   # DuckDB's TIMESTAMP: no time zone
         self.con = _SparkConnection(self)
         self._raw: dict[str, str] = {}
@@ -293,18 +482,46 @@ class SparkWarehouse(Warehouse):
 
     # ------------------------------------------------------------------ opening
     def _attach(self) -> None:
+        for name, reader in self._table_readers():
+            view = f"src_{name}"
+            try:
+                reader().createOrReplaceTempView(view)
+            except Exception as e:   # noqa: BLE001 -- Spark's analysis errors have no common base in py4j
+                raise SourceError(f"{name}.*: table {name} in source {self.source} is unreadable "
+                                  f"(rule 'readable parquet'): {_first_line(e)}") from None
+            self._raw[name] = _q(view)
+
+    def _table_readers(self):
+        """(table name, a function returning its Spark DataFrame) for each table the source holds."""
+        if self.database is not None:
+            db = ".".join(f"`{part}`" for part in self.database.split("."))
+            try:
+                names = [r[0] for r in self.spark.sql(f"SHOW TABLES IN {db}").select("tableName").collect()]
+            except Exception as e:   # noqa: BLE001
+                raise SourceError(f"source {self.source}: database {self.database} could not be listed "
+                                  f"(rule 'readable database'): {_first_line(e)}") from None
+            for name in sorted(names):
+                yield name, functools.partial(self.spark.table, f"{db}.`{name}`")
+            return
+        if "://" in self.path:     # a URI only the session can list: look for each canonical table
+            for name in CANONICAL_TABLES:
+                for candidate in (f"{self.path.rstrip('/')}/{name}", f"{self.path.rstrip('/')}/{name}.parquet"):
+                    try:
+                        self.spark.read.parquet(candidate).schema   # analysed now: a missing path raises here
+                    except Exception as e:   # noqa: BLE001
+                        if "PATH_NOT_FOUND" in str(e) or "does not exist" in str(e):
+                            continue
+                        raise SourceError(f"{name}.*: table {candidate} in source {self.source} is unreadable "
+                                          f"(rule 'readable parquet'): {_first_line(e)}") from None
+                    yield name, functools.partial(self.spark.read.parquet, candidate)
+                    break
+            return
         for p in sorted(Path(self.path).iterdir()):
             name = p.name.split(".")[0]
             if not (p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet")))):
                 continue
             files = sorted(_glob.glob(str(p / "*.parquet"))) if p.is_dir() else [str(p)]
-            view = f"src_{name}"
-            try:
-                self.spark.read.parquet(*files).createOrReplaceTempView(view)
-            except Exception as e:   # noqa: BLE001 -- Spark's analysis errors have no common base in py4j
-                raise SourceError(f"{name}.*: table file {p.name} in source {self.source} is unreadable "
-                                  f"(rule 'readable parquet'): {_first_line(e)}") from None
-            self._raw[name] = _q(view)
+            yield name, functools.partial(self.spark.read.parquet, *files)
 
     def _views(self) -> None:
         for table in CANONICAL_TABLES:
@@ -393,6 +610,15 @@ class SparkWarehouse(Warehouse):
             except Exception:   # noqa: BLE001 -- a session stopped under us
                 pass
         self._views_made = []
+        if self._finalizer is not None:
+            self._finalizer()          # release the Spark Connect session (its client would hold the exit)
+
+
+def _stop_quietly(spark) -> None:
+    try:
+        spark.stop()
+    except Exception:   # noqa: BLE001 -- the server may be gone already
+        pass
 
 
 def _first_line(e: BaseException) -> str:

@@ -282,14 +282,17 @@ class Warehouse:
 def open_source(source: str | Path, mapping=None, threads: int | None = None) -> Warehouse:
     """Open ``source`` (with an optional mapping file path or object) as a Warehouse.
 
-    A source ``spark:<master>?path=<folder>`` opens the Parquet folder on Spark instead
-    (``crm_lib.data.spark.SparkWarehouse``, the same interface, every query compiled to Spark SQL):
-    ``spark:local[2]?path=/data/bank/parquet`` on a local session of 2 cores, ``spark:local[N]?path=...``
-    on N cores, ``spark:local[*]?path=...`` on all of them (``crm_lib.data.spark.local_session``; a
-    session already running in the process is used as it is). ``threads`` does not apply there, and a
-    mapping is refused (``ConfigError``).
+    A Spark source opens the tables on Spark instead (``crm_lib.data.spark.SparkWarehouse``, the same
+    interface, every query compiled to Spark SQL; ``crm_lib.data.spark.open_spark``):
+
+    - ``spark:local[2]?path=/data/bank/parquet``: a Parquet folder on a local session of 2 cores
+      (``spark:local[N]?path=...`` on N, ``spark:local[*]?path=...`` on all of them);
+    - ``sc://host:15002?path=s3a://bank/crm`` or ``sc://host:15002?database=crm``: a Spark Connect server
+      (a cluster), its token from ``SPARK_CONNECT_AUTHENTICATE_TOKEN``.
+
+    ``threads`` does not apply there, and a mapping is refused (``ConfigError``).
     """
-    if isinstance(source, str) and source.startswith("spark:"):
+    if isinstance(source, str) and source.startswith(("spark:", "sc://")):
         from crm_lib.data.spark import open_spark
 
         return open_spark(source, mapping)

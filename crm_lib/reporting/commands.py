@@ -26,11 +26,18 @@ def _print_result(r) -> None:
 
 
 def cmd_run(args) -> int:
-    from crm_lib.reporting.runner import run_pack
+    from crm_lib.reporting.runner import _abs, pack_engine
 
     overrides = list(args.set or [])
     if args.source:
         overrides.append(f"source={args.source}")
+    with pack_engine(_abs(config.resolve(args.profile, overrides).params.source)):
+        return _run(args, overrides)
+
+
+def _run(args, overrides) -> int:
+    from crm_lib.reporting.runner import run_pack
+
     if args.if_missing and not args.force:
         from crm_lib.reporting.runner import existing_pack
 
@@ -50,8 +57,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_run_due(args) -> int:
-    from crm_lib.data.store import open_source
-    from crm_lib.reporting.runner import _abs, due_periods, reports_root, run_pack
+    from crm_lib.reporting.runner import _abs, pack_engine
 
     profiles = args.profiles or sorted(p.stem for p in (config.default_parameters_dir() / "profiles").glob("*.yaml"))
     overrides = list(args.set or [])
@@ -61,23 +67,33 @@ def cmd_run_due(args) -> int:
     built = 0
     for profile in profiles:
         cfg = config.resolve(profile, overrides)
-        src = _abs(cfg.params.source)
-        with open_source(src) as wh:
-            end = wh.data_end().date()
-        root = reports_root(cfg) / profile
-        due = [p for p in due_periods(cfg.params.period_kind, cfg.params.schedule.since, end)
-               if not (root / p.label).exists()]
-        if not due:
-            print(f"{profile}: nothing due")
-        for i, p in enumerate(due, 1):
-            print(f"{profile}: building {p.label} ({i}/{len(due)})", flush=True)
-            r = run_pack(profile, p.label, overrides)
-            _print_result(r)
-            built += 1
-            if not r.ok:
-                worst = EXIT_NOTEBOOK
+        with pack_engine(_abs(cfg.params.source)):
+            n, failed = _run_due(profile, cfg, overrides)
+        built += n
+        worst = EXIT_NOTEBOOK if failed else worst
     print(f"run-due: {built} pack(s) built")
     return worst
+
+
+def _run_due(profile: str, cfg, overrides: list[str]) -> tuple[int, bool]:
+    """Build ``profile``'s due packs: (how many were built, whether a notebook failed)."""
+    from crm_lib.data.store import open_source
+    from crm_lib.reporting.runner import _abs, due_periods, reports_root, run_pack
+
+    with open_source(_abs(cfg.params.source)) as wh:
+        end = wh.data_end().date()
+    root = reports_root(cfg) / profile
+    due = [p for p in due_periods(cfg.params.period_kind, cfg.params.schedule.since, end)
+           if not (root / p.label).exists()]
+    if not due:
+        print(f"{profile}: nothing due")
+    failed = False
+    for i, p in enumerate(due, 1):
+        print(f"{profile}: building {p.label} ({i}/{len(due)})", flush=True)
+        r = run_pack(profile, p.label, overrides)
+        _print_result(r)
+        failed = failed or not r.ok
+    return len(due), failed
 
 
 def backfill_periods(kind: str, until, count: int, data_start=None) -> list:
@@ -93,9 +109,7 @@ def backfill_periods(kind: str, until, count: int, data_start=None) -> list:
 
 
 def cmd_backfill(args) -> int:
-    from crm_lib.data.store import open_source
-    from crm_lib.reporting.index import build_index
-    from crm_lib.reporting.runner import _abs, check_once, facts_only_workers, reports_root, run_pack
+    from crm_lib.reporting.runner import _abs, pack_engine
 
     overrides = list(args.set or [])
     if args.source:
@@ -113,8 +127,16 @@ def cmd_backfill(args) -> int:
                               f"({', '.join(cfg.params.notebooks)})")
         overrides.append("notebooks=[" + ", ".join(keep) + "]")
         cfg = config.resolve(args.profile, overrides)
-    src = _abs(cfg.params.source)
-    with open_source(src) as wh:
+    with pack_engine(_abs(cfg.params.source)):
+        return _backfill(args, cfg, overrides)
+
+
+def _backfill(args, cfg, overrides: list[str]) -> int:
+    from crm_lib.data.store import open_source
+    from crm_lib.reporting.index import build_index
+    from crm_lib.reporting.runner import _abs, check_once, facts_only_workers, reports_root, run_pack
+
+    with open_source(_abs(cfg.params.source)) as wh:
         end, start = wh.data_end().date(), wh.data_start()
     until = config.resolve_period(args.until, cfg.params.period_kind, end)
     root = reports_root(cfg) / args.profile

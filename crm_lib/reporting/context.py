@@ -137,7 +137,7 @@ class NotebookContext:
 
 def _resolve_source(source: str, params: dict) -> str:
     s = source or os.environ.get(SOURCE_ENV) or params["source"]
-    if str(s).startswith(("spark:", "duckdb:///")):   # a source URL, not a path
+    if str(s).startswith(("spark:", "sc://", "duckdb:///")):   # a source URL, not a path
         return str(s)
     p = Path(s)
     return str(p if p.is_absolute() else config.PROJECT_ROOT / p)

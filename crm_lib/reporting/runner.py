@@ -106,7 +106,7 @@ def reports_root(cfg: RunConfig) -> Path:
 
 
 def _abs(path: str | None) -> str | None:
-    if not path or str(path).startswith(("spark:", "duckdb:///")):   # a source URL, not a path
+    if not path or str(path).startswith(("spark:", "sc://", "duckdb:///")):   # a source URL, not a path
         return path
     p = Path(path)
     return str(p if p.is_absolute() else config.PROJECT_ROOT / p)
@@ -210,6 +210,22 @@ def run_pack(profile: str, period: str | None = None, overrides: list[str] | Non
     t0 = time.perf_counter()
     started = _now()
     cfg = config.resolve(profile, overrides, parameters_dir)
+    with pack_engine(cfg.params.source):
+        return _run_pack(cfg, profile, period, force, facts_only, zygotes, index, checked, t0, started)
+
+
+def pack_engine(source):
+    """The engine of a pack, started once for the pack: for ``spark:local[N]?path=...`` one local Spark
+    Connect server that the door and every notebook kernel share (``crm_lib.data.spark.pack_server``);
+    for any other source nothing. A context manager; nested uses share the outer one."""
+    if not (isinstance(source, str) and source.startswith("spark:local")):
+        return contextlib.nullcontext()
+    from crm_lib.data.spark import pack_server
+
+    return pack_server(source)
+
+
+def _run_pack(cfg, profile, period, force, facts_only, zygotes, index, checked, t0, started) -> PackResult:
     params = cfg.params
     root = reports_root(cfg)
     check_reports_folder(root, root / profile)
