@@ -245,3 +245,16 @@ def test_pii_looks_real_and_is_fake(tiny_bank):
     assert cu["phone"].str.fullmatch(r"\+44 7\d{3} \d{6}").all()
     assert cu["national_id"].str.fullmatch(r"[A-Z]{2}\d{6}[A-D]").all()
     assert cu["customer_id"].is_unique and cu["email"].nunique() > 0.95 * len(cu)
+
+
+def test_a_parquet_only_bank_is_the_same_bank_without_the_warehouse(tiny_bank, tmp_path):
+    """``generate(..., warehouse=False)`` (the 10M-customer benchmark bank): the same Parquet tables, no DuckDB file."""
+    meta = json.loads((tiny_bank / "metadata.json").read_text())
+    out = tmp_path / "parquet_only"
+    m = generate(out, meta["n_customers"], seed=meta["seed"], end_date=meta["end_date"], warehouse=False)
+    assert not (out / "warehouse.duckdb").exists() and m["warehouse"] is False
+    assert m["rows"] == meta["rows"]
+    for table in meta["rows"]:
+        a = pd.read_parquet(tiny_bank / "parquet" / table)
+        b = pd.read_parquet(out / "parquet" / table)
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)

@@ -62,14 +62,16 @@ logger = logging.getLogger(__name__)
 
 
 def generate(out: str | Path, size: str | int = "small", seed: int = DEFAULT_SEED,
-             end_date: str | None = None, force: bool = False) -> dict:
+             end_date: str | None = None, force: bool = False, warehouse: bool = True) -> dict:
     """Generate the synthetic bank into folder ``out`` and build its DuckDB warehouse.
 
     The folder gets ``parquet/<table>/part-*.parquet`` (the source of truth),
     ``warehouse.duckdb`` (the same tables), ``ground_truth.json``,
     ``truth_customers.parquet``, ``truth_complaints.parquet`` and ``metadata.json``.
     Everything is built in a sibling temporary folder and moved into place at the end;
-    an existing ``out`` is only replaced with ``force=True``.
+    an existing ``out`` is only replaced with ``force=True``. ``warehouse=False`` writes the
+    Parquet parts only (a bank of 10M customers: the Parquet folder is the source, read by
+    DuckDB or Spark, and the disk holds one copy of it, not two).
 
     Returns the metadata dict (row counts, dates, seed, timings).
     """
@@ -87,7 +89,7 @@ def generate(out: str | Path, size: str | int = "small", seed: int = DEFAULT_SEE
     tmp.mkdir(parents=True)
     writer = None
     try:
-        writer = _PartWriter(tmp)
+        writer = _PartWriter(tmp, warehouse=warehouse)
         customers, t = _customers(spec)
         adopt_rates = adoption_inputs(customers)["adoption_rates"]   # planted adoption (_synth/adoption.py)
         campaigns, contacts = _campaigns(spec, t["onboard"], t["closed_date"], t["retention_arm"],
@@ -129,7 +131,7 @@ def generate(out: str | Path, size: str | int = "small", seed: int = DEFAULT_SEE
         gt["adoption"] = adoption_truth()
         meta = {"generator_version": GENERATOR_VERSION, "seed": seed, "n_customers": n,
                 "size": str(size), "history_start": str(hs), "end_date": str(end),
-                "rows": counts, "chunk_size": CHUNK}
+                "rows": counts, "chunk_size": CHUNK, "warehouse": warehouse}
         (tmp / "ground_truth.json").write_text(json.dumps(gt, indent=2, default=_json_default) + "\n")
         writer.close()
         writer = None
@@ -187,8 +189,9 @@ def _readme(meta: dict) -> str:
         "# Synthetic bank (generated)\n\n"
         f"{meta['n_customers']:,} customers, history {meta['history_start']} to {meta['end_date']}, "
         f"seed {meta['seed']}. Made by `crm-workbench demo-data`; regenerate rather than edit.\n\n"
-        "- `warehouse.duckdb`: the eight canonical tables (what analyses read)\n"
-        "- `parquet/<table>/part-*.parquet`: the same tables as Parquet\n"
+        + ("- `warehouse.duckdb`: the eight canonical tables (what analyses read)\n"
+           "- `parquet/<table>/part-*.parquet`: the same tables as Parquet\n" if meta.get("warehouse", True) else
+           "- `parquet/<table>/part-*.parquet`: the eight canonical tables (what analyses read)\n") +
         "- `ground_truth.json`, `truth_*.parquet`: the planted truth, for tests only\n"
         "- `metadata.json`: seed, dates, row counts\n\n"
         "All names, phones, e-mails and national IDs are fake.\n")

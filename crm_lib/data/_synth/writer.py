@@ -35,6 +35,10 @@ def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
+_DONE: Future = Future()
+_DONE.set_result(None)
+
+
 class _PartWriter:
     """Writes Parquet parts and loads them into ``warehouse.duckdb``, on two background threads.
 
@@ -46,14 +50,16 @@ class _PartWriter:
     in memory.
     """
 
-    def __init__(self, root: Path, max_queued: int = 0):
+    def __init__(self, root: Path, max_queued: int = 0, warehouse: bool = True):
         import duckdb
 
         self.root = root
         self.max_queued = max_queued
-        self.con = duckdb.connect(str(root / "warehouse.duckdb"))
-        self.con.execute(f"SET threads={WAREHOUSE_THREADS}").fetchall()
-        self.con.execute(f"SET memory_limit={_sql_str(WAREHOUSE_MEMORY_LIMIT)}").fetchall()
+        self.con = None
+        if warehouse:       # else Parquet parts only
+            self.con = duckdb.connect(str(root / "warehouse.duckdb"))
+            self.con.execute(f"SET threads={WAREHOUSE_THREADS}").fetchall()
+            self.con.execute(f"SET memory_limit={_sql_str(WAREHOUSE_MEMORY_LIMIT)}").fetchall()
         self.created: set[str] = set()
         self.parquet_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthetic-parquet")
         self.duckdb_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthetic-duckdb")
@@ -64,7 +70,7 @@ class _PartWriter:
             for f in self.pending.popleft():
                 f.result()
         self.pending.append((self.parquet_pool.submit(self._parquet, part, tables),
-                             self.duckdb_pool.submit(self._duckdb, tables)))
+                             self.duckdb_pool.submit(self._duckdb, tables) if self.con is not None else _DONE))
 
     def _parquet(self, part: int, tables: dict) -> None:
         for name, data in tables.items():
@@ -90,7 +96,8 @@ class _PartWriter:
             while self.pending:
                 for f in self.pending.popleft():
                     f.result()
-            self.con.execute("CHECKPOINT").fetchall()
+            if self.con is not None:
+                self.con.execute("CHECKPOINT").fetchall()
         finally:
             self.abort()
 
