@@ -145,6 +145,7 @@ WITH c AS (
 SELECT {pid} AS customer_id, c.customer_type, c.age, c.acquisition_channel, c.region, c.onboard_date,
   c.closed_date, c.closed_reason, c.closure_is_event, tr.treated_at, dorm.dormant_at
 FROM c LEFT JOIN tr ON tr.customer_id = c.customer_id LEFT JOIN dorm ON dorm.customer_id = c.customer_id
+ORDER BY 1
 """
 
 
