@@ -44,12 +44,17 @@ from crm_lib.errors import ConfigError, DataContractError
 logger = logging.getLogger(__name__)
 
 
-# The settings of every session the workbench starts (``local_session``, ``pack_server``): small data, no UI,
-# UTC, Arrow to pandas. Shuffle partitions follow the cores (4 for ``local[*]``).
+# The settings of every local session the workbench starts (``local_session``, ``pack_server``): no UI, UTC,
+# Arrow to pandas; shuffle partitions follow the cores (4 for ``local[*]``). In local mode the driver's JVM is
+# also the executor: its heap (``CRM_SPARK_DRIVER_MEMORY``, default 4g) holds the scans' working sets and the
+# results going back to Python (the 1M-customer feature table is ~0.5 GB; 2g lost it).
+DRIVER_MEMORY_ENV = "CRM_SPARK_DRIVER_MEMORY"
 _SESSION_CONF = {
     "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": lambda master: (re.findall(r"\[(\d+)\]", master) or ["4"])[0],
-    "spark.sql.session.timeZone": "UTC", "spark.driver.memory": "2g",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.memory": lambda master: os.environ.get(DRIVER_MEMORY_ENV, "4g"),
+    "spark.driver.maxResultSize": "2g",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 
@@ -83,11 +88,6 @@ SOURCE_FORMS = ("spark:local[N]?path=<folder of Parquet tables> (a local session
                 "sc://<host>:<port>?path=<folder or URI the cluster reads> or "
                 "sc://<host>:<port>?database=<database of the canonical tables> (Spark Connect; "
                 f"token from {TOKEN_ENV}; ';use_ssl=true' after the port for TLS)")
-
-
-def is_spark_source(source) -> bool:
-    """Whether ``source`` names a Spark source (``spark:local[N]?path=...`` or ``sc://...``)."""
-    return isinstance(source, str) and source.startswith(("spark:", "sc://"))
 
 
 def open_spark(source: str, mapping=None) -> "SparkWarehouse":
@@ -195,7 +195,7 @@ def pack_server(source, log: str | Path | None = None):
         port = sock.getsockname()[1]
     token = secrets.token_hex(16)
     master = f"local[{m.group(1) or 2}]"
-    conf = {**_SESSION_CONF, "spark.sql.shuffle.partitions": _SESSION_CONF["spark.sql.shuffle.partitions"](master),
+    conf = {**{k: v(master) if callable(v) else v for k, v in _SESSION_CONF.items()},
             "spark.connect.grpc.binding.address": "127.0.0.1", "spark.connect.grpc.binding.port": str(port)}
     cmd = [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
            "--name", "crm-workbench pack", "--master", master]
@@ -496,7 +496,8 @@ class SparkWarehouse(Warehouse):
         if self.database is not None:
             db = ".".join(f"`{part}`" for part in self.database.split("."))
             try:
-                names = [r[0] for r in self.spark.sql(f"SHOW TABLES IN {db}").select("tableName").collect()]
+                names = [r[0] for r in self.spark.sql(f"SHOW TABLES IN {db}").where("NOT isTemporary")
+                         .select("tableName").collect()]
             except Exception as e:   # noqa: BLE001
                 raise SourceError(f"source {self.source}: database {self.database} could not be listed "
                                   f"(rule 'readable database'): {_first_line(e)}") from None
