@@ -36,6 +36,21 @@ Benchmarks (``--only`` takes these names, comma-separated):
     ``crm_lib.clv.value_book`` on the work bank (survival model, snapshot, margins, 200 draws),
     time and peak memory.
 
+``scale`` (``make bench-large``; not run by default)
+    How the as-of feature table grows with the bank: ``feature_table`` on DuckDB over each size's Parquet
+    folder (default 100k, 1M and 10M customers; banks made with ``generate(..., warehouse=False)``, Parquet
+    parts only, in bounded memory: one chunk of customers at a time), under a stated DuckDB memory limit
+    (``SCALE_MEMORY_LIMIT``) with spill to ``benchmarks/work/spill``: time, peak RSS, the largest spill seen,
+    and the growth ratio per 10x. Beside it, at 1M, the same feature table on a local Spark session
+    (``spark:local[2]``) and the ratio Spark / DuckDB. Keys ``scale_features_<size>``, ``scale_generate_<size>``,
+    ``scale_features_spark_1m`` and ``scale_growth``.
+
+``pack_engines``
+    The quarterly pack of one bank's Parquet folder (default 100k customers) on DuckDB and on
+    ``spark:local[2]`` (one local Spark Connect server for the pack), back to back: wall, CPU, memory, the
+    ratio Spark / DuckDB, and whether the two packs' facts agree (names, n, largest relative difference).
+    Key ``pack_engines_<size>``.
+
 ``marketing``
     ``crm_lib.marketing.report.run_period`` on the work bank (key ``marketing_<size>``): three
     feature tables, the adoption models per product, scoring every customer x product, the
@@ -69,7 +84,7 @@ AS_OF = "2025-12-31"
 KEY = "bench"
 SEED = 20_261
 DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"], "door": ["1m"], "segmentation": ["1m"],
-                 "churn": ["1m"], "satisfaction": ["1m"], "clv": ["1m"], "marketing": ["1m"]}
+                 "churn": ["1m"], "satisfaction": ["1m"], "clv": ["1m"], "marketing": ["1m"], "pack_engines": ["100k"]}
 LIFETIMES_PYTHON = os.environ.get("LIFETIMES_PYTHON", str(WORK / "lifetimes-venv" / "bin" / "python"))
 QUICK_SIZES = ["50k"]
 AGREEMENT_SIZE = "50k"
@@ -97,10 +112,11 @@ def bank_dir(n: int) -> Path:
     return WORK / f"bank_{label(n)}"
 
 
-def bank_is_current(n: int) -> bool:
-    """The work bank of ``n`` customers exists and was made with this seed, end date and generator."""
+def bank_is_current(n: int, parquet_only: bool = False) -> bool:
+    """The work bank of ``n`` customers exists and was made with this seed, end date and generator
+    (with its DuckDB warehouse, unless ``parquet_only``: then its Parquet parts are enough)."""
     meta = bank_dir(n) / "metadata.json"
-    if not meta.exists() or not (bank_dir(n) / "warehouse.duckdb").exists():
+    if not meta.exists() or not (parquet_only or (bank_dir(n) / "warehouse.duckdb").exists()):
         return False
     m = json.loads(meta.read_text())
     from crm_lib.data.synthetic import GENERATOR_VERSION
@@ -173,6 +189,7 @@ def child(argv: list[str]) -> None:
     p.add_argument("what")
     p.add_argument("--customers", type=int)
     p.add_argument("--out")
+    p.add_argument("--parquet-only", action="store_true")
     a = p.parse_args(argv)
     os.environ.setdefault("CRM_PSEUDONYM_KEY", KEY)
     sys.path.insert(0, str(HERE))
@@ -181,7 +198,7 @@ def child(argv: list[str]) -> None:
         from crm_lib.data.synthetic import generate
 
         t0 = time.perf_counter()
-        meta = generate(a.out, a.customers, seed=SEED, end_date=END_DATE, force=True)
+        meta = generate(a.out, a.customers, seed=SEED, end_date=END_DATE, force=True, warehouse=not a.parquet_only)
         res = {"wall_seconds": round(time.perf_counter() - t0, 2), "rows": meta["rows"],
                "rows_total": sum(meta["rows"].values())}
     elif a.what == "features_duckdb":
@@ -196,6 +213,21 @@ def child(argv: list[str]) -> None:
         wh.close()
         res = {"wall_seconds": round(t2 - t0, 2), "open_seconds": round(t1 - t0, 3),
                "query_seconds": round(t2 - t1, 2), "rows": len(df), "columns": df.shape[1]}
+    elif a.what == "features_scale":
+        res = _features_scale(Path(a.out))
+    elif a.what == "features_spark":
+        from crm_lib.data.store import open_source
+        from crm_lib.features import feature_table
+
+        t0 = time.perf_counter()
+        wh = open_source(f"spark:local[2]?path={Path(a.out) / 'parquet'}")
+        t1 = time.perf_counter()
+        df = feature_table(wh, AS_OF, key=KEY)
+        t2 = time.perf_counter()
+        res = {"wall_seconds": round(t2 - t0, 2), "open_seconds": round(t1 - t0, 2),
+               "query_seconds": round(t2 - t1, 2), "rows": len(df), "columns": df.shape[1],
+               "spark_driver_memory": wh.spark.conf.get("spark.driver.memory")}
+        wh.close()
     elif a.what in ("door_precheck", "door_pandera"):
         from crm_lib.data.schema import validate
         from crm_lib.data.store import open_source
@@ -321,6 +353,92 @@ def child(argv: list[str]) -> None:
     else:
         raise SystemExit(f"unknown child benchmark {a.what!r}")
     print(json.dumps(res, default=str))
+
+
+SCALE_MEMORY_LIMIT = "10GB"     # DuckDB's limit for the scale benchmark: the 16 GB target, less the result frames in Python
+SCALE_SIZES = ["100k", "1m", "10m"]
+
+
+def _features_scale(bank: Path) -> dict:
+    """``feature_table`` on DuckDB over ``bank``'s Parquet folder under ``SCALE_MEMORY_LIMIT``, spilling to
+    ``WORK/spill``; the spill folder's size is sampled every 0.2 s (its largest size is the spill)."""
+    import shutil
+    import threading
+
+    from crm_lib.data.store import open_source
+    from crm_lib.features import feature_table
+
+    spill = WORK / "spill"
+    shutil.rmtree(spill, ignore_errors=True)
+    spill.mkdir(parents=True)
+    peak = [0]
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.2):
+            size = sum(f.stat().st_size for f in spill.rglob("*") if f.is_file())
+            peak[0] = max(peak[0], size)
+
+    t0 = time.perf_counter()
+    wh = open_source(bank / "parquet")
+    wh.con.execute(f"SET memory_limit = '{SCALE_MEMORY_LIMIT}'")
+    wh.con.execute(f"SET temp_directory = '{spill}'")
+    t1 = time.perf_counter()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        df = feature_table(wh, AS_OF, key=KEY)
+    finally:
+        done.set()
+        watcher.join()
+    t2 = time.perf_counter()
+    wh.close()
+    shutil.rmtree(spill, ignore_errors=True)
+    return {"wall_seconds": round(t2 - t0, 2), "open_seconds": round(t1 - t0, 3), "query_seconds": round(t2 - t1, 2),
+            "rows": len(df), "columns": df.shape[1], "spill_peak_mb": round(peak[0] / 2**20, 1),
+            "duckdb_memory_limit": SCALE_MEMORY_LIMIT}
+
+
+def bench_scale(sizes: list[int]) -> dict:
+    """The scale benchmark (see the module docstring): one entry per size, the Spark side at 1M, the growth."""
+    out: dict = {}
+    for n in sizes:
+        if not bank_is_current(n, parquet_only=True):
+            print(f"  (generating the {label(n)} bank, Parquet only, in {bank_dir(n)} ...)", flush=True)
+            g = run_child(["generate", "--customers", str(n), "--out", str(bank_dir(n)), "--parquet-only"])
+            g.update({"benchmark": "generate", "customers": n, "warehouse": False,
+                      "what": "generate(out, n, warehouse=False): Parquet parts only, one chunk of customers at a time"})
+            out[f"scale_generate_{label(n)}"] = g
+            if "error" in g:
+                continue
+        r = run_child(["features_scale", "--out", str(bank_dir(n))])
+        meta = json.loads((bank_dir(n) / "metadata.json").read_text())
+        r.update({"benchmark": "scale_features", "customers": n, "as_of": AS_OF, "source_rows": meta["rows"],
+                  "source_rows_total": sum(meta["rows"].values()),
+                  "what": "feature_table(open_source(<bank>/parquet), AS_OF) on DuckDB under memory_limit "
+                          f"{SCALE_MEMORY_LIMIT}, spilling to benchmarks/work/spill; a fresh process"})
+        out[f"scale_features_{label(n)}"] = r
+        print(f"  features {label(n)}: {r.get('wall_seconds')} s, {r.get('peak_rss_mb')} MB", flush=True)
+    if 1_000_000 in sizes and "error" not in out.get("scale_features_1m", {"error": 1}):
+        sp = run_child(["features_spark", "--out", str(bank_dir(1_000_000))])
+        duck = out["scale_features_1m"]
+        sp.update({"benchmark": "scale_features_spark", "customers": 1_000_000, "as_of": AS_OF,
+                   "what": "the same feature table on spark:local[2] over the same Parquet folder, a fresh process "
+                           "(peak RSS is the Python driver's; the JVM runs with spark.driver.memory)",
+                   "duckdb_wall_seconds": duck["wall_seconds"]})
+        if "error" not in sp:
+            sp["ratio_spark_over_duckdb"] = round(sp["wall_seconds"] / duck["wall_seconds"], 2)
+        out["scale_features_spark_1m"] = sp
+    walls = {n: out[f"scale_features_{label(n)}"]["wall_seconds"] for n in sizes
+             if "error" not in out.get(f"scale_features_{label(n)}", {"error": 1})}
+    ordered = sorted(walls)
+    growth = {f"{label(a)}->{label(b)}": round(walls[b] / walls[a], 2) for a, b in zip(ordered, ordered[1:])}
+    out["scale_growth"] = {"benchmark": "scale_growth", "feature_table_wall_seconds": {label(n): walls[n] for n in ordered},
+                           "ratio_per_step": growth,
+                           "peak_rss_mb": {label(n): out[f"scale_features_{label(n)}"]["peak_rss_mb"] for n in ordered},
+                           "target": "near-linear growth (10x per 10x customers or less); peak memory under 16 GB "
+                                     "at 10M"}
+    return out
 
 
 def simulate_bgnbd(n: int, seed: int = SEED) -> dict:
@@ -548,7 +666,6 @@ def bench_pack(n: int) -> dict:
     Kernel start is measured on its own by running an empty notebook through Papermill on
     the project kernel; execution and rendering come from the pack's manifest.
     """
-    import resource
     import tempfile
 
     import nbformat
@@ -563,13 +680,23 @@ def bench_pack(n: int) -> dict:
         subprocess.run([sys.executable, "-m", "papermill", f"{tmp}/empty.ipynb", f"{tmp}/out.ipynb", "-k", "crm-workbench",
                         "--no-progress-bar", "--log-level", "ERROR"], check=True, capture_output=True)
         kernel = time.perf_counter() - t0
-    reports = WORK / f"reports_{label(n)}"
+    res = _timed_pack(str(bank_dir(n) / "warehouse.duckdb"), WORK / f"reports_{label(n)}")
+    if "error" not in res:
+        res.update({"benchmark": "pack", "customers": n, "kernel_start_seconds_each": round(kernel, 2)})
+    return res
+
+
+def _timed_pack(source: str, reports: Path) -> dict:
+    """``crm-workbench run quarterly --force`` on ``source`` into ``reports``: wall, CPU and memory of it and
+    every process under it, and per notebook from the manifest."""
+    import resource
+
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = ru0.ru_maxrss
     load_before = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--force",
-                        "--source", str(bank_dir(n) / "warehouse.duckdb"), "--set", f"reports_dir={reports}"],
+                        "--source", source, "--set", f"reports_dir={reports}"],
                        capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -580,7 +707,7 @@ def bench_pack(n: int) -> dict:
     packs = sorted((reports / "quarterly").glob("20*"))
     m = json.loads((packs[-1] / "manifest.json").read_text())
     nbs = m["notebooks"]
-    return {"benchmark": "pack", "customers": n, "profile": "quarterly", "period": m["period"], "status": m["status"],
+    return {"profile": "quarterly", "period": m["period"], "status": m["status"], "pack": str(packs[-1]),
             "wall_seconds": round(wall, 2),
             "peak_rss_mb_largest_process": round(max(peak, before) / 1024, 1),
             # CPU of the run and every process under it (kernels, DuckDB threads); with the load average, says
@@ -591,7 +718,6 @@ def bench_pack(n: int) -> dict:
             "notebook_start_order": [ln.split(": ")[-2].split()[-1] for ln in
                                      (packs[-1] / "run.log").read_text().splitlines() if ln.endswith(": executing")]
             if (packs[-1] / "run.log").exists() else None,
-            "kernel_start_seconds_each": round(kernel, 2),
             "notebooks": {x["name"]: {"execute_seconds": x["execute_seconds"], "render_seconds": x["render_seconds"],
                                      "status": x["status"]} for x in nbs},
             "execute_seconds_sum": round(sum(x["execute_seconds"] for x in nbs), 2),
@@ -599,6 +725,32 @@ def bench_pack(n: int) -> dict:
             "parallel": m["parameters"]["parallel"],
             "what": "crm-workbench run quarterly (door, all notebooks with parallel=2, HTML, index); "
                     "execute includes each notebook's kernel start"}
+
+
+def bench_pack_engines(n: int) -> dict:
+    """The quarterly pack of one bank's Parquet folder on DuckDB and on ``spark:local[2]`` (one local Spark
+    Connect server for the pack), one after the other: time, memory and whether the facts agree."""
+    if not bank_is_current(n, parquet_only=True):
+        ensure_bank(n)
+    folder = bank_dir(n) / "parquet"
+    duck = _timed_pack(str(folder), WORK / f"reports_{label(n)}_duckdb")
+    spark = _timed_pack(f"spark:local[2]?path={folder}", WORK / f"reports_{label(n)}_spark")
+    res = {"benchmark": "pack_engines", "customers": n, "duckdb": duck, "spark": spark,
+           "what": "the quarterly pack of the same Parquet folder on DuckDB and on spark:local[2], back to back"}
+    if "error" not in duck and "error" not in spark:
+        res["ratio_spark_over_duckdb"] = round(spark["wall_seconds"] / duck["wall_seconds"], 2)
+        a = {f["name"]: f for f in json.loads((Path(duck["pack"]) / "facts.json").read_text())}
+        b = {f["name"]: f for f in json.loads((Path(spark["pack"]) / "facts.json").read_text())}
+        worst = 0.0
+        for name in set(a) & set(b):
+            for k in ("value", "ci_lower", "ci_upper", "p_value"):
+                x, y = a[name][k], b[name][k]
+                if isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+                    worst = max(worst, abs(x - y) / max(abs(x), abs(y), 1e-300))
+        res["facts"] = {"duckdb": len(a), "spark": len(b), "same_names": sorted(a) == sorted(b),
+                        "same_n": all(a[k]["n"] == b[k]["n"] for k in set(a) & set(b)),
+                        "largest_relative_difference": worst}
+    return res
 
 
 def _bench_child(kind: str, n: int, what: str) -> dict:
@@ -762,14 +914,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
-                                    "churn, satisfaction, clv, marketing, make_report (not run by default)")
+                                    "churn, satisfaction, clv, marketing; make_report and scale (not run by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
     known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "satisfaction", "clv",
-             "marketing", "make_report"]
-    # make_report (a fresh clone's `make report`, ~10 minutes) runs only when asked: --only make_report
-    names = [s.strip() for s in (a.only or ",".join(k for k in known if k != "make_report")).split(",") if s.strip()]
+             "marketing", "make_report", "scale", "pack_engines"]
+    # make_report (a fresh clone's `make report`, ~10 minutes) and scale (`make bench-large`: a 10M-customer bank,
+    # ~1 hour) run only when asked: --only make_report, --only scale
+    names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale"))).split(",")
+             if s.strip()]
     unknown = set(names) - set(known)
     if unknown:
         ap.error(f"unknown benchmark(s) {sorted(unknown)}: use {', '.join(known)}")
@@ -797,8 +951,14 @@ def main(argv: list[str] | None = None) -> int:
                  for s in sizes.get("clv", ["1m"])]
     if "pack" in names:
         plan += [(f"pack_{label(parse_size(s))}", bench_pack, parse_size(s)) for s in sizes.get("pack", ["50k"])]
+    if "pack_engines" in names:
+        plan += [(f"pack_engines_{label(parse_size(s))}", bench_pack_engines, parse_size(s))
+                 for s in sizes.get("pack_engines", ["100k"])]
     if "make_report" in names:
         plan.append(("make_report_fresh_clone", bench_make_report, 0))
+    if "scale" in names:
+        plan.append(("scale", lambda _n: bench_scale([parse_size(x) for x in (a.sizes.split(",") if a.sizes
+                                                                                else SCALE_SIZES)]), 0))
     if "agreement" in names:
         n = parse_size(AGREEMENT_SIZE)
         plan.append((f"features_agreement_{label(n)}", bench_agreement, n))
@@ -808,7 +968,14 @@ def main(argv: list[str] | None = None) -> int:
             r = fn(n)
         except Exception as e:         # a failed benchmark is recorded, not fatal
             r = {"error": f"{type(e).__name__}: {e}"}
-        r.update({"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **context})
+        stamp = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **context}
+        if name == "scale" and "error" not in r:      # several entries, one per size
+            for key, entry in r.items():
+                entry.update(stamp)
+                results[key] = entry
+                merge({key: entry})
+            continue
+        r.update(stamp)
         results[name] = r
         merge({name: r})
     print()
