@@ -116,35 +116,36 @@ def test_the_pack_server_is_gone_and_left_nothing(packs):
 
 def test_a_spark_connect_source_reads_a_database_or_a_uri_like_the_folder(tiny_bank, monkeypatch):
     """``sc://host:port?database=...`` (a lakehouse's catalog) and ``sc://host:port?path=<URI>`` (a folder only
-    the server lists) read what DuckDB reads (the feature table; the types and an aggregate); a token in the
-    source string and a server that does not listen are refused with what to do. The server is a local one (``pack_server``) standing in for a cluster."""
+    the server lists) read what DuckDB reads (the types, and a per-customer aggregate by pseudonym); a token in
+    the source string and a server that does not listen are refused with what to do. The server is a local one
+    (``pack_server``) standing in for a cluster."""
     from crm_lib.data.sources import SourceError
     from crm_lib.data.spark import connect_session, pack_server
-    from crm_lib.errors import ConfigError
-    from crm_lib.features import feature_table
+    from crm_lib.data.privacy import pseudonym_sql
     from crm_lib.data.store import open_source
+    from crm_lib.errors import ConfigError
     from test_spark_warehouse import assert_same_frame
 
     folder = tiny_bank / "parquet"
-    as_of = pd.Timestamp("2026-06-30")
     monkeypatch.setenv("CRM_PSEUDONYM_KEY", "connect-test-key")
+    # what the tables hold, by type and by an aggregate with the pseudonym (computed in the engine): the feature
+    # table and every other query of a pack are compared on the pack above, through the same session type
+    q = (f"SELECT {pseudonym_sql('c.customer_id', 'connect-test-key')} AS customer_id, count(*) AS n, "
+         "sum(amount) AS amount FROM transactions t JOIN customers c ON c.customer_id = t.customer_id "
+         "GROUP BY 1 ORDER BY 1")
     with open_source(folder) as duck, pack_server(f"spark:local[2]?path={folder}") as url:
-        expected, tables = feature_table(duck, as_of), duck.tables()
+        tables, expected = duck.tables(), duck.sql(q)
         admin = connect_session(url)
         admin.sql("CREATE DATABASE crm")
         for t in tables:
             admin.sql(f"CREATE TABLE crm.{t} USING parquet LOCATION '{folder / t}'")
         admin.stop()
-        with open_source(f"{url}?database=crm") as sw:
-            assert sw.tables() == tables
-            assert_same_frame(expected, feature_table(sw, as_of), "feature table, database source")
-        with open_source(f"{url}?path=file://{folder}") as sw:       # the folder as a URI: Spark lists it
-            assert sw.tables() == tables
-            for t in tables:
-                assert sw.columns(t) == duck.columns(t), t
-            q = "SELECT customer_type, count(*) AS n, sum(amount) AS amount FROM transactions t JOIN customers c " \
-                "ON c.customer_id = t.customer_id GROUP BY 1 ORDER BY 1"
-            assert_same_frame(duck.sql(q), sw.sql(q), "an aggregate, URI source")
+        for form in ("database=crm", f"path=file://{folder}"):     # a catalog's tables; a folder only Spark lists
+            with open_source(f"{url}?{form}") as sw:
+                assert sw.tables() == tables, form
+                for t in tables:
+                    assert sw.columns(t) == duck.columns(t), (form, t)
+                assert_same_frame(expected, sw.sql(q), form)
         with pytest.raises(ConfigError, match="SPARK_CONNECT_AUTHENTICATE_TOKEN"):
             open_source(f"{url}/;token=secret?database=crm")
         with pytest.raises(SourceError, match="database"):
