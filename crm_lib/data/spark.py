@@ -59,6 +59,11 @@ _SESSION_CONF = {
 }
 
 
+def _session_conf(master: str) -> dict[str, str]:
+    """``_SESSION_CONF`` for ``master`` (``local[2]``, ``local[*]``)."""
+    return {k: v(master) if callable(v) else v for k, v in _SESSION_CONF.items()}
+
+
 def local_session(app: str = "crm-workbench", cores: int | str = 2):
     """A local Spark session (``local[cores]``), quiet and small, for a laptop or a test.
 
@@ -68,8 +73,8 @@ def local_session(app: str = "crm-workbench", cores: int | str = 2):
 
     master = f"local[{cores}]"
     builder = SparkSession.builder.master(master).appName(app)
-    for k, v in _SESSION_CONF.items():
-        builder = builder.config(k, v(master) if callable(v) else v)
+    for k, v in _session_conf(master).items():
+        builder = builder.config(k, v)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -195,7 +200,7 @@ def pack_server(source, log: str | Path | None = None):
         port = sock.getsockname()[1]
     token = secrets.token_hex(16)
     master = f"local[{m.group(1) or 2}]"
-    conf = {**{k: v(master) if callable(v) else v for k, v in _SESSION_CONF.items()},
+    conf = {**_session_conf(master),
             "spark.connect.grpc.binding.address": "127.0.0.1", "spark.connect.grpc.binding.port": str(port)}
     cmd = [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
            "--name", "crm-workbench pack", "--master", master]
