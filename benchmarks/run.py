@@ -51,6 +51,17 @@ Benchmarks (``--only`` takes these names, comma-separated):
     ratio Spark / DuckDB, and whether the two packs' facts agree (names, n, largest relative difference).
     Key ``pack_engines_<size>``.
 
+``model_sample``
+    The 20_churn cohort Cox model on a proportional stratified sample of 100,000 customers (10 % of the 1M
+    bank's customers: the share the default cap, ``churn.model_sample_customers`` = 1M, keeps of a 10M bank) and
+    on every customer, both scoring every customer: whether the sample fit agrees with the full fit (each
+    hazard ratio's z of the nested difference, the full HR inside the sample's interval), the SE ratio against
+    sqrt(1 / rate), the agreement of the 12-month churn scores (Spearman, top-5 % overlap, C-index on everyone),
+    and the frame and fit times. Then the validation's landmark model (4 landmarks) on the same cap and on
+    everyone, each in a fresh process: the same agreement, the C-index on every customer of the test cohort,
+    and the time and peak memory of each (the sample's features are computed in DuckDB for its customers
+    alone). Key ``model_sample_<size>``.
+
 ``marketing``
     ``crm_lib.marketing.report.run_period`` on the work bank (key ``marketing_<size>``): three
     feature tables, the adoption models per product, scoring every customer x product, the
@@ -84,7 +95,7 @@ AS_OF = "2025-12-31"
 KEY = "bench"
 SEED = 20_261
 DEFAULT_SIZES = {"generate": ["50k", "1m"], "features": ["1m"], "pack": ["50k"], "door": ["1m"], "segmentation": ["1m"],
-                 "churn": ["1m"], "satisfaction": ["1m"], "clv": ["1m"], "marketing": ["1m"], "pack_engines": ["100k"]}
+                 "churn": ["1m"], "model_sample": ["1m"], "satisfaction": ["1m"], "clv": ["1m"], "marketing": ["1m"], "pack_engines": ["100k"]}
 LIFETIMES_PYTHON = os.environ.get("LIFETIMES_PYTHON", str(WORK / "lifetimes-venv" / "bin" / "python"))
 QUICK_SIZES = ["50k"]
 AGREEMENT_SIZE = "50k"
@@ -323,6 +334,10 @@ def child(argv: list[str]) -> None:
         res = {"wall_seconds": round(t3 - t1, 2), "frame_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 2),
                "score_seconds": round(t3 - t2, 2), "rows": len(frame), "events": int(frame["event"].sum()),
                "engine": model.engine_, "scored": len(scored)}
+    elif a.what == "model_sample":
+        res = _model_sample(Path(a.out))
+    elif a.what == "landmark_sample":
+        res = _landmark_sample(Path(a.out), a.customers or None)
     elif a.what == "clv_transactional":
         res = _clv_transactional(a.customers)
     elif a.what == "clv_relationship":
@@ -439,6 +454,158 @@ def bench_scale(sizes: list[int]) -> dict:
                            "target": "near-linear growth (10x per 10x customers or less); peak memory under 16 GB "
                                      "at 10M"}
     return out
+
+
+MODEL_SAMPLE_CAP = 100_000   # 10 % of the 1M bank's customers: the share the default cap (1M) keeps of a 10M bank
+
+
+def _model_sample(bank: Path) -> dict:
+    """The 20_churn cohort Cox model fitted on a stratified sample of ``MODEL_SAMPLE_CAP`` customers and on every
+    customer of the same bank, both scored on every customer: estimates, intervals, scores and their costs."""
+    import resource
+
+    import numpy as np
+    from scipy import stats
+
+    from crm_lib.churn import EXPLANATORY, ChurnCox, ChurnSettings
+    from crm_lib.churn.frame import cohort_frame, observation_start
+    from crm_lib.churn.metrics import concordance
+    from crm_lib.data.sample import stratified_customer_sample
+    from crm_lib.data.store import open_source
+
+    s = ChurnSettings()
+    out: dict = {"cap": MODEL_SAMPLE_CAP}
+    fits = {}
+    with open_source(bank / "warehouse.duckdb") as wh:
+        start = observation_start(wh, s.window_days)
+        for name, cap in (("sample", MODEL_SAMPLE_CAP), ("full", None)):   # the sample first: its peak RSS is its own
+            t0 = time.perf_counter()
+            frame = cohort_frame(wh, start, END_DATE, key=KEY, sample=cap)
+            t1 = time.perf_counter()
+            model = ChurnCox(covariates=EXPLANATORY, alpha=s.alpha).fit(frame, table="cohort frame")
+            t2 = time.perf_counter()
+            fits[name] = model
+            out[name] = {"frame_seconds": round(t1 - t0, 2), "fit_seconds": round(t2 - t1, 2),
+                         "customers": len(frame), "events": int(frame["event"].sum()),
+                         "peak_rss_mb_so_far": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            if name == "sample":
+                out["sample"]["note"] = model.notes_[0]
+                shares = frame["customer_type"].value_counts(normalize=True)
+            else:
+                out["full"]["customer_type_share"] = frame["customer_type"].value_counts(normalize=True).round(5).to_dict()
+                out["sample"]["customer_type_share"] = shares.round(5).to_dict()
+    full, samp = fits["full"].summary_, fits["sample"].summary_
+    common = full.index.intersection(samp.index)
+    f, sm = full.loc[common], samp.loc[common]
+    # the sample is nested in the full data: Var(b_sample - b_full) ~ se_sample^2 - se_full^2
+    zdiff = (sm["coef"] - f["coef"]) / np.sqrt(np.clip(sm["se"] ** 2 - f["se"] ** 2, 1e-300, None))
+    inside = (f["hr"] >= sm["hr_lower"]) & (f["hr"] <= sm["hr_upper"])
+    rate = out["sample"]["customers"] / out["full"]["customers"]
+    per = {c: {"hr_full": round(float(f.at[c, "hr"]), 5), "hr_sample": round(float(sm.at[c, "hr"]), 5),
+               "sample_ci": [round(float(sm.at[c, "hr_lower"]), 5), round(float(sm.at[c, "hr_upper"]), 5)],
+               "se_ratio": round(float(sm.at[c, "se"] / f.at[c, "se"]), 3), "z_difference": round(float(zdiff[c]), 2)}
+           for c in common}
+    # both models score every customer of the full cohort (the loop's last frame; vectorised): 12-month churn
+    # probability and its ranks
+    t0 = time.perf_counter()
+    p_full = fits["full"].predict_churn_probability(frame, 1.0).to_numpy()
+    t1 = time.perf_counter()
+    p_samp = fits["sample"].predict_churn_probability(frame, 1.0).to_numpy()
+    T, E = frame["time_since_start"].to_numpy(float), frame["event"].to_numpy(int)
+    top = int(0.05 * len(frame))
+    top_full, top_samp = set(np.argsort(-p_full)[:top]), set(np.argsort(-p_samp)[:top])
+    out.update({
+        "covariates": per, "sample_rate": round(rate, 4),
+        "se_ratio_expected": round(float(np.sqrt(1 / rate)), 3),
+        "se_ratio_median": round(float(np.median(sm["se"] / f["se"])), 3),
+        "max_abs_z_difference": round(float(np.abs(zdiff).max()), 2),
+        "full_hr_inside_sample_ci": f"{int(inside.sum())} of {len(common)}",
+        "scores_spearman": round(float(stats.spearmanr(p_full, p_samp).statistic), 5),
+        "scores_max_abs_difference": round(float(np.abs(p_full - p_samp).max()), 5),
+        "top_5pct_overlap": round(len(top_full & top_samp) / top, 4),
+        "c_index_on_everyone": {"full": round(float(concordance(T, E, p_full)), 4),
+                                "sample": round(float(concordance(T, E, p_samp)), 4)},
+        "score_seconds_per_model": round(t1 - t0, 2),
+        "fit_speedup": round(out["full"]["fit_seconds"] / max(out["sample"]["fit_seconds"], 1e-9), 2),
+    })
+    # One sample is one draw. Other pseudonym keys draw other samples: emulated by re-keying the pseudonyms
+    # (a salted hash orders customers as another key would), 20 draws; the z of the nested differences should
+    # be N(0, 1), and the full HR inside the sample's interval P(|Z| < z_a / sqrt(1 - rate)) of the time.
+    import hashlib
+
+    zs, inside_n = [], 0
+    b_f, se_f = f["coef"].to_numpy(), f["se"].to_numpy()
+    for r in range(20):
+        salt = f"replicate-{r}-".encode()
+        rekeyed = frame.assign(customer_id=[hashlib.sha256(salt + c.encode()).hexdigest()[:15]
+                                            for c in frame["customer_id"]])
+        sub, _ = stratified_customer_sample(rekeyed, MODEL_SAMPLE_CAP)
+        m = ChurnCox(covariates=EXPLANATORY, alpha=s.alpha).fit(sub, table="cohort frame").summary_.loc[common]
+        zs += list((m["coef"].to_numpy() - b_f) / np.sqrt(m["se"].to_numpy() ** 2 - se_f ** 2))
+        inside_n += int(((f["hr"] >= m["hr_lower"]) & (f["hr"] <= m["hr_upper"])).sum())
+    zs = np.asarray(zs)
+    out["replicates"] = {"draws": 20, "z_values": len(zs), "z_mean": round(float(zs.mean()), 3),
+                         "z_sd": round(float(zs.std(ddof=1)), 3), "abs_z_over_3": int((np.abs(zs) > 3).sum()),
+                         "full_hr_inside_sample_ci": round(inside_n / len(zs), 3),
+                         "expected_inside": round(float(2 * stats.norm.cdf(stats.norm.ppf(1 - s.alpha / 2)
+                                                                           / np.sqrt(1 - rate)) - 1), 3)}
+    return out
+
+
+def _landmark_sample(bank: Path, cap: int | None) -> dict:
+    """The validation's landmark Cox model (12-month horizon, 4 landmarks before the test window) fitted on a
+    stratified sample of ``cap`` customers (``None``: every customer), then scored on every customer of the test
+    cohort: its hazard ratios, the C-index there, and the time of the frame (features computed in DuckDB for the
+    sampled customers alone) and of the fit."""
+    import resource
+
+    import pandas as pd
+
+    from crm_lib.churn import ChurnSettings
+    from crm_lib.churn.frame import add_months, cohort_frame
+    from crm_lib.churn.metrics import concordance
+    from crm_lib.churn.validation import fit_landmark_model
+    from crm_lib.data.store import open_source
+
+    s = ChurnSettings(model_sample_customers=cap)
+    end = pd.Timestamp(END_DATE)
+    test_start = add_months(end, -12)
+    with open_source(bank / "warehouse.duckdb") as wh:
+        t0 = time.perf_counter()
+        model, train = fit_landmark_model(wh, add_months(test_start, -12), 12, s, key=KEY)
+        t1 = time.perf_counter()
+        rss_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        test = cohort_frame(wh, test_start, end=end, key=KEY)
+    p = model.predict_churn_probability(test, 1.0).to_numpy()
+    T, E = test["time_since_start"].to_numpy(float), test["event"].to_numpy(int)
+    return {"cap": cap, "fit_with_frame_seconds": round(t1 - t0, 2), "peak_rss_mb_at_fit": round(rss_fit, 1),
+            "rows": len(train),
+            "customers": int(train["customer_id"].nunique()), "events": int(train["event"].sum()),
+            "note": model.notes_[0] if cap else "", "test_customers": len(test),
+            "c_index_test": round(float(concordance(T, E, p)), 4),
+            "summary": {c: {k: float(model.summary_.at[c, k]) for k in ("coef", "se", "hr", "hr_lower", "hr_upper")}
+                        for c in model.summary_.index}}
+
+
+def _nested_agreement(full: dict, samp: dict) -> dict:
+    """Per covariate: HRs, the sample's interval, SE ratio and the z of the nested difference; and the summary."""
+    import numpy as np
+
+    per, z, ratios, inside = {}, [], [], 0
+    for c, f in full.items():
+        if c not in samp:
+            continue
+        sm = samp[c]
+        zd = (sm["coef"] - f["coef"]) / np.sqrt(max(sm["se"] ** 2 - f["se"] ** 2, 1e-300))
+        z.append(abs(zd))
+        ratios.append(sm["se"] / f["se"])
+        inside += sm["hr_lower"] <= f["hr"] <= sm["hr_upper"]
+        per[c] = {"hr_full": round(f["hr"], 5), "hr_sample": round(sm["hr"], 5),
+                  "sample_ci": [round(sm["hr_lower"], 5), round(sm["hr_upper"], 5)],
+                  "se_ratio": round(sm["se"] / f["se"], 3), "z_difference": round(float(zd), 2)}
+    return {"covariates": per, "max_abs_z_difference": round(float(max(z)), 2),
+            "se_ratio_median": round(float(np.median(ratios)), 3),
+            "full_hr_inside_sample_ci": f"{inside} of {len(per)}"}
 
 
 def simulate_bgnbd(n: int, seed: int = SEED) -> dict:
@@ -810,6 +977,33 @@ def bench_churn(n: int) -> dict:
                         "wall_seconds = fit + score")
 
 
+def bench_model_sample(n: int) -> dict:
+    res = _bench_child("model_sample", n,
+                        "the 20_churn cohort Cox model (customers at risk on the observation start, followed to the "
+                        f"data end) on a proportional stratified sample of {MODEL_SAMPLE_CAP:,} customers "
+                        "(crm_lib.data.sample) and on every customer, both scoring every customer: hazard ratios, "
+                        "their agreement (z of the nested difference, full HR inside the sample's CI), SE ratio "
+                        "against sqrt(1 / rate), 12-month churn scores (Spearman, top-5% overlap, C-index on "
+                        "everyone), frame and fit times")
+    # the validation's landmark model, sample and full each in a fresh process (their own peak RSS)
+    sides = {name: run_child(["landmark_sample", "--out", str(bank_dir(n)), "--customers", str(cap)])
+             for name, cap in (("sample", MODEL_SAMPLE_CAP), ("full", 0))}
+    if not any("error" in r for r in sides.values()):
+        lm = _nested_agreement(sides["full"].pop("summary"), sides["sample"].pop("summary"))
+        rate = sides["sample"]["customers"] / sides["full"]["customers"]
+        lm.update({"sample_rate": round(rate, 4), "se_ratio_expected": round((1 / rate) ** 0.5, 3),
+                   "time_ratio_full_over_sample": round(sides["full"]["process_seconds"]
+                                                        / sides["sample"]["process_seconds"], 2),
+                   "peak_rss_at_fit_ratio_full_over_sample": round(sides["full"]["peak_rss_mb_at_fit"]
+                                                                   / sides["sample"]["peak_rss_mb_at_fit"], 2)})
+    else:
+        lm = {}
+    res["landmark"] = {**lm, **sides, "what": "the validation's landmark Cox model (4 landmarks, 12-month horizon, "
+                       "cluster-robust), on the sample and on everyone, each in a fresh process, scored on every "
+                       "customer of the test cohort (C-index of the 12-month churn probability)"}
+    return res
+
+
 def bench_marketing(n: int) -> dict:
     return _bench_child("marketing", n,
                         "crm_lib.marketing.report.run_period at the data end (what notebook 50 computes): feature "
@@ -914,12 +1108,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
-                                    "churn, satisfaction, clv, marketing; make_report and scale (not run by default)")
+                                    "churn, model_sample, satisfaction, clv, marketing; make_report and scale (not run by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
-    known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "satisfaction", "clv",
-             "marketing", "make_report", "scale", "pack_engines"]
+    known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "model_sample",
+             "satisfaction", "clv", "marketing", "make_report", "scale", "pack_engines"]
     # make_report (a fresh clone's `make report`, ~10 minutes) and scale (`make bench-large`: a 10M-customer bank,
     # ~1 hour) run only when asked: --only make_report, --only scale
     names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale"))).split(",")
@@ -942,7 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
     if "features" in names:
         plan += [(f"features_{label(parse_size(s))}", bench_features, parse_size(s)) for s in sizes["features"]]
     for kind, fn in (("door", bench_door), ("segmentation", bench_segmentation), ("churn", bench_churn),
-                     ("satisfaction", bench_satisfaction), ("marketing", bench_marketing)):
+                     ("model_sample", bench_model_sample), ("satisfaction", bench_satisfaction),
+                     ("marketing", bench_marketing)):
         if kind in names:
             plan += [(f"{kind}_{label(parse_size(s))}", fn, parse_size(s)) for s in sizes.get(kind, ["1m"])]
     if "clv" in names:

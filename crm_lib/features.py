@@ -57,12 +57,15 @@ def _check_thresholds(thresholds: dict) -> None:
 
 def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, aum_months: int = 3,
                 tier_thresholds: dict | None = None, dialect: str = "duckdb",
-                lacking: dict[str, tuple[str, ...]] | None = None) -> str:
+                lacking: dict[str, tuple[str, ...]] | None = None, customers_where: str | None = None) -> str:
     """The feature query for ``as_of``, compiled for ``dialect`` (``duckdb`` or ``spark``).
 
     ``lacking`` maps a table the source does not have to ``("*",)``, and a table it has to
     the contract columns it lacks (``missing_inputs``); what is computed from them is NULL
     (unknown), never a count of zero, except the documented defaults of ``crm_lib.data.schema.LACKING_DEFAULTS``.
+    ``customers_where`` (a Spark SQL condition on ``customers`` written by the library, e.g.
+    ``crm_lib.data.sample.SampleNote.where``) restricts the table to those customers, and every aggregate to
+    their rows (a semi-join), so a model sample's features cost the sample's memory, not the bank's.
     """
     lacking = dict(lacking or {})
     gone = {t for t, cols in lacking.items() if cols == ("*",)}
@@ -108,13 +111,15 @@ def feature_sql(as_of: str | date, products: list[str], window_days: int = 365, 
     if no_channel:
         share = ", ".join(f"CAST(NULL AS DOUBLE) AS share_{c}" for c in CHANNELS)
     tier = f"CASE {' '.join(tier_cases)} END" if "balances" not in gone else "CAST(NULL AS STRING)"
+    only = f" AND ({customers_where})" if customers_where else ""
+    mine = " AND customer_id IN (SELECT customer_id FROM base)" if customers_where else ""   # the semi-join
     sql = f"""
 WITH {_empty_tables(gone)}base AS (
-  SELECT * FROM customers WHERE onboard_date <= DATE '{d}'
+  SELECT * FROM customers WHERE onboard_date <= DATE '{d}'{only}
 ),
 bal AS (
   SELECT customer_id, month, deposits + investments AS aum, deposits, investments, loans
-  FROM balances WHERE month <= DATE '{m_last}' AND month > DATE '{m_12}'
+  FROM balances WHERE month <= DATE '{m_last}' AND month > DATE '{m_12}'{mine}
 ),
 b AS (
   SELECT customer_id,
@@ -131,12 +136,12 @@ p AS (
   SELECT customer_id, COUNT(*) AS n_products,
   {prod_cols}
   FROM accounts
-  WHERE open_date <= DATE '{d}' AND (close_date IS NULL OR close_date > DATE '{d}')
+  WHERE open_date <= DATE '{d}' AND (close_date IS NULL OR close_date > DATE '{d}'){mine}
   GROUP BY customer_id
 ),
 tl AS (
   SELECT customer_id, MAX(ts) AS last_ts
-  FROM transactions WHERE ts < TIMESTAMP_NTZ '{nxt} 00:00:00' GROUP BY customer_id
+  FROM transactions WHERE ts < TIMESTAMP_NTZ '{nxt} 00:00:00'{mine} GROUP BY customer_id
 ),
 tw AS (
   SELECT customer_id,
@@ -146,7 +151,7 @@ tw AS (
     SUM(CASE WHEN {fee} THEN amount ELSE 0 END) AS fee_spend,
   {chan}
   FROM transactions
-  WHERE ts >= TIMESTAMP_NTZ '{w0} 00:00:00' AND ts < TIMESTAMP_NTZ '{nxt} 00:00:00'
+  WHERE ts >= TIMESTAMP_NTZ '{w0} 00:00:00' AND ts < TIMESTAMP_NTZ '{nxt} 00:00:00'{mine}
   GROUP BY customer_id
 ),
 t AS (
@@ -160,17 +165,17 @@ cm AS (
     COUNT(CASE WHEN opened_at >= TIMESTAMP_NTZ '{w0} 00:00:00' THEN 1 END) AS complaints_window,
     COUNT(CASE WHEN resolved_at IS NULL OR resolved_at >= TIMESTAMP_NTZ '{nxt} 00:00:00' THEN 1 END) AS open_complaints,
     MAX(opened_at) AS last_complaint
-  FROM complaints WHERE opened_at < TIMESTAMP_NTZ '{nxt} 00:00:00' GROUP BY customer_id
+  FROM complaints WHERE opened_at < TIMESTAMP_NTZ '{nxt} 00:00:00'{mine} GROUP BY customer_id
 ),
 sv AS (
   SELECT customer_id, COUNT(*) AS surveys_window, AVG(csat) AS csat_mean, AVG(nps) AS nps_mean
-  FROM surveys WHERE survey_date <= DATE '{d}' AND survey_date >= DATE '{w0}' GROUP BY customer_id
+  FROM surveys WHERE survey_date <= DATE '{d}' AND survey_date >= DATE '{w0}'{mine} GROUP BY customer_id
 ),
 cc AS (
   SELECT customer_id, COUNT(*) AS contacts_window,
     COUNT(CASE WHEN responded THEN 1 END) AS responded_window
   FROM campaign_contacts
-  WHERE contacted_at < TIMESTAMP_NTZ '{nxt} 00:00:00' AND contacted_at >= TIMESTAMP_NTZ '{w0} 00:00:00'
+  WHERE contacted_at < TIMESTAMP_NTZ '{nxt} 00:00:00' AND contacted_at >= TIMESTAMP_NTZ '{w0} 00:00:00'{mine}
   GROUP BY customer_id
 )
 SELECT
@@ -279,7 +284,8 @@ def products(wh: Warehouse) -> list[str]:
 
 
 def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_months: int = 3,
-                  tier_thresholds: dict | None = None, key: str | None = None) -> pd.DataFrame:
+                  tier_thresholds: dict | None = None, key: str | None = None,
+                  customers_where: str | None = None) -> pd.DataFrame:
     """One row per customer as of ``as_of``, computed in the warehouse, identifiers pseudonymised.
 
     Parameters
@@ -295,6 +301,8 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         ``{customer_type: {tier: lower bound of aum_avg}}``, strictly increasing.
     key : str, optional
         Pseudonymisation key; default from the environment (``crm_lib.data.privacy``).
+    customers_where : str, optional
+        Only the customers this library-written condition holds for (``feature_sql``): a model sample's.
 
     Returns
     -------
@@ -307,7 +315,7 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         raise DataContractError(f"aum_months={aum_months}: must be between 1 and 12")
     lacking = missing_inputs(wh)
     inner = feature_sql(as_of, products(wh) if wh.has("accounts") else [], window_days, aum_months,
-                        tier_thresholds, lacking=lacking)
+                        tier_thresholds, lacking=lacking, customers_where=customers_where)
     pid = pseudonym_sql("customer_id", key or pseudonym_key())
     # Only the pseudonym leaves the warehouse; the query never selects PII columns.
     q = f"SELECT {pid} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) f ORDER BY 1"

@@ -122,6 +122,17 @@ def test_survival_frame(engines):
                       "survival_frame")
 
 
+def test_a_model_sample_draws_the_same_customers_and_features(engines):
+    """A model's stratified sample (crm_lib.data.sample) is chosen by pseudonym, and its features are computed
+    in the engine for the sampled customers alone (the sample's condition compiled for Spark): the same frame."""
+    from crm_lib.churn.frame import cohort_frame
+
+    duck, sw = engines
+    a, b = (cohort_frame(wh, "2025-06-30", "2026-06-30", key=KEY, sample=500) for wh in (duck, sw))
+    assert len(a) == 500 and a.attrs["model_sample"] == b.attrs["model_sample"]
+    assert_same_frame(a, b, "cohort_frame(sample=500)")
+
+
 FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
 
 

@@ -36,6 +36,7 @@ import pandas as pd
 
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
+from crm_lib.data.sample import SampleNote, sample_ids
 from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError, NotEstimable
@@ -317,17 +318,20 @@ def _tier_at_entry(wh, f, start, end, key, tiers) -> tuple[np.ndarray, pd.Series
     return tier, month
 
 
-def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str) -> pd.DataFrame:
-    """Product changes in the 90 days up to ``as_of`` (accounts opened / closed), per pseudonym."""
+def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str, sample: SampleNote | None = None) -> pd.DataFrame:
+    """Product changes in the 90 days up to ``as_of`` (accounts opened / closed), per pseudonym (of the
+    ``sample``'s customers only, when given)."""
     if not wh.has("accounts"):
         return pd.DataFrame(columns=["customer_id", "products_closed_90d", "products_opened_90d"])
     d, d90 = _d(as_of), _d(as_of - pd.Timedelta(days=89))
     pid = pseudonym_sql("customer_id", key)
+    only = (f" AND customer_id IN (SELECT customer_id FROM customers WHERE {sample.where(key, dialect='duckdb')})"
+            if sample else "")
     return wh.sql(f"""
       SELECT {pid} AS customer_id,
         COUNT(CASE WHEN close_date >= DATE '{d90}' AND close_date <= DATE '{d}' THEN 1 END) AS products_closed_90d,
         COUNT(CASE WHEN open_date >= DATE '{d90}' AND open_date <= DATE '{d}' THEN 1 END) AS products_opened_90d
-      FROM accounts WHERE open_date <= DATE '{d}' GROUP BY customer_id""")
+      FROM accounts WHERE open_date <= DATE '{d}'{only} GROUP BY customer_id""")
 
 
 def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -351,12 +355,16 @@ def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.Dat
     return pd.concat([left, cols], axis=1, copy=False)
 
 
-def _with_features(wh, f, as_of, key, window_days, aum_months, tiers) -> pd.DataFrame:
-    feats = feature_table(wh, as_of, window_days=window_days, aum_months=aum_months, tier_thresholds=tiers, key=key)
+def _with_features(wh, f, as_of, key, window_days, aum_months, tiers, sample: SampleNote | None = None
+                   ) -> pd.DataFrame:
+    """``f`` with the feature table as of ``as_of`` and the product changes; of the ``sample``'s customers only
+    (computed in the warehouse for them alone) when ``f`` is a model sample."""
+    feats = feature_table(wh, as_of, window_days=window_days, aum_months=aum_months, tier_thresholds=tiers, key=key,
+                          customers_where=sample.where(key) if sample else None)
     feats = feats.drop(columns=[c for c in ("customer_type", "age", "acquisition_channel", "region", "onboard_date",
                                             "closed_date") if c in feats.columns])
     out = _left_join_one(f, feats, "feature table")
-    out = _left_join_one(out, _extra_features(wh, as_of, key), "accounts (product changes)")
+    out = _left_join_one(out, _extra_features(wh, as_of, key, sample), "accounts (product changes)")
     for c in ("products_closed_90d", "products_opened_90d"):
         out[c] = out[c].fillna(0).astype("int64")
     return out
@@ -364,7 +372,8 @@ def _with_features(wh, f, as_of, key, window_days, aum_months, tiers) -> pd.Data
 
 def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = None,
                  definition: ChurnDefinition | None = None, key: str | None = None, window_days: int = 365,
-                 aum_months: int = 3, tiers: dict | None = None, features: bool = True) -> pd.DataFrame:
+                 aum_months: int = 3, tiers: dict | None = None, features: bool = True,
+                 sample: int | None = None) -> pd.DataFrame:
     """Customers at risk on ``start``, followed to ``end`` or ``start + horizon_months``, with features as of ``start``.
 
     Parameters
@@ -379,6 +388,10 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
         As in ``survival_frame`` and ``crm_lib.features.feature_table``.
     features : bool
         Merge the feature table as of ``start`` (and product changes over the 90 days to it).
+    sample : int, optional
+        At most this many customers, for a model's training frame: above it, a proportional stratified sample
+        by customer type (``crm_lib.data.sample``), drawn before the features are merged; its ``SampleNote``
+        is in ``frame.attrs["model_sample"]``. ``None`` keeps everyone.
 
     Returns
     -------
@@ -388,6 +401,18 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
         and ``products_closed_90d``, ``products_opened_90d``.
     """
     start = pd.Timestamp(start).normalize()
+    definition = definition or ChurnDefinition()
+    key = key or pseudonym_key()
+    f = _cohort_spells(wh, start, end, horizon_months, definition, key)
+    ids, note = sample_ids(f, sample, table=f"cohort on {start.date()}")
+    f = _cohort_features(wh, f, start, key, window_days, aum_months, tiers, features, ids, note)
+    if note:
+        f.attrs["model_sample"] = note
+        logger.info("cohort frame on %s: %s", start.date(), note.text())
+    return f
+
+
+def _cohort_spells(wh, start, end, horizon_months, definition, key) -> pd.DataFrame:
     if end is None and horizon_months is None:
         raise ValueError("cohort_frame: give end, horizon_months or both")
     stop = pd.Timestamp(end).normalize() if end is not None else add_months(start, horizon_months)
@@ -397,8 +422,6 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
         raise NotEstimable(f"cohort_frame: follow-up end {stop.date()} is not after the cohort start {start.date()} "
                            "(the first date with a full behaviour window of history)",
                            "more months of history before the period end make the cohort models estimable")
-    definition = definition or ChurnDefinition()
-    key = key or pseudonym_key()
     o = _outcomes(wh, stop, definition, key)
     o = o[o["onboard_date"] <= start]
     f = _spells(o, start, stop, censor_contacts=bool(definition.censor_treated_kinds))
@@ -407,8 +430,18 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
                                 "onboarded by the cohort date and not yet gone')")
     f = f[_OUT].reset_index(drop=True)
     f["time_since_start"] = f["duration"] - f["entry"]
+    f.attrs["stop"] = stop
+    return f
+
+
+def _cohort_features(wh, f, start, key, window_days, aum_months, tiers, features: bool,
+                     ids: pd.Index | None, sample: SampleNote | None) -> pd.DataFrame:
+    stop = f.attrs["stop"]
+    if ids is not None:
+        f = f[f["customer_id"].isin(ids)].reset_index(drop=True)
     if features:
-        f = _with_features(wh, f, start, key, window_days, aum_months, tiers)
+        f = _with_features(wh, f, start, key, window_days, aum_months, tiers, sample)
+    f.attrs = {}
     logger.info("cohort frame %s..%s: %d customers, %d churn events", start.date(), stop.date(), len(f),
                 int(f["event"].sum()))
     return f
@@ -445,13 +478,17 @@ def landmark_dates(last, every_months: int = 3, n: int = 4) -> list[pd.Timestamp
 
 def landmark_frame(wh: Warehouse, landmarks, horizon_months: int, definition: ChurnDefinition | None = None,
                    key: str | None = None, window_days: int = 365, aum_months: int = 3,
-                   tiers: dict | None = None) -> pd.DataFrame:
+                   tiers: dict | None = None, sample: int | None = None) -> pd.DataFrame:
     """Cohort frames at each landmark date, each followed for ``horizon_months``, stacked.
 
     Covariates are as they stood at each landmark (current AUM and its change, recency,
     recent complaints, product changes), so a model fitted on this frame predicts from
     current behaviour (van Houwelingen 2007). A customer appears once per landmark at which
     they were at risk: fit with cluster-robust errors on ``customer_id``.
+
+    ``sample`` (at most this many customers) draws one stratified sample of the customers at risk at any
+    landmark (``crm_lib.data.sample``), so a kept customer has every landmark row; the note is in
+    ``frame.attrs["model_sample"]``.
 
     Returns
     -------
@@ -463,12 +500,20 @@ def landmark_frame(wh: Warehouse, landmarks, horizon_months: int, definition: Ch
     van Houwelingen, H.C. (2007). Dynamic prediction by landmarking in event history
     analysis. *Scandinavian Journal of Statistics* 34(1), 70-85. doi:10.1111/j.1467-9469.2006.00529.x
     """
+    definition = definition or ChurnDefinition()
+    key = key or pseudonym_key()
+    lms = [pd.Timestamp(lm).normalize() for lm in landmarks]
+    spells = [_cohort_spells(wh, lm, None, horizon_months, definition, key) for lm in lms]
+    ids, note = (None, None) if sample is None else sample_ids(
+        pd.concat([s[["customer_id", "customer_type"]] for s in spells], ignore_index=True), sample,
+        table="landmark frame")
     parts = []
-    for lm in landmarks:
-        f = cohort_frame(wh, lm, horizon_months=horizon_months, definition=definition, key=key,
-                         window_days=window_days, aum_months=aum_months, tiers=tiers)
-        f.insert(1, "landmark", pd.Timestamp(lm))
+    for lm, f in zip(lms, spells):
+        f = _cohort_features(wh, f, lm, key, window_days, aum_months, tiers, True, ids, note)
+        f.insert(1, "landmark", lm)
         parts.append(f)
     out = pd.concat(parts, ignore_index=True)
-    logger.info("landmark frame: %d landmarks, %d rows, %d customers", len(parts), len(out), out["customer_id"].nunique())
+    out.attrs = {"model_sample": note} if note else {}
+    logger.info("landmark frame: %d landmarks, %d rows, %d customers%s", len(parts), len(out),
+                out["customer_id"].nunique(), f" ({note.text()})" if note else "")
     return out

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field, fields, replace
 from functools import reduce
 
+from crm_lib.data.sample import check_cap
 from crm_lib.errors import ConfigError
 from crm_lib.fmt import gettext as _gettext
 
@@ -125,6 +126,11 @@ class ChurnSettings:
         1 - confidence level of every interval; also the level of the proportional-hazards test.
     window_days, aum_months, tiers
         Passed to the feature table.
+    model_sample_customers : int or None
+        The models' training frames (the cohort's Cox, AFT and cause-specific models, the landmark models of
+        validation and early warning) take at most this many customers: above it, a proportional stratified
+        sample by customer type (``crm_lib.data.sample``). Description, validation scores and the early-warning
+        list still use every customer. ``None`` or 0: never sample.
     """
 
     definition: ChurnDefinition = field(default_factory=ChurnDefinition)
@@ -142,6 +148,7 @@ class ChurnSettings:
     window_days: int = 365
     aum_months: int = 3
     tiers: dict | None = None
+    model_sample_customers: int | None = 1_000_000
 
     @classmethod
     def from_params(cls, params: dict | None) -> "ChurnSettings":
@@ -174,6 +181,11 @@ class ChurnSettings:
         s = cls(definition=definition, **kw)
         return s.check()
 
+    @property
+    def model_sample(self) -> int | None:
+        """The training frames' cap on customers, checked (``None``: never sample)."""
+        return check_cap(self.model_sample_customers, "churn.model_sample_customers")
+
     def check(self) -> "ChurnSettings":
         bad = [h for h in (*self.horizons_months, *self.retention_months, self.warning_horizon_months) if int(h) <= 0]
         if bad or not self.horizons_months:
@@ -185,6 +197,7 @@ class ChurnSettings:
             raise ConfigError("churn.n_landmarks and churn.landmark_every_months: must be >= 1")
         if float(self.penalizer) < 0 or not 0 <= float(self.l1_ratio) <= 1:
             raise ConfigError(f"churn.penalizer >= 0 and 0 <= churn.l1_ratio <= 1, got {self.penalizer}, {self.l1_ratio}")
+        check_cap(self.model_sample_customers, "churn.model_sample_customers")
         if int(self.n_boot) < 20:
             raise ConfigError(f"churn.n_boot: at least 20 bootstrap replicates, got {self.n_boot}")
         return self

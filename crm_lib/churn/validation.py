@@ -67,7 +67,8 @@ def fit_landmark_model(wh: Warehouse, last_landmark, horizon_months: int, settin
     """
     lms = usable_landmarks(wh, last_landmark, settings)
     frame = landmark_frame(wh, lms, horizon_months, definition=settings.definition, key=key,
-                           window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers)
+                           window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers,
+                           sample=settings.model_sample)
     model = ChurnCox(covariates=covariates, penalizer=settings.penalizer, l1_ratio=settings.l1_ratio,
                      cluster_col="customer_id", alpha=settings.alpha, window_days=settings.window_days)
     return model.fit(frame, table="landmark frame"), frame

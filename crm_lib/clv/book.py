@@ -19,11 +19,12 @@ logger = logging.getLogger(__name__)
 def survival_model(wh, as_of, churn_settings, key: str | None = None, covariates=cv.EXPLANATORY) -> ChurnCox:
     """The Cox model CLV survival comes from: customers at risk on the observation start (the first
     month-end with a full behaviour window), covariates as of that day, followed to ``as_of`` -- the
-    long-run model of ``20_churn``, unstratified so every customer shares one baseline hazard."""
+    long-run model of ``20_churn``, unstratified so every customer shares one baseline hazard; fitted on a stratified
+    sample above ``churn_settings.model_sample_customers`` customers, as there. Every customer is valued."""
     s = churn_settings
     start = observation_start(wh, s.window_days)
     frame = cohort_frame(wh, start, as_of, definition=s.definition, key=key, window_days=s.window_days,
-                         aum_months=s.aum_months, tiers=s.tiers)
+                         aum_months=s.aum_months, tiers=s.tiers, sample=s.model_sample)
     return ChurnCox(covariates=covariates, penalizer=s.penalizer, alpha=s.alpha,
                     window_days=s.window_days).fit(frame, table="cohort frame")
 
