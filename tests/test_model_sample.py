@@ -16,8 +16,8 @@ import pytest
 
 from crm_lib import churn
 from crm_lib.churn.cox import ChurnCox
-from crm_lib.churn.validation import fit_landmark_model
-from crm_lib.data.sample import check_cap, sample_ids, stratified_customer_sample
+from crm_lib.churn.validation import _test_window, fit_landmark_model
+from crm_lib.data.sample import check_cap, pseudonym_parts, sample_ids, stratified_customer_sample
 from crm_lib.data.store import open_source
 from crm_lib.errors import ConfigError
 
@@ -125,10 +125,15 @@ def test_the_cohort_frame_sample_is_the_full_frames_rows_of_the_kept_customers(w
     assert model.n_ == cap and model.notes_[0] == note.text()
 
 
-def test_the_landmark_model_samples_whole_customers_and_scores_are_unchanged_within_the_cap(wh):
+@pytest.fixture(scope="module")
+def landmark_model(wh):
+    return fit_landmark_model(wh, pd.Timestamp("2025-09-30"), 12, churn.ChurnSettings(), key=KEY)
+
+
+def test_the_landmark_model_samples_whole_customers_and_scores_are_unchanged_within_the_cap(wh, landmark_model):
     s = churn.ChurnSettings()
     last = pd.Timestamp("2025-09-30")
-    full_model, full = fit_landmark_model(wh, last, 12, s, key=KEY)
+    full_model, full = landmark_model
     assert "model_sample" not in full.attrs and full_model.n_ == len(full)     # the tiny bank is within 1M
     people = full["customer_id"].nunique()
     model, sub = fit_landmark_model(wh, last, 12, replace(s, model_sample_customers=people - 300), key=KEY)
@@ -136,3 +141,22 @@ def test_the_landmark_model_samples_whole_customers_and_scores_are_unchanged_wit
     rows = full[full["customer_id"].isin(sub["customer_id"])]
     assert len(rows) == len(sub)                                              # every landmark row of a kept customer
     assert model.notes_[0].startswith(f"fitted on a stratified sample of {people - 300:,} of {people:,}")
+
+
+def test_the_test_window_scored_part_by_part_is_the_test_window_scored_at_once(wh, landmark_model):
+    """A bank above ``SCORE_CHUNK`` customers has its validation test window built and scored per pseudonym range
+    (``pseudonym_parts``): the same customers, in the same order, with the same follow-up and probabilities (to
+    the last bits), so every metric and bootstrap interval is the one-query result. Forced here with parts of
+    ~400 customers."""
+    model, _ = landmark_model
+    start, end = pd.Timestamp("2025-09-30"), pd.Timestamp("2026-09-30")
+    s = churn.ChurnSettings()
+    whole = _test_window(wh, model, start, end, 12, s, KEY)
+    parts = _test_window(wh, model, start, end, 12, s, KEY, chunk_customers=400)
+    assert len(whole[0]) > 1_000
+    for a, b in zip(whole[:3], parts[:3]):           # follow-up, churn, tenure: the same rows in the same order
+        np.testing.assert_array_equal(a, b)
+    # probabilities: a matrix product over fewer rows may round the last bit differently (BLAS blocking)
+    np.testing.assert_allclose(parts[3], whole[3], rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(parts[4], whole[4])
+    assert [p.low for p in pseudonym_parts(4)] == [None, "P40", "P80", "Pc0"] and pseudonym_parts(1)[0].high is None

@@ -36,7 +36,7 @@ import pandas as pd
 
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
-from crm_lib.data.sample import SampleNote, sample_ids
+from crm_lib.data.sample import PseudonymRange, SampleNote, sample_ids
 from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError, NotEstimable
@@ -93,7 +93,7 @@ def _d(x) -> str:
 # --------------------------------------------------------------------------- outcomes
 
 def _outcomes_sql(wh: Warehouse, end: pd.Timestamp, definition: ChurnDefinition, key: str,
-                  first_day: pd.Timestamp | None) -> str:
+                  first_day: pd.Timestamp | None, only: str = "") -> str:
     cols = wh.columns("customers")
     nxt = _d(end + pd.Timedelta(days=1))
     e = _d(end)
@@ -139,7 +139,7 @@ WITH c AS (
     CASE WHEN closed_date <= DATE '{e}' THEN CAST(closed_date AS DATE) END AS closed_date,
     CASE WHEN closed_date <= DATE '{e}' THEN {reason} END AS closed_reason,
     CASE WHEN closed_date <= DATE '{e}' THEN {is_event} END AS closure_is_event
-  FROM customers WHERE onboard_date <= DATE '{e}'
+  FROM customers WHERE onboard_date <= DATE '{e}'{only}
 ),
 {treat},
 {dorm}
@@ -150,8 +150,9 @@ ORDER BY 1
 """
 
 
-def _outcomes(wh: Warehouse, end, definition: ChurnDefinition, key: str | None) -> pd.DataFrame:
-    """Per customer onboarded by ``end``: churn date and cause, competing exit, censoring contact.
+def _outcomes(wh: Warehouse, end, definition: ChurnDefinition, key: str | None, part=None) -> pd.DataFrame:
+    """Per customer onboarded by ``end``: churn date and cause, competing exit, censoring contact (of the customers
+    of ``part``, a ``crm_lib.data.sample.PseudonymRange``, when given).
 
     Nothing dated after ``end`` is read. Raises ``DataContractError`` for a closure dated
     before onboarding (a negative duration).
@@ -162,7 +163,9 @@ def _outcomes(wh: Warehouse, end, definition: ChurnDefinition, key: str | None) 
     first = history_start(wh) if (definition.kind == "dormancy") else None
     if definition.kind == "dormancy":
         wh.need("transactions")
-    o = wh.sql(_outcomes_sql(wh, end, definition, key or pseudonym_key(), first))
+    key = key or pseudonym_key()
+    only = f" AND {part.where(key, dialect='duckdb')}" if part is not None else ""
+    o = wh.sql(_outcomes_sql(wh, end, definition, key, first, only))
     for c in ("onboard_date", "closed_date", "treated_at", "dormant_at"):
         o[c] = pd.to_datetime(o[c])
     bad = o[o["closed_date"] < o["onboard_date"]]
@@ -318,15 +321,16 @@ def _tier_at_entry(wh, f, start, end, key, tiers) -> tuple[np.ndarray, pd.Series
     return tier, month
 
 
-def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str, sample: SampleNote | None = None) -> pd.DataFrame:
-    """Product changes in the 90 days up to ``as_of`` (accounts opened / closed), per pseudonym (of the
-    ``sample``'s customers only, when given)."""
+def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str,
+                    only: SampleNote | PseudonymRange | None = None) -> pd.DataFrame:
+    """Product changes in the 90 days up to ``as_of`` (accounts opened / closed), per pseudonym (of the customers
+    of ``only`` alone, when given)."""
     if not wh.has("accounts"):
         return pd.DataFrame(columns=["customer_id", "products_closed_90d", "products_opened_90d"])
     d, d90 = _d(as_of), _d(as_of - pd.Timedelta(days=89))
     pid = pseudonym_sql("customer_id", key)
-    only = (f" AND customer_id IN (SELECT customer_id FROM customers WHERE {sample.where(key, dialect='duckdb')})"
-            if sample else "")
+    only = (f" AND customer_id IN (SELECT customer_id FROM customers WHERE {only.where(key, dialect='duckdb')})"
+            if only else "")
     return wh.sql(f"""
       SELECT {pid} AS customer_id,
         COUNT(CASE WHEN close_date >= DATE '{d90}' AND close_date <= DATE '{d}' THEN 1 END) AS products_closed_90d,
@@ -355,16 +359,16 @@ def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.Dat
     return pd.concat([left, cols], axis=1, copy=False)
 
 
-def _with_features(wh, f, as_of, key, window_days, aum_months, tiers, sample: SampleNote | None = None
-                   ) -> pd.DataFrame:
-    """``f`` with the feature table as of ``as_of`` and the product changes; of the ``sample``'s customers only
-    (computed in the warehouse for them alone) when ``f`` is a model sample."""
+def _with_features(wh, f, as_of, key, window_days, aum_months, tiers,
+                   only: SampleNote | PseudonymRange | None = None) -> pd.DataFrame:
+    """``f`` with the feature table as of ``as_of`` and the product changes; computed in the warehouse for the
+    customers of ``only`` alone (a model sample, or a part of the book) when given."""
     feats = feature_table(wh, as_of, window_days=window_days, aum_months=aum_months, tier_thresholds=tiers, key=key,
-                          customers_where=sample.where(key) if sample else None)
+                          customers_where=only.where(key) if only else None)
     feats = feats.drop(columns=[c for c in ("customer_type", "age", "acquisition_channel", "region", "onboard_date",
                                             "closed_date") if c in feats.columns])
     out = _left_join_one(f, feats, "feature table")
-    out = _left_join_one(out, _extra_features(wh, as_of, key, sample), "accounts (product changes)")
+    out = _left_join_one(out, _extra_features(wh, as_of, key, only), "accounts (product changes)")
     for c in ("products_closed_90d", "products_opened_90d"):
         out[c] = out[c].fillna(0).astype("int64")
     return out
@@ -373,7 +377,7 @@ def _with_features(wh, f, as_of, key, window_days, aum_months, tiers, sample: Sa
 def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = None,
                  definition: ChurnDefinition | None = None, key: str | None = None, window_days: int = 365,
                  aum_months: int = 3, tiers: dict | None = None, features: bool = True,
-                 sample: int | None = None) -> pd.DataFrame:
+                 sample: int | None = None, part: PseudonymRange | None = None) -> pd.DataFrame:
     """Customers at risk on ``start``, followed to ``end`` or ``start + horizon_months``, with features as of ``start``.
 
     Parameters
@@ -392,6 +396,9 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
         At most this many customers, for a model's training frame: above it, a proportional stratified sample
         by customer type (``crm_lib.data.sample``), drawn before the features are merged; its ``SampleNote``
         is in ``frame.attrs["model_sample"]``. ``None`` keeps everyone.
+    part : PseudonymRange, optional
+        Only the customers whose pseudonyms lie in this range (``crm_lib.data.sample.pseudonym_parts``), queried
+        for them alone: a book scored part by part. Not with ``sample``.
 
     Returns
     -------
@@ -403,16 +410,18 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
     start = pd.Timestamp(start).normalize()
     definition = definition or ChurnDefinition()
     key = key or pseudonym_key()
-    f = _cohort_spells(wh, start, end, horizon_months, definition, key)
+    if part is not None and sample is not None:
+        raise ValueError("cohort_frame: a part of the book (part=) or a model sample (sample=), not both")
+    f = _cohort_spells(wh, start, end, horizon_months, definition, key, part)
     ids, note = sample_ids(f, sample, table=f"cohort on {start.date()}")
-    f = _cohort_features(wh, f, start, key, window_days, aum_months, tiers, features, ids, note)
+    f = _cohort_features(wh, f, start, key, window_days, aum_months, tiers, features, ids, note or part)
     if note:
         f.attrs["model_sample"] = note
         logger.info("cohort frame on %s: %s", start.date(), note.text())
     return f
 
 
-def _cohort_spells(wh, start, end, horizon_months, definition, key) -> pd.DataFrame:
+def _cohort_spells(wh, start, end, horizon_months, definition, key, part=None) -> pd.DataFrame:
     if end is None and horizon_months is None:
         raise ValueError("cohort_frame: give end, horizon_months or both")
     stop = pd.Timestamp(end).normalize() if end is not None else add_months(start, horizon_months)
@@ -422,10 +431,10 @@ def _cohort_spells(wh, start, end, horizon_months, definition, key) -> pd.DataFr
         raise NotEstimable(f"cohort_frame: follow-up end {stop.date()} is not after the cohort start {start.date()} "
                            "(the first date with a full behaviour window of history)",
                            "more months of history before the period end make the cohort models estimable")
-    o = _outcomes(wh, stop, definition, key)
+    o = _outcomes(wh, stop, definition, key, part)
     o = o[o["onboard_date"] <= start]
     f = _spells(o, start, stop, censor_contacts=bool(definition.censor_treated_kinds))
-    if f.empty:
+    if f.empty and part is None:
         raise DataContractError(f"customers: no customer at risk on {start.date()} (rule 'at least one customer "
                                 "onboarded by the cohort date and not yet gone')")
     f = f[_OUT].reset_index(drop=True)
@@ -435,12 +444,12 @@ def _cohort_spells(wh, start, end, horizon_months, definition, key) -> pd.DataFr
 
 
 def _cohort_features(wh, f, start, key, window_days, aum_months, tiers, features: bool,
-                     ids: pd.Index | None, sample: SampleNote | None) -> pd.DataFrame:
+                     ids: pd.Index | None, only: SampleNote | PseudonymRange | None) -> pd.DataFrame:
     stop = f.attrs["stop"]
     if ids is not None:
         f = f[f["customer_id"].isin(ids)].reset_index(drop=True)
     if features:
-        f = _with_features(wh, f, start, key, window_days, aum_months, tiers, sample)
+        f = _with_features(wh, f, start, key, window_days, aum_months, tiers, only)
     f.attrs = {}
     logger.info("cohort frame %s..%s: %d customers, %d churn events", start.date(), stop.date(), len(f),
                 int(f["event"].sum()))

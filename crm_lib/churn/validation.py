@@ -27,6 +27,8 @@ from crm_lib.churn import metrics as M
 from crm_lib.churn.cox import ChurnCox
 from crm_lib.churn.frame import YEAR_DAYS, add_months, cohort_frame, history_start, landmark_dates, landmark_frame
 from crm_lib.churn.settings import ChurnSettings
+from crm_lib.data.privacy import pseudonym_key
+from crm_lib.data.sample import pseudonym_parts
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import NotEstimable
 
@@ -223,8 +225,42 @@ class _WeightedBlock:
         return np.vstack(out) if out else np.empty((0, len(self())))
 
 
+# Customers of the test window scored per part (``_test_window``): a part's frame of ~70 columns costs about 3 GB
+# of driver memory per million customers at its peak, so a bank of 10M is scored in ten parts.
+SCORE_CHUNK = 1_000_000
+
+
+def _test_window(wh, model, test_start, as_of, H, settings, key, chunk_customers=SCORE_CHUNK):
+    """Follow-up (whole days, years), churn, tenure on the cohort date and the model's churn probability at each
+    month to ``H`` of every customer at risk on ``test_start``: the customers in pseudonym order, their frames
+    built and scored part by part (``crm_lib.data.sample.pseudonym_parts``) when there are more than
+    ``chunk_customers`` of them, so the driver holds one part's features at a time. One part is the whole
+    cohort in one query; parts give the same rows in the same order."""
+    key = key or pseudonym_key()
+    n = int(wh.sql(f"SELECT count(*) AS n FROM customers WHERE onboard_date <= DATE '{test_start.date()}'")
+            ["n"].iloc[0])
+    parts = pseudonym_parts(-(-n // int(chunk_customers)))
+    out = []
+    for part in parts:
+        test = cohort_frame(wh, test_start, end=as_of, definition=settings.definition, key=key,
+                            window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers,
+                            part=part if len(parts) > 1 else None)
+        # whole days since the cohort date, and horizons in whole calendar months of days (12 months = 365 days
+        # here, not 1.0 year): a customer censored on a horizon date is exactly at it (see follow_up_years)
+        u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))
+        P = (np.column_stack([model.predict_churn_probability(test, g).to_numpy() for g in grid]) if len(test)
+             else np.empty((0, len(grid))))
+        out.append((u, test["event"].to_numpy(), test["entry"].to_numpy(), P))
+        del test
+    if len(parts) > 1:
+        logger.info("test window %s: %d customers scored in %d parts", test_start.date(), sum(len(o[0]) for o in out),
+                    len(parts))
+    return (*(np.concatenate([o[i] for o in out]) for i in range(4)), grid)
+
+
 def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizons_months=None,
-                           covariates=cv.DYNAMIC, key: str | None = None) -> Validation:
+                           covariates=cv.DYNAMIC, key: str | None = None,
+                           chunk_customers: int = SCORE_CHUNK) -> Validation:
     """Train on earlier landmarks, test on the latest complete window, compare with Kaplan-Meier.
 
     Parameters
@@ -235,6 +271,9 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
         Definition, landmarks, penalty, alpha, bootstrap size and seed, top share.
     horizons_months : sequence of int, optional
         Default ``settings.horizons_months``; the test window is the longest.
+    chunk_customers : int
+        The test window's customers are built and scored in parts of about this many (``SCORE_CHUNK``), so
+        the driver's memory does not grow with the bank; the result does not depend on it.
 
     Returns
     -------
@@ -268,18 +307,12 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
     H = hs[-1]
     test_start = add_months(as_of, -H)
     model, train = fit_landmark_model(wh, add_months(test_start, -H), H, settings, covariates, key)
-    test = cohort_frame(wh, test_start, end=as_of, definition=settings.definition, key=key,
-                        window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers)
-    # whole days since the cohort date, and horizons in whole calendar months of days (12 months = 365 days
-    # here, not 1.0 year): a customer censored on a horizon date is exactly at it (see follow_up_years)
-    u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))
-    E, a = test["event"].to_numpy(), test["entry"].to_numpy()
+    u, E, a, Pm, grid = _test_window(wh, model, test_start, as_of, H, settings, key, chunk_customers)
     if E.sum() == 0:
-        raise NotEstimable(f"test window {test_start.date()}..{as_of.date()}: no churn events among {len(test):,} "
+        raise NotEstimable(f"test window {test_start.date()}..{as_of.date()}: no churn events among {len(u):,} "
                            "customers (rule 'at least one event'), so the model cannot be validated",
                            "a test window with at least one churn makes it estimable")
     hidx = [h - 1 for h in hs]
-    Pm = np.column_stack([model.predict_churn_probability(test, g).to_numpy() for g in grid])
     base = km_baseline(train)
     Pb = np.column_stack([base(a, g) for g in grid])
     z = stats.norm.ppf(1 - settings.alpha / 2)
@@ -325,6 +358,6 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
     return Validation(model=model, metrics=pd.DataFrame(rows), calibration=calibration, precision=pd.DataFrame(prec),
                       gains=gains_df, train_landmarks=sorted(train["landmark"].unique()), test_start=test_start,
                       as_of=as_of, n_train_rows=len(train), n_train_customers=int(train["customer_id"].nunique()),
-                      n_test=len(test), test_events=int(E.sum()), horizons_months=hs,
+                      n_test=len(u), test_events=int(E.sum()), horizons_months=hs,
                       top_share=settings.warning_top_share, n_boot=int(settings.n_boot), notes=notes,
                       alpha=float(settings.alpha))

@@ -141,3 +141,31 @@ def stratified_customer_sample(frame: pd.DataFrame, max_customers: int | None, s
     out = frame[frame[id_col].isin(ids)].reset_index(drop=True)
     out.attrs["model_sample"] = note
     return out, note
+
+
+@dataclass(frozen=True)
+class PseudonymRange:
+    """The customers whose pseudonyms lie in ``[low, high)`` (``None``: open): one part of a book processed part by
+    part. Parts in ascending order, concatenated, give the rows in pseudonym order, as one query ordered by
+    pseudonym does."""
+
+    low: str | None
+    high: str | None
+
+    def where(self, key: str, column: str = "customer_id", dialect: str = "spark") -> str:
+        """The condition on ``customers`` (Spark SQL, or ``dialect``); bounds enter as SQL literals."""
+        pid = sqlglot.transpile(pseudonym_sql(column, key), read="duckdb", write="spark")[0]
+        conds = ([f"{pid} >= {lit(self.low, 'spark')}"] if self.low else []) + \
+                ([f"{pid} < {lit(self.high, 'spark')}"] if self.high else [])
+        cond = "(" + (" AND ".join(conds) or "TRUE") + ")"
+        return cond if dialect == "spark" else sqlglot.transpile(cond, read="spark", write=dialect)[0]
+
+
+def pseudonym_parts(n_parts: int) -> list[PseudonymRange]:
+    """``n_parts`` (1-256) ranges of pseudonyms of about equal size (a pseudonym's hex digits are uniform), in
+    ascending order; one part (everyone) when ``n_parts`` is 1."""
+    n = max(1, min(int(n_parts), 256))
+    cuts = [f"P{round(256 * k / n):02x}" for k in range(1, n)]
+    bounds = [None, *cuts, None]
+    return [PseudonymRange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
