@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 
 from crm_lib import churn
+from crm_lib.churn import narrative
 from crm_lib.churn.cox import ChurnCox
 from crm_lib.churn.validation import _test_window, fit_landmark_model
 from crm_lib.data.sample import check_cap, pseudonym_parts, sample_ids, stratified_customer_sample
 from crm_lib.data.store import open_source
 from crm_lib.errors import ConfigError
+from crm_lib.fmt import esc
 
 KEY = "model-sample-test-key"
 
@@ -123,6 +125,11 @@ def test_the_cohort_frame_sample_is_the_full_frames_rows_of_the_kept_customers(w
     assert churn.cohort_frame(wh, start, end, key=KEY, sample=len(full)).equals(full)
     model = ChurnCox(covariates=churn.EXPLANATORY).fit(sub)
     assert model.n_ == cap and model.notes_[0] == note.text()
+    # the models fitted beside it on the same frame say it too, once (not once per exit cause)
+    aft, _ = churn.parametric_fits(sub, churn.EXPLANATORY)
+    assert esc(note.text()) in narrative.aft_md(aft)               # as the page shows it (escaped)
+    causes = churn.cause_specific_hazards(sub, churn.EXPLANATORY, min_events=5)
+    assert sum(note.text() in x for x in causes.attrs["notes"]) == 1 and causes["cause"].nunique() >= 2
 
 
 @pytest.fixture(scope="module")

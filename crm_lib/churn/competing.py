@@ -189,7 +189,8 @@ def cause_specific_hazards(frame: pd.DataFrame, covariates=cv.EXPLANATORY, alpha
     risks. *Biometrics* 34, 541-554. Putter, H., Fiocco, M. & Geskus, R.B. (2007). Tutorial in
     biostatistics: competing risks and multi-state models. *Stat. Med.* 26, 2389-2430.
     """
-    out, notes = [], []
+    sample = frame.attrs.get("model_sample")     # a model sample (crm_lib.data.sample): said once, not per cause
+    out, notes = [], ([sample.text()] if sample is not None else [])
     for c in exit_causes(frame, cause_col):
         f = frame.assign(**{_EV: frame[cause_col].eq(c).astype(int)})
         n = int(f[_EV].sum())
@@ -198,7 +199,7 @@ def cause_specific_hazards(frame: pd.DataFrame, covariates=cv.EXPLANATORY, alpha
             continue
         m = ChurnCox(covariates=covariates, alpha=alpha, window_days=window_days, duration_col=duration_col,
                      event_col=_EV, entry_col=entry_col, time_unit=time_unit).fit(f, table=f"frame[cause={c}]")
-        notes += [f"{c.replace('_', ' ')}: {x}" for x in m.notes_]
+        notes += [f"{c.replace('_', ' ')}: {x}" for x in m.notes_ if sample is None or x != sample.text()]
         s = m.summary_.reset_index()
         s.insert(0, "cause", c)
         s.insert(1, "events", n)

@@ -309,6 +309,8 @@ def aft_md(table: pd.DataFrame) -> str:
     if len(failed):
         s += " " + _("Not fitted: {models}.").format(
             models="; ".join(f"{esc(r.model)} ({esc(r.status)})" for r in failed.itertuples()))
+    if table.attrs.get("notes"):
+        s += " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in table.attrs["notes"]))
     return s
 
 
