@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_lib import churn
+from crm_lib import churn, i18n
 from crm_lib.churn import narrative
 from crm_lib.churn.cox import ChurnCox
 from crm_lib.churn.validation import _test_window, fit_landmark_model
@@ -127,7 +127,12 @@ def test_the_cohort_frame_sample_is_the_full_frames_rows_of_the_kept_customers(w
     assert model.n_ == cap and model.notes_[0] == note.text()
     # the models fitted beside it on the same frame say it too, once (not once per exit cause)
     aft, _ = churn.parametric_fits(sub, churn.EXPLANATORY)
-    assert esc(note.text()) in narrative.aft_md(aft)               # as the page shows it (escaped)
+    assert esc(note.text(localised=True)) in narrative.aft_md(aft)    # as the page shows it (escaped)
+    i18n.use("zh-CN")                                                  # and in the run's language
+    try:
+        assert "的分层样本拟合" in narrative.aft_md(aft) and "customer type" not in narrative.aft_md(aft)
+    finally:
+        i18n.use("en")
     causes = churn.cause_specific_hazards(sub, churn.EXPLANATORY, min_events=5)
     assert sum(note.text() in x for x in causes.attrs["notes"]) == 1 and causes["cause"].nunique() >= 2
 

@@ -98,6 +98,7 @@ def parametric_fits(frame: pd.DataFrame, covariates=cv.EXPLANATORY, models=("wei
     out.attrs["dropped"] = dropped
     sample = frame.attrs.get("model_sample")     # a model sample (crm_lib.data.sample): the page says so
     out.attrs["notes"] = [sample.text()] if sample is not None else []
+    out.attrs["model_sample"] = sample
     return with_unit(out, time_unit), fitted
 
 

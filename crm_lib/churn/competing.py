@@ -211,4 +211,5 @@ def cause_specific_hazards(frame: pd.DataFrame, covariates=cv.EXPLANATORY, alpha
                            f"a cause-specific model needs at least {min_events} exits of one cause")
     res = pd.concat(out, ignore_index=True)
     res.attrs["notes"] = notes
+    res.attrs["model_sample"] = sample
     return with_unit(res, time_unit)

@@ -165,8 +165,9 @@ class ChurnCox(BaseEstimator):
                                f"covariate'); dropped: {self.dropped_}",
                                "a hazard ratio needs a covariate that varies between customers")
         self.notes_ = [f"{name} dropped: {why}" for name, why in self.dropped_.items()] + cv.imputed_notes(frame)
-        if frame.attrs.get("model_sample") is not None:   # a training frame drawn by crm_lib.data.sample
-            self.notes_.insert(0, frame.attrs["model_sample"].text())
+        self.sample_ = frame.attrs.get("model_sample")     # a training frame drawn by crm_lib.data.sample
+        if self.sample_ is not None:
+            self.notes_.insert(0, self.sample_.text())
         if n_ev < 10 * X.shape[1]:
             self.notes_.append(f"only {n_ev} events for {X.shape[1]} covariates (fewer than 10 per covariate): "
                                "hazard ratios are imprecise")

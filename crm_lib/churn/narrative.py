@@ -22,6 +22,7 @@ from crm_lib import fmt
 from crm_lib.churn import covariates as cv
 from crm_lib.churn.report import WarningResults, at_risk, clv_available, warning_results
 from crm_lib.churn.warning import RANKED_BY_PROBABILITY_INSTEAD
+from crm_lib.data.sample import localised_notes
 from crm_lib.fmt import N_, _, ci_label, esc, money, pct, pct_ci, ratio_ci
 from crm_lib.fmt import integer as n
 from crm_lib.fmt import p_value as fmt_p
@@ -210,7 +211,8 @@ def model_md(model, frame_start, frame_end) -> str:
 def _notes(model) -> str:
     if not getattr(model, "notes_", None):
         return ""
-    return " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in model.notes_))
+    notes = localised_notes(model.notes_, getattr(model, "sample_", None))
+    return " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in notes))
 
 
 _PH_ACTIONS = [(re.compile(r"stratified \((\d+) levels\)"), N_("stratified ({levels} levels)")),
@@ -310,7 +312,8 @@ def aft_md(table: pd.DataFrame) -> str:
         s += " " + _("Not fitted: {models}.").format(
             models="; ".join(f"{esc(r.model)} ({esc(r.status)})" for r in failed.itertuples()))
     if table.attrs.get("notes"):
-        s += " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in table.attrs["notes"]))
+        notes = localised_notes(table.attrs["notes"], table.attrs.get("model_sample"))
+        s += " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in notes))
     return s
 
 
@@ -356,7 +359,8 @@ def cause_md(cs: pd.DataFrame) -> str:
     s = _("Cause-specific Cox models (each exit cause an event, the other causes censored), same cohort and "
           "covariates as the churn model above.")
     if cs.attrs.get("notes"):
-        s += " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in cs.attrs["notes"]))
+        notes = localised_notes(cs.attrs["notes"], cs.attrs.get("model_sample"))
+        s += " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in notes))
     return s
 
 
@@ -414,7 +418,8 @@ def validation_md(val) -> str:
         test_start=_d(val.test_start), tested=n(val.n_test), as_of=_d(val.as_of), churns=n(val.test_events),
         ci=_("{level} CI").format(level=f"{100 * (1 - alpha):g}%"), replicates=val.n_boot)
     if val.notes:
-        s += " " + _("Notes: {notes}.").format(notes="; ".join(val.notes))
+        notes = localised_notes(val.notes, getattr(val.model, "sample_", None))
+        s += " " + _("Notes: {notes}.").format(notes="; ".join(esc(x) for x in notes))
     s += "\n\n" + _(
         "**How censored customers count.** Follow-up is counted in whole days from {test_start}. At each horizon, a "
         "customer who churned by then is a *case*, weighted by one over the chance of not having been censored before "

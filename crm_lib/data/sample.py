@@ -34,6 +34,7 @@ import sqlglot
 from crm_lib.data.privacy import pseudonym_sql
 from crm_lib.data.sqlsafe import lit
 from crm_lib.errors import ConfigError, DataContractError
+from crm_lib.fmt import gettext, integer, pct
 
 DEFAULT_STRATA = ("customer_type",)
 
@@ -52,11 +53,21 @@ class SampleNote:
     def rate(self) -> float:
         return self.n / self.population if self.population else 1.0
 
-    def text(self) -> str:
-        shares = ", ".join(f"{k} {kept:,} of {pop:,}" for k, (kept, pop) in self.by_stratum.items())
-        return (f"fitted on a stratified sample of {self.n:,} of {self.population:,} customers ({self.rate:.1%}, "
-                f"proportional allocation by {' x '.join(self.strata)}: {shares}; selected by keyed pseudonym, "
-                "self-weighting); its n and intervals are the sample's")
+    def text(self, localised: bool = False) -> str:
+        """The sample in one clause: English (a model's ``notes_``, the log), or in the run's language for a page
+        (``localised=True``; the strata's values stand as the bank spells them)."""
+        if not localised:
+            shares = ", ".join(f"{k} {kept:,} of {pop:,}" for k, (kept, pop) in self.by_stratum.items())
+            return (f"fitted on a stratified sample of {self.n:,} of {self.population:,} customers ({self.rate:.1%}, "
+                    f"proportional allocation by {' x '.join(self.strata)}: {shares}; selected by keyed pseudonym, "
+                    "self-weighting); its n and intervals are the sample's")
+        shares = ", ".join(gettext("{stratum} {kept} of {population}").format(
+            stratum=k, kept=integer(kept), population=integer(pop)) for k, (kept, pop) in self.by_stratum.items())
+        strata = " x ".join(gettext("customer type") if c == "customer_type" else c for c in self.strata)
+        return gettext("fitted on a stratified sample of {n} of {population} customers ({rate}, proportional "
+                       "allocation by {strata}: {shares}; selected by keyed pseudonym, self-weighting); its n and "
+                       "intervals are the sample's").format(n=integer(self.n), population=integer(self.population),
+                                                              rate=pct(self.rate), strata=strata, shares=shares)
 
 
     def where(self, key: str, column: str = "customer_id", dialect: str = "spark") -> str:
@@ -168,4 +179,10 @@ def pseudonym_parts(n_parts: int) -> list[PseudonymRange]:
     cuts = [f"P{round(256 * k / n):02x}" for k in range(1, n)]
     bounds = [None, *cuts, None]
     return [PseudonymRange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def localised_notes(notes, sample: SampleNote | None) -> list[str]:
+    """A model's notes for a page: the sample's clause in the run's language, the others as recorded."""
+    english = sample.text() if sample is not None else None
+    return [sample.text(localised=True) if x == english else x for x in notes]
 
