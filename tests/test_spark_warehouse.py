@@ -127,10 +127,18 @@ def test_a_model_sample_draws_the_same_customers_and_features(engines):
     in the engine for the sampled customers alone (the sample's condition compiled for Spark): the same frame."""
     from crm_lib.churn.frame import cohort_frame
 
+    from crm_lib.data.sample import pseudonym_parts
+
     duck, sw = engines
     a, b = (cohort_frame(wh, "2025-06-30", "2026-06-30", key=KEY, sample=500) for wh in (duck, sw))
     assert len(a) == 500 and a.attrs["model_sample"] == b.attrs["model_sample"]
     assert_same_frame(a, b, "cohort_frame(sample=500)")
+    # a book built part by part (pseudonym ranges, each queried for its customers alone) is the whole book
+    whole = cohort_frame(duck, "2025-06-30", "2026-06-30", key=KEY)
+    for wh in (duck, sw):
+        parts = pd.concat([cohort_frame(wh, "2025-06-30", "2026-06-30", key=KEY, part=p) for p in pseudonym_parts(2)],
+                          ignore_index=True)
+        assert_same_frame(whole, parts, "cohort_frame(part=...) x 2")
 
 
 FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
