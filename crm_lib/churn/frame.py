@@ -517,8 +517,9 @@ def landmark_frame(wh: Warehouse, landmarks, horizon_months: int, definition: Ch
         pd.concat([s[["customer_id", "customer_type"]] for s in spells], ignore_index=True), sample,
         table="landmark frame")
     parts = []
-    for lm, f in zip(lms, spells):
-        f = _cohort_features(wh, f, lm, key, window_days, aum_months, tiers, True, ids, note)
+    for i, lm in enumerate(lms):
+        f = _cohort_features(wh, spells[i], lm, key, window_days, aum_months, tiers, True, ids, note)
+        spells[i] = None                      # a landmark's spells are freed once its features are joined
         f.insert(1, "landmark", lm)
         parts.append(f)
     out = pd.concat(parts, ignore_index=True)
