@@ -69,7 +69,6 @@ class SampleNote:
                        "intervals are the sample's").format(n=integer(self.n), population=integer(self.population),
                                                               rate=pct(self.rate), strata=strata, shares=shares)
 
-
     def where(self, key: str, column: str = "customer_id", dialect: str = "spark") -> str:
         """A condition on the ``customers`` table (Spark SQL, or ``dialect``) that holds for every kept customer
         (and for customers outside the sampled population whose pseudonyms fall in the same ranges, which a join
@@ -127,7 +126,8 @@ def sample_ids(customers: pd.DataFrame, max_customers: int | None, strata=DEFAUL
     if cap is None or len(people) <= cap:
         return None, None
     cols = people[list(strata)].astype(object)
-    label = cols.where(cols.notna(), "unknown").astype(str).agg(" / ".join, axis=1)
+    cols = cols.where(cols.notna(), "unknown").astype(str)
+    label = cols.iloc[:, 0].str.cat([cols[c] for c in cols.columns[1:]], sep=" / ")   # vectorised, no row loop
     sizes = label.value_counts().sort_index()
     quota = _allocation(sizes, cap)
     ordered = people.assign(_s=label.to_numpy()).sort_values([id_col], kind="stable")
