@@ -45,6 +45,10 @@ Benchmarks (``--only`` takes these names, comma-separated):
     (``spark:local[2]``) and the ratio Spark / DuckDB. Keys ``scale_features_<size>``, ``scale_generate_<size>``,
     ``scale_features_spark_1m`` and ``scale_growth``.
 
+``landmark_scale`` (only when asked; default 10m, the bank of ``make bench-large``)
+    The validation's landmark Cox model with the default model-sample cap on the bank's Parquet folder, DuckDB
+    under ``SCALE_MEMORY_LIMIT``: wall seconds and peak RSS. Key ``landmark_scale_<size>``.
+
 ``pack_engines``
     The quarterly pack of one bank's Parquet folder (default 100k customers) on DuckDB and on
     ``spark:local[2]`` (one local Spark Connect server for the pack), back to back: wall, CPU, memory, the
@@ -338,6 +342,8 @@ def child(argv: list[str]) -> None:
         res = _model_sample(Path(a.out))
     elif a.what == "landmark_sample":
         res = _landmark_sample(Path(a.out), a.customers or None)
+    elif a.what == "landmark_scale":
+        res = _landmark_scale(Path(a.out))
     elif a.what == "clv_transactional":
         res = _clv_transactional(a.customers)
     elif a.what == "clv_relationship":
@@ -585,6 +591,39 @@ def _landmark_sample(bank: Path, cap: int | None) -> dict:
             "c_index_test": round(float(concordance(T, E, p)), 4),
             "summary": {c: {k: float(model.summary_.at[c, k]) for k in ("coef", "se", "hr", "hr_lower", "hr_upper")}
                         for c in model.summary_.index}}
+
+
+def _landmark_scale(bank: Path) -> dict:
+    """The validation's landmark Cox model (4 landmarks, 12-month horizon) with the default cap
+    (``churn.model_sample_customers``) on ``bank``'s Parquet folder, DuckDB under ``SCALE_MEMORY_LIMIT``: the
+    outcomes of every customer, the sample drawn, its features computed for it alone, the cluster-robust fit."""
+    import resource
+    import shutil
+
+    import pandas as pd
+
+    from crm_lib.churn import ChurnSettings
+    from crm_lib.churn.frame import add_months
+    from crm_lib.churn.validation import fit_landmark_model
+    from crm_lib.data.store import open_source
+
+    spill = WORK / "spill"
+    shutil.rmtree(spill, ignore_errors=True)
+    spill.mkdir(parents=True)
+    s = ChurnSettings()
+    t0 = time.perf_counter()
+    wh = open_source(bank / "parquet")
+    wh.con.execute(f"SET memory_limit = '{SCALE_MEMORY_LIMIT}'")
+    wh.con.execute(f"SET temp_directory = '{spill}'")
+    model, train = fit_landmark_model(wh, add_months(add_months(pd.Timestamp(END_DATE), -12), -12), 12, s, key=KEY)
+    t1 = time.perf_counter()
+    wh.close()
+    shutil.rmtree(spill, ignore_errors=True)
+    return {"wall_seconds": round(t1 - t0, 2), "cap": s.model_sample, "rows": len(train),
+            "customers": int(train["customer_id"].nunique()), "events": int(train["event"].sum()),
+            "note": model.notes_[0] if model.notes_ else "", "engine": model.engine_,
+            "duckdb_memory_limit": SCALE_MEMORY_LIMIT,
+            "peak_rss_mb_in_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def _nested_agreement(full: dict, samp: dict) -> dict:
@@ -977,6 +1016,16 @@ def bench_churn(n: int) -> dict:
                         "wall_seconds = fit + score")
 
 
+def bench_landmark_scale(n: int) -> dict:
+    if not bank_is_current(n, parquet_only=True) and not bank_is_current(n):
+        return {"error": f"no current bank of {label(n)} customers in {bank_dir(n)}: run make bench-large first"}
+    res = run_child(["landmark_scale", "--out", str(bank_dir(n))])
+    res.update({"benchmark": "landmark_scale", "customers": n,
+                "what": "the validation's landmark Cox model with the default model-sample cap on the Parquet "
+                        "folder, DuckDB under SCALE_MEMORY_LIMIT: wall seconds and peak RSS of the process"})
+    return res
+
+
 def bench_model_sample(n: int) -> dict:
     res = _bench_child("model_sample", n,
                         "the 20_churn cohort Cox model (customers at risk on the observation start, followed to the "
@@ -1108,15 +1157,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
-                                    "churn, model_sample, satisfaction, clv, marketing; make_report and scale (not run by default)")
+                                    "churn, model_sample, satisfaction, clv, marketing; make_report, scale and landmark_scale (not run "
+                                    "by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
     known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "model_sample",
-             "satisfaction", "clv", "marketing", "make_report", "scale", "pack_engines"]
+             "satisfaction", "clv", "marketing", "make_report", "scale", "landmark_scale", "pack_engines"]
     # make_report (a fresh clone's `make report`, ~10 minutes) and scale (`make bench-large`: a 10M-customer bank,
     # ~1 hour) run only when asked: --only make_report, --only scale
-    names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale"))).split(",")
+    names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale",
+                                                                                  "landmark_scale"))).split(",")
              if s.strip()]
     unknown = set(names) - set(known)
     if unknown:
@@ -1146,6 +1197,9 @@ def main(argv: list[str] | None = None) -> int:
                  for s in sizes.get("clv", ["1m"])]
     if "pack" in names:
         plan += [(f"pack_{label(parse_size(s))}", bench_pack, parse_size(s)) for s in sizes.get("pack", ["50k"])]
+    if "landmark_scale" in names:
+        plan += [(f"landmark_scale_{label(parse_size(s))}", bench_landmark_scale, parse_size(s))
+                 for s in (a.sizes.split(",") if a.sizes else ["10m"])]
     if "pack_engines" in names:
         plan += [(f"pack_engines_{label(parse_size(s))}", bench_pack_engines, parse_size(s))
                  for s in sizes.get("pack_engines", ["100k"])]
