@@ -500,17 +500,8 @@ def _model_sample(bank: Path) -> dict:
             else:
                 out["full"]["customer_type_share"] = frame["customer_type"].value_counts(normalize=True).round(5).to_dict()
                 out["sample"]["customer_type_share"] = shares.round(5).to_dict()
-    full, samp = fits["full"].summary_, fits["sample"].summary_
-    common = full.index.intersection(samp.index)
-    f, sm = full.loc[common], samp.loc[common]
-    # the sample is nested in the full data: Var(b_sample - b_full) ~ se_sample^2 - se_full^2
-    zdiff = (sm["coef"] - f["coef"]) / np.sqrt(np.clip(sm["se"] ** 2 - f["se"] ** 2, 1e-300, None))
-    inside = (f["hr"] >= sm["hr_lower"]) & (f["hr"] <= sm["hr_upper"])
+    full = fits["full"].summary_
     rate = out["sample"]["customers"] / out["full"]["customers"]
-    per = {c: {"hr_full": round(float(f.at[c, "hr"]), 5), "hr_sample": round(float(sm.at[c, "hr"]), 5),
-               "sample_ci": [round(float(sm.at[c, "hr_lower"]), 5), round(float(sm.at[c, "hr_upper"]), 5)],
-               "se_ratio": round(float(sm.at[c, "se"] / f.at[c, "se"]), 3), "z_difference": round(float(zdiff[c]), 2)}
-           for c in common}
     # both models score every customer of the full cohort (the loop's last frame; vectorised): 12-month churn
     # probability and its ranks
     t0 = time.perf_counter()
@@ -521,11 +512,8 @@ def _model_sample(bank: Path) -> dict:
     top = int(0.05 * len(frame))
     top_full, top_samp = set(np.argsort(-p_full)[:top]), set(np.argsort(-p_samp)[:top])
     out.update({
-        "covariates": per, "sample_rate": round(rate, 4),
+        **_nested_agreement(full, fits["sample"].summary_), "sample_rate": round(rate, 4),
         "se_ratio_expected": round(float(np.sqrt(1 / rate)), 3),
-        "se_ratio_median": round(float(np.median(sm["se"] / f["se"])), 3),
-        "max_abs_z_difference": round(float(np.abs(zdiff).max()), 2),
-        "full_hr_inside_sample_ci": f"{int(inside.sum())} of {len(common)}",
         "scores_spearman": round(float(stats.spearmanr(p_full, p_samp).statistic), 5),
         "scores_max_abs_difference": round(float(np.abs(p_full - p_samp).max()), 5),
         "top_5pct_overlap": round(len(top_full & top_samp) / top, 4),
@@ -540,15 +528,15 @@ def _model_sample(bank: Path) -> dict:
     import hashlib
 
     zs, inside_n = [], 0
-    b_f, se_f = f["coef"].to_numpy(), f["se"].to_numpy()
     for r in range(20):
         salt = f"replicate-{r}-".encode()
         rekeyed = frame.assign(customer_id=[hashlib.sha256(salt + c.encode()).hexdigest()[:15]
                                             for c in frame["customer_id"]])
         sub, _ = stratified_customer_sample(rekeyed, MODEL_SAMPLE_CAP)
-        m = ChurnCox(covariates=EXPLANATORY, alpha=s.alpha).fit(sub, table="cohort frame").summary_.loc[common]
-        zs += list((m["coef"].to_numpy() - b_f) / np.sqrt(m["se"].to_numpy() ** 2 - se_f ** 2))
-        inside_n += int(((f["hr"] >= m["hr_lower"]) & (f["hr"] <= m["hr_upper"])).sum())
+        m = ChurnCox(covariates=EXPLANATORY, alpha=s.alpha).fit(sub, table="cohort frame")
+        z, inside = _nested_z(full, m.summary_)
+        zs += list(z)
+        inside_n += int(inside.sum())
     zs = np.asarray(zs)
     out["replicates"] = {"draws": 20, "z_values": len(zs), "z_mean": round(float(zs.mean()), 3),
                          "z_sd": round(float(zs.std(ddof=1)), 3), "abs_z_over_3": int((np.abs(zs) > 3).sum()),
@@ -626,25 +614,31 @@ def _landmark_scale(bank: Path) -> dict:
             "peak_rss_mb_in_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def _nested_agreement(full: dict, samp: dict) -> dict:
+def _nested_z(full, samp):
+    """Per covariate of two Cox summaries (``coef``, ``se``, ``hr``, ``hr_lower``, ``hr_upper``), the sample's nested
+    in the full data's: the z of their difference (Var(b_sample - b_full) ~ se_sample^2 - se_full^2) and whether
+    the full hazard ratio lies inside the sample's interval."""
+    import numpy as np
+
+    common = full.index.intersection(samp.index)
+    f, sm = full.loc[common], samp.loc[common]
+    z = (sm["coef"] - f["coef"]) / np.sqrt(np.clip(sm["se"] ** 2 - f["se"] ** 2, 1e-300, None))
+    return z, (f["hr"] >= sm["hr_lower"]) & (f["hr"] <= sm["hr_upper"])
+
+
+def _nested_agreement(full, samp) -> dict:
     """Per covariate: HRs, the sample's interval, SE ratio and the z of the nested difference; and the summary."""
     import numpy as np
 
-    per, z, ratios, inside = {}, [], [], 0
-    for c, f in full.items():
-        if c not in samp:
-            continue
-        sm = samp[c]
-        zd = (sm["coef"] - f["coef"]) / np.sqrt(max(sm["se"] ** 2 - f["se"] ** 2, 1e-300))
-        z.append(abs(zd))
-        ratios.append(sm["se"] / f["se"])
-        inside += sm["hr_lower"] <= f["hr"] <= sm["hr_upper"]
-        per[c] = {"hr_full": round(f["hr"], 5), "hr_sample": round(sm["hr"], 5),
-                  "sample_ci": [round(sm["hr_lower"], 5), round(sm["hr_upper"], 5)],
-                  "se_ratio": round(sm["se"] / f["se"], 3), "z_difference": round(float(zd), 2)}
-    return {"covariates": per, "max_abs_z_difference": round(float(max(z)), 2),
-            "se_ratio_median": round(float(np.median(ratios)), 3),
-            "full_hr_inside_sample_ci": f"{inside} of {len(per)}"}
+    z, inside = _nested_z(full, samp)
+    f, sm = full.loc[z.index], samp.loc[z.index]
+    per = {c: {"hr_full": round(float(f.at[c, "hr"]), 5), "hr_sample": round(float(sm.at[c, "hr"]), 5),
+               "sample_ci": [round(float(sm.at[c, "hr_lower"]), 5), round(float(sm.at[c, "hr_upper"]), 5)],
+               "se_ratio": round(float(sm.at[c, "se"] / f.at[c, "se"]), 3), "z_difference": round(float(z[c]), 2)}
+           for c in z.index}
+    return {"covariates": per, "max_abs_z_difference": round(float(z.abs().max()), 2),
+            "se_ratio_median": round(float(np.median(sm["se"] / f["se"])), 3),
+            "full_hr_inside_sample_ci": f"{int(inside.sum())} of {len(per)}"}
 
 
 def simulate_bgnbd(n: int, seed: int = SEED) -> dict:
@@ -1027,6 +1021,8 @@ def bench_landmark_scale(n: int) -> dict:
 
 
 def bench_model_sample(n: int) -> dict:
+    import pandas as pd
+
     res = _bench_child("model_sample", n,
                         "the 20_churn cohort Cox model (customers at risk on the observation start, followed to the "
                         f"data end) on a proportional stratified sample of {MODEL_SAMPLE_CAP:,} customers "
@@ -1038,7 +1034,7 @@ def bench_model_sample(n: int) -> dict:
     sides = {name: run_child(["landmark_sample", "--out", str(bank_dir(n)), "--customers", str(cap)])
              for name, cap in (("sample", MODEL_SAMPLE_CAP), ("full", 0))}
     if not any("error" in r for r in sides.values()):
-        lm = _nested_agreement(sides["full"].pop("summary"), sides["sample"].pop("summary"))
+        lm = _nested_agreement(*(pd.DataFrame(sides[k].pop("summary")).T for k in ("full", "sample")))
         rate = sides["sample"]["customers"] / sides["full"]["customers"]
         lm.update({"sample_rate": round(rate, 4), "se_ratio_expected": round((1 / rate) ** 0.5, 3),
                    "time_ratio_full_over_sample": round(sides["full"]["process_seconds"]

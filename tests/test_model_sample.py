@@ -142,7 +142,7 @@ def landmark_model(wh):
     return fit_landmark_model(wh, pd.Timestamp("2025-09-30"), 12, churn.ChurnSettings(), key=KEY)
 
 
-def test_the_landmark_model_samples_whole_customers_and_scores_are_unchanged_within_the_cap(wh, landmark_model):
+def test_the_landmark_model_samples_whole_customers_and_draws_none_within_the_cap(wh, landmark_model):
     s = churn.ChurnSettings()
     last = pd.Timestamp("2025-09-30")
     full_model, full = landmark_model

@@ -96,9 +96,7 @@ def parametric_fits(frame: pd.DataFrame, covariates=cv.EXPLANATORY, models=("wei
     if dropped:
         logger.info("parametric fits: dropped %s", dropped)
     out.attrs["dropped"] = dropped
-    sample = frame.attrs.get("model_sample")     # a model sample (crm_lib.data.sample): the page says so
-    out.attrs["notes"] = [sample.text()] if sample is not None else []
-    out.attrs["model_sample"] = sample
+    out.attrs["model_sample"] = frame.attrs.get("model_sample")   # a model sample (crm_lib.data.sample): the page says so
     return with_unit(out, time_unit), fitted
 
 

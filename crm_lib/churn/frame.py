@@ -412,16 +412,17 @@ def cohort_frame(wh: Warehouse, start, end=None, horizon_months: int | None = No
     key = key or pseudonym_key()
     if part is not None and sample is not None:
         raise ValueError("cohort_frame: a part of the book (part=) or a model sample (sample=), not both")
-    f = _cohort_spells(wh, start, end, horizon_months, definition, key, part)
+    f, stop = _cohort_spells(wh, start, end, horizon_months, definition, key, part)
     ids, note = sample_ids(f, sample, table=f"cohort on {start.date()}")
-    f = _cohort_features(wh, f, start, key, window_days, aum_months, tiers, features, ids, note or part)
+    f = _cohort_features(wh, f, start, stop, key, window_days, aum_months, tiers, features, ids, note or part)
     if note:
         f.attrs["model_sample"] = note
         logger.info("cohort frame on %s: %s", start.date(), note.text())
     return f
 
 
-def _cohort_spells(wh, start, end, horizon_months, definition, key, part=None) -> pd.DataFrame:
+def _cohort_spells(wh, start, end, horizon_months, definition, key, part=None) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The customers at risk on ``start`` (of ``part``, when given) and their spells to the follow-up end."""
     if end is None and horizon_months is None:
         raise ValueError("cohort_frame: give end, horizon_months or both")
     stop = pd.Timestamp(end).normalize() if end is not None else add_months(start, horizon_months)
@@ -439,18 +440,15 @@ def _cohort_spells(wh, start, end, horizon_months, definition, key, part=None) -
                                 "onboarded by the cohort date and not yet gone')")
     f = f[_OUT].reset_index(drop=True)
     f["time_since_start"] = f["duration"] - f["entry"]
-    f.attrs["stop"] = stop
-    return f
+    return f, stop
 
 
-def _cohort_features(wh, f, start, key, window_days, aum_months, tiers, features: bool,
+def _cohort_features(wh, f, start, stop, key, window_days, aum_months, tiers, features: bool,
                      ids: pd.Index | None, only: SampleNote | PseudonymRange | None) -> pd.DataFrame:
-    stop = f.attrs["stop"]
     if ids is not None:
         f = f[f["customer_id"].isin(ids)].reset_index(drop=True)
     if features:
         f = _with_features(wh, f, start, key, window_days, aum_months, tiers, only)
-    f.attrs = {}
     logger.info("cohort frame %s..%s: %d customers, %d churn events", start.date(), stop.date(), len(f),
                 int(f["event"].sum()))
     return f
@@ -514,11 +512,12 @@ def landmark_frame(wh: Warehouse, landmarks, horizon_months: int, definition: Ch
     lms = [pd.Timestamp(lm).normalize() for lm in landmarks]
     spells = [_cohort_spells(wh, lm, None, horizon_months, definition, key) for lm in lms]
     ids, note = (None, None) if sample is None else sample_ids(
-        pd.concat([s[["customer_id", "customer_type"]] for s in spells], ignore_index=True), sample,
+        pd.concat([s[["customer_id", "customer_type"]] for s, _stop in spells], ignore_index=True), sample,
         table="landmark frame")
     parts = []
     for i, lm in enumerate(lms):
-        f = _cohort_features(wh, spells[i], lm, key, window_days, aum_months, tiers, True, ids, note)
+        f, stop = spells[i]
+        f = _cohort_features(wh, f, lm, stop, key, window_days, aum_months, tiers, True, ids, note)
         spells[i] = None                      # a landmark's spells are freed once its features are joined
         f.insert(1, "landmark", lm)
         parts.append(f)

@@ -311,9 +311,8 @@ def aft_md(table: pd.DataFrame) -> str:
     if len(failed):
         s += " " + _("Not fitted: {models}.").format(
             models="; ".join(f"{esc(r.model)} ({esc(r.status)})" for r in failed.itertuples()))
-    if table.attrs.get("notes"):
-        notes = localised_notes(table.attrs["notes"], table.attrs.get("model_sample"))
-        s += " " + _("**Notes:** {notes}.").format(notes="; ".join(esc(x) for x in notes))
+    if table.attrs.get("model_sample") is not None:
+        s += " " + _("**Notes:** {notes}.").format(notes=esc(table.attrs["model_sample"].text(localised=True)))
     return s
 
 

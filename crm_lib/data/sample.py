@@ -39,6 +39,15 @@ from crm_lib.fmt import gettext, integer, pct
 DEFAULT_STRATA = ("customer_type",)
 
 
+def _pid(column: str, key: str) -> str:
+    """The pseudonym of ``column`` in Spark SQL (the dialect the conditions below are written in)."""
+    return sqlglot.transpile(pseudonym_sql(column, key), read="duckdb", write="spark")[0]
+
+
+def _in_dialect(cond: str, dialect: str) -> str:
+    return cond if dialect == "spark" else sqlglot.transpile(cond, read="spark", write=dialect)[0]
+
+
 @dataclass(frozen=True)
 class SampleNote:
     """What a sample kept: ``n`` of ``population`` customers (``rate`` = n / population), by ``strata``."""
@@ -75,14 +84,13 @@ class SampleNote:
         to the sample drops): a query that computes per-customer features reads only these customers' rows.
         ``key`` is the pseudonym key the sample was drawn under; values enter as SQL literals
         (``crm_lib.data.sqlsafe.lit``)."""
-        pid = sqlglot.transpile(pseudonym_sql(column, key), read="duckdb", write="spark")[0]
+        pid = _pid(column, key)
         terms = []
         for values, last in sorted(self.last_kept.items(), key=lambda kv: repr(kv[0])):
             conds = [f"{c} IS NULL" if v is None else f"CAST({c} AS STRING) = {lit(v, 'spark')}"
                      for c, v in zip(self.strata, values)]
             terms.append("(" + " AND ".join([*conds, f"{pid} <= {lit(last, 'spark')}"]) + ")")
-        cond = "(" + (" OR ".join(terms) or "FALSE") + ")"
-        return cond if dialect == "spark" else sqlglot.transpile(cond, read="spark", write=dialect)[0]
+        return _in_dialect("(" + (" OR ".join(terms) or "FALSE") + ")", dialect)
 
 
 def check_cap(max_customers, key: str = "model_sample_customers") -> int | None:
@@ -165,11 +173,10 @@ class PseudonymRange:
 
     def where(self, key: str, column: str = "customer_id", dialect: str = "spark") -> str:
         """The condition on ``customers`` (Spark SQL, or ``dialect``); bounds enter as SQL literals."""
-        pid = sqlglot.transpile(pseudonym_sql(column, key), read="duckdb", write="spark")[0]
+        pid = _pid(column, key)
         conds = ([f"{pid} >= {lit(self.low, 'spark')}"] if self.low else []) + \
                 ([f"{pid} < {lit(self.high, 'spark')}"] if self.high else [])
-        cond = "(" + (" AND ".join(conds) or "TRUE") + ")"
-        return cond if dialect == "spark" else sqlglot.transpile(cond, read="spark", write=dialect)[0]
+        return _in_dialect("(" + (" AND ".join(conds) or "TRUE") + ")", dialect)
 
 
 def pseudonym_parts(n_parts: int) -> list[PseudonymRange]:
