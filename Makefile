@@ -24,6 +24,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "CRM Workbench (.venv)" >/dev/null
 	$(BIN)/python -m crm_lib.i18n compile
+	@# pyspark is published only as a source archive: every fresh environment builds it again, and uv keeps
+	@# each build (1.4 GB) until pruned; dropping the outdated ones keeps the cache from filling the disk.
+	@$(BIN)/uv cache prune --quiet || true
 	@touch $(STAMP)
 
 # Translation catalogues (crm_lib/i18n.py): .po files are the source, .mo files are built here
