@@ -152,6 +152,11 @@ def test_the_landmark_model_samples_whole_customers_and_draws_none_within_the_ca
     assert sub["customer_id"].nunique() == people - 300
     rows = full[full["customer_id"].isin(sub["customer_id"])]
     assert len(rows) == len(sub)                                              # every landmark row of a kept customer
+    # the sampled customers' spells are queried again for them alone (SampleNote.where): the same rows, cell for
+    # cell, as the full frame cut to them, and the customers the full frame's own draw keeps
+    pd.testing.assert_frame_equal(sub.reset_index(drop=True), rows.reset_index(drop=True))
+    ids, _ = sample_ids(full[["customer_id", "customer_type"]], people - 300)
+    assert set(sub["customer_id"]) == set(ids)
     assert model.notes_[0].startswith(f"fitted on a stratified sample of {people - 300:,} of {people:,}")
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
-from crm_lib.data.sample import PseudonymRange, SampleNote, sample_ids
+from crm_lib.data.sample import PseudonymRange, SampleNote, check_cap, sample_ids
 from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError, NotEstimable
@@ -510,13 +510,34 @@ def landmark_frame(wh: Warehouse, landmarks, horizon_months: int, definition: Ch
     definition = definition or ChurnDefinition()
     key = key or pseudonym_key()
     lms = [pd.Timestamp(lm).normalize() for lm in landmarks]
-    spells = [_cohort_spells(wh, lm, None, horizon_months, definition, key) for lm in lms]
-    ids, note = (None, None) if sample is None else sample_ids(
-        pd.concat([s[["customer_id", "customer_type"]] for s, _stop in spells], ignore_index=True), sample,
-        table="landmark frame")
+    cap = check_cap(sample)
+    spells = [None] * len(lms)
+    ids, note = None, None
+    if cap is None:
+        spells = [_cohort_spells(wh, lm, None, horizon_months, definition, key) for lm in lms]
+    else:
+        # Two passes, so that at most one landmark's spells of every customer are held at a time (at 10M customers
+        # the four landmarks' spells held together were the run's peak): first the customers at risk at any
+        # landmark with their type (a customer's first landmark counts, as in ``sample_ids``); then, once a sample
+        # is drawn, each landmark's spells queried again for the sampled customers alone (``SampleNote.where``).
+        # Within the cap the first pass's spells are kept and used, as before.
+        people, drawing = None, False
+        for i, lm in enumerate(lms):
+            spell = _cohort_spells(wh, lm, None, horizon_months, definition, key)
+            ids_types = spell[0][["customer_id", "customer_type"]]
+            people = ids_types if people is None else \
+                pd.concat([people, ids_types], ignore_index=True).drop_duplicates("customer_id")
+            drawing = drawing or len(people) > cap
+            spells[i] = None if drawing else spell
+            del spell, ids_types
+        if drawing:
+            spells = [None] * len(lms)
+        ids, note = sample_ids(people, cap, table="landmark frame")
+        del people
     parts = []
     for i, lm in enumerate(lms):
-        f, stop = spells[i]
+        f, stop = spells[i] if spells[i] is not None else _cohort_spells(
+            wh, lm, None, horizon_months, definition, key, part=note)
         f = _cohort_features(wh, f, lm, stop, key, window_days, aum_months, tiers, True, ids, note)
         spells[i] = None                      # a landmark's spells are freed once its features are joined
         f.insert(1, "landmark", lm)
