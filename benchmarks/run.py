@@ -919,7 +919,7 @@ def _timed_pack(source: str, reports: Path) -> dict:
                                      (packs[-1] / "run.log").read_text().splitlines() if ln.endswith(": executing")]
             if (packs[-1] / "run.log").exists() else None,
             "notebooks": {x["name"]: {"execute_seconds": x["execute_seconds"], "render_seconds": x["render_seconds"],
-                                     "status": x["status"]} for x in nbs},
+                                     "peak_memory_mb": x.get("peak_memory_mb"), "status": x["status"]} for x in nbs},
             "execute_seconds_sum": round(sum(x["execute_seconds"] for x in nbs), 2),
             "render_seconds_sum": round(sum(x["render_seconds"] for x in nbs), 2),
             "parallel": m["parameters"]["parallel"],

@@ -64,6 +64,11 @@ def test_run_builds_a_complete_pack(pack):
     m = json.loads((d / "manifest.json").read_text())
     assert m["status"] == "ok" and m["period"] == "2026Q3" and m["data"]["fingerprint"]
     assert m["notebooks"][0]["status"] == "ok" and m["notebooks"][0]["execute_seconds"] > 0
+    # each notebook's largest process (its kernel) by its /proc high-water mark: a kernel with pandas and
+    # DuckDB loaded holds well over 100 MB; the tiny bank's frames keep it far below 4 GB
+    peaks = {x["name"]: x["peak_memory_mb"] for x in m["notebooks"]}
+    assert all(100 < v < 4000 for v in peaks.values()), peaks
+    assert "peak memory" in (d / "run.log").read_text()
     assert m["parameters"]["window_days"] == 365 and m["seed"] == 20261 and m["kernel"] == "crm-workbench"
     assert m["code_version"].startswith("0.1.0")
     assert not [p for p in (reports / "quarterly").iterdir() if p.name.startswith(".build")]

@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import nbformat
@@ -43,8 +44,10 @@ def run_papermill(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
     # would wait for that process.
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**env, RUN_TOKEN_ENV: token})
+        peak = _PeakMemory(token)
         try:
-            proc.wait()
+            with peak:
+                proc.wait()
         except BaseException:
             proc.kill()
             proc.wait()
@@ -54,7 +57,43 @@ def run_papermill(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
         out.seek(0)
         err.seek(0)
         text = [f.read().decode("utf-8", errors="replace") for f in (out, err)]
-    return subprocess.CompletedProcess(cmd, proc.returncode, *text)
+    done = subprocess.CompletedProcess(cmd, proc.returncode, *text)
+    done.peak_memory_mb = peak.peak_mb       # the notebook's largest process (MB), for the manifest
+    return done
+
+
+class _PeakMemory:
+    """The largest resident-memory high-water mark (``VmHWM``, MB) among the processes carrying a run's token (the
+    papermill process and its kernel), read from ``/proc`` every ``every`` seconds while the run lasts. A
+    process's own high-water mark counts from its start, unlike ``wait4``'s figure, which includes the memory of
+    the process that started it. Growth in a kernel's last ``every`` seconds before it exits can be missed.
+    ``peak_mb`` stays ``None`` where ``/proc`` is missing."""
+
+    def __init__(self, token: str, every: float = 0.5):
+        self.token, self.every, self.peak_mb = token, every, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"peak-memory-{token}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        while True:
+            for pid in processes_with_token(self.token):
+                try:
+                    text = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                hwm = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
+                if hwm:
+                    self.peak_mb = max(self.peak_mb or 0.0, round(int(hwm.group(1)) / 1024, 1))
+            if self._stop.wait(self.every):
+                return
 
 
 def processes_with_token(token: str) -> list[int]:

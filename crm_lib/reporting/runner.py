@@ -69,6 +69,7 @@ class NotebookResult:
     error: str = ""
     omitted: list = field(default_factory=list)  # sections shown as 'not estimable' (context.omitted_sections)
     reason: str = ""  # why it was not run ('needs table balances, which the source does not have')
+    peak_memory_mb: float | None = None  # its processes' largest high-water mark (the kernel), MB; None: unmeasured
 
 
 @dataclass
@@ -417,7 +418,8 @@ def _execute_all(cfg: RunConfig, per: Period, resolved: dict, build: Path, key: 
         r = (_execute(name, cfg, per, resolved, build, key) if zygotes is None
              else _execute_facts_only(name, cfg, per, resolved, build, key, zygotes))
         done.append(r)
-        logger.info("[%d/%d] %s %s in %.1fs%s", len(done), total, name, r.status, r.seconds,
+        logger.info("[%d/%d] %s %s in %.1fs%s%s", len(done), total, name, r.status, r.seconds,
+                    f", peak memory {r.peak_memory_mb:,.0f} MB" if r.peak_memory_mb else "",
                     f": {r.error}" if r.error else "")
         return r
 
@@ -556,7 +558,8 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
     else:
         error = error or "papermill wrote no output notebook"
     return NotebookResult(name, status, round(time.perf_counter() - t0, 2), round(t_exec, 2),
-                          round(time.perf_counter() - t1, 2), error)
+                          round(time.perf_counter() - t1, 2), error,
+                          peak_memory_mb=getattr(proc, "peak_memory_mb", None))
 
 
 # Kernels launched side by side can lose a race for their ZMQ ports and die before answering
