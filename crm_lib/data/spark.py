@@ -38,7 +38,7 @@ import sqlglot
 from sqlglot import exp
 
 from crm_lib.data.sources import CANONICAL_TABLES, SourceError, _classify, _q
-from crm_lib.data.store import Warehouse
+from crm_lib.data.store import Warehouse, share_strings
 from crm_lib.errors import ConfigError, DataContractError
 
 logger = logging.getLogger(__name__)
@@ -589,7 +589,7 @@ class SparkWarehouse(Warehouse):
 
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         """Run DuckDB SQL on Spark and return a DataFrame (the dtypes DuckDB gives for the same result)."""
-        return _Cursor(self._arrow(query, params)).df()
+        return share_strings(_Cursor(self._arrow(query, params)).df())
 
     def arrow(self, query: str):
         """Run DuckDB SQL on Spark and return a ``pyarrow.Table``."""

@@ -1,0 +1,69 @@
+"""Shared strings (crm_lib.data.store.share_strings): a query's repetitive text columns point equal strings at one
+Python object, so a 10M-customer frame does not carry 10M copies of 'individual'. Values, dtypes, missing values,
+column order and attrs are exactly those of the frame DuckDB returned."""
+
+import numpy as np
+import pandas as pd
+
+from crm_lib.data.store import SHARE_MIN_ROWS, open_source, share_strings
+
+
+def distinct_objects(col: pd.Series) -> int:
+    return len({id(v) for v in col.to_numpy()})
+
+
+def test_equal_strings_become_one_object_and_nothing_else_changes():
+    n = 30_000                                   # a strided sample of every 3rd value
+    rng = np.random.default_rng(7)
+    kinds = np.array(["individual", "corporate"], dtype=object)[rng.integers(0, 2, n)]
+    # rebuilt strings, so that equal values start as distinct objects, as DuckDB gives them
+    kinds = np.array(["".join(list(k)) for k in kinds], dtype=object)
+    kinds[::97] = None
+    kinds[5::101] = np.nan
+    df = pd.DataFrame({
+        "customer_id": [f"P{i:08x}" for i in range(n)],                   # one per row: left as it is
+        "customer_type": kinds,
+        "mixed": ["".join("a")] * 1 + [1, True] + ["".join("a")] * (n - 3),  # 1 and True, unsampled: not merged
+        "lists": [[i % 2] for i in range(n)],                             # unhashable: left as it is
+        "when": pd.date_range("2026-01-01", periods=n, freq="h", tz="Asia/Shanghai"),
+        "count": pd.array([None if i % 11 == 0 else i for i in range(n)], dtype="Int64"),
+        "aum": rng.normal(size=n),
+    })
+    df.attrs["note"] = "kept"
+    before = df.copy(deep=True)
+    assert distinct_objects(df["customer_type"]) > 1000
+    out = share_strings(df)
+    pd.testing.assert_frame_equal(out, before)                            # values, dtypes, order, index
+    assert out.attrs == {"note": "kept"}
+    was, now = before["customer_type"].to_numpy(), out["customer_type"].to_numpy()
+    assert [i for i, v in enumerate(now) if v is None] == [i for i, v in enumerate(was) if v is None]
+    nan_at = [i for i, v in enumerate(was) if isinstance(v, float)]
+    assert len(nan_at) > 100 and all(isinstance(now[i], float) and now[i] != now[i] for i in nan_at)  # NaN stays
+    # 'individual', 'corporate', None and NaN objects: at most 4 distinct objects left
+    assert distinct_objects(out["customer_type"]) <= 4
+    assert distinct_objects(out["customer_id"]) == n
+    assert out["mixed"].map(type).value_counts().to_dict() == before["mixed"].map(type).value_counts().to_dict()
+
+
+def test_small_frames_and_duplicate_names_are_returned_as_they_are():
+    small = pd.DataFrame({"t": ["".join("ab")] * (SHARE_MIN_ROWS - 1)})
+    assert share_strings(small) is small
+    dup = pd.DataFrame([["".join("ab"), "".join("ab")]] * SHARE_MIN_ROWS, columns=["t", "t"])
+    assert share_strings(dup) is dup
+
+
+def test_a_warehouse_query_returns_shared_strings_equal_to_duckdbs_own_result(tmp_path):
+    (tmp_path / "customers").mkdir()
+    pd.DataFrame({"customer_id": [f"C{i}" for i in range(3000)],
+                  "customer_type": ["individual" if i % 3 else "corporate" for i in range(3000)]}
+                 ).to_parquet(tmp_path / "customers" / "part-0.parquet")
+    wh = open_source(tmp_path)
+    try:
+        q = "SELECT customer_id, customer_type, customer_type || '!' AS shout FROM customers ORDER BY 1"
+        raw = wh.con.execute(q).df()
+        got = wh.sql(q)
+        pd.testing.assert_frame_equal(got, raw)
+        assert distinct_objects(raw["customer_type"]) == 3000                # DuckDB: a string per row
+        assert distinct_objects(got["customer_type"]) == 2 and distinct_objects(got["shout"]) == 2
+    finally:
+        wh.close()
