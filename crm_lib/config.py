@@ -70,6 +70,7 @@ class Params(BaseModel):
     seed: int = 20261
     parallel: int = Field(2, ge=1, le=16)
     notebook_timeout_s: int = Field(1800, gt=0)
+    duckdb_memory_limit: str | None = "auto"   # per notebook kernel: auto, a size ("6GB"), or null (DuckDB's default)
     window_days: int = Field(365, gt=0)
     aum_months: int = Field(3, ge=1, le=12)
     tiers: dict[Literal["individual", "corporate"], dict[str, float]]
@@ -88,6 +89,18 @@ class Params(BaseModel):
     currency: Currency | None = None    # null: bare amounts (40.1bn), as before the parameter existed
     period_kind: Literal["month", "quarter", "year"]
     notebooks: list[str] = Field(min_length=1)
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_limit(cls, v):
+        from crm_lib.data.store import check_memory_limit
+
+        if v is None or str(v).strip().lower() == "auto":
+            return None if v is None else "auto"
+        try:
+            return check_memory_limit(v)
+        except Exception as e:          # ConfigError: pydantic reports it as this field's error
+            raise ValueError(str(e)) from None
 
     @field_validator("horizons_months")
     @classmethod

@@ -40,6 +40,8 @@ def test_defaults_then_profile_then_set():
     ("tiers.individual={mass: 0, affluent: 5, private_banking: 5}", r"--set: tiers.*strictly increasing"),
     ("notebooks=[00_data_overview, 77_nope]", r"--set: notebooks: .*no such notebook.*77_nope"),
     ("alpha=0.7", r"--set: alpha: Input should be less than 0.5"),
+    ("duckdb_memory_limit=lots", r"--set: duckdb_memory_limit: .*a size such as 6GB"),
+    ("duckdb_memory_limit=0GB", r"--set: duckdb_memory_limit: .*a size such as 6GB"),
 ])
 def test_bad_overrides_name_the_key(override, match):
     with pytest.raises(ConfigError, match=match):
@@ -152,3 +154,16 @@ def test_names_follow_the_documented_rule(name, ok):
 def test_a_period_label_is_only_ever_a_period(text):
     with pytest.raises(ConfigError, match=r"expected a month \(2026-09\), quarter \(2026Q3\) or year"):
         resolve_period(text, "quarter", date(2026, 9, 30))
+
+
+def test_duckdb_memory_limit_is_auto_a_size_or_duckdbs_default():
+    from crm_lib.data.store import machine_memory_mb, resolve_memory_limit
+
+    assert resolve("quarterly").params.duckdb_memory_limit == "auto"
+    assert resolve("quarterly", ["duckdb_memory_limit=6gb"]).params.duckdb_memory_limit == "6GB"
+    assert resolve("quarterly", ["duckdb_memory_limit=null"]).params.duckdb_memory_limit is None
+    # auto: half the machine's memory shared among the kernels that run at once
+    for parallel in (1, 2, 4):
+        mb = int(resolve_memory_limit("auto", parallel)[:-2])
+        assert abs(mb - machine_memory_mb() / 2 / parallel) <= 1
+    assert resolve_memory_limit("512 mib", 2) == "512MiB" and resolve_memory_limit(None, 2) is None

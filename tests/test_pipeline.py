@@ -69,6 +69,11 @@ def test_run_builds_a_complete_pack(pack):
     peaks = {x["name"]: x["peak_memory_mb"] for x in m["notebooks"]}
     assert all(100 < v < 4000 for v in peaks.values()), peaks
     assert "peak memory" in (d / "run.log").read_text()
+    from crm_lib.data.store import resolve_memory_limit
+
+    # each kernel's DuckDB limit: half the machine's memory shared among the kernels that run at once
+    assert m["duckdb_memory_limit_per_kernel"] == resolve_memory_limit("auto", m["parameters"]["parallel"])
+    assert m["parameters"]["duckdb_memory_limit"] == "auto" and m["host_memory_mb"] > 1000
     assert m["parameters"]["window_days"] == 365 and m["seed"] == 20261 and m["kernel"] == "crm-workbench"
     assert m["code_version"].startswith("0.1.0")
     assert not [p for p in (reports / "quarterly").iterdir() if p.name.startswith(".build")]

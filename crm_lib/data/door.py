@@ -12,7 +12,7 @@ from crm_lib.errors import ConfigError
 
 
 def check_source(source, mapping=None, today: pd.Timestamp | None = None,
-                 notebooks=None) -> tuple[Warehouse, ValidationReport]:
+                 notebooks=None, memory_limit: str | None = None) -> tuple[Warehouse, ValidationReport]:
     """Open ``source`` (with an optional mapping) and validate every table.
 
     Parameters
@@ -46,7 +46,7 @@ def check_source(source, mapping=None, today: pd.Timestamp | None = None,
         does not cover a source value (a code with no translation, a date that does not
         match its ``format``). Nothing is validated until the mapping covers the source.
     """
-    wh = open_source(source, mapping=mapping)
+    wh = open_source(source, mapping=mapping, memory_limit=memory_limit)
     try:
         if wh.mapping is not None:
             unmapped = wh.mapping.check_codes(wh) + wh.mapping.check_formats(wh)

@@ -15,6 +15,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -25,6 +30,39 @@ from crm_lib.data.sources import (CANONICAL_TABLES, SourceError, _check_utf8, _c
 from crm_lib.errors import DataContractError
 
 logger = logging.getLogger(__name__)
+
+
+MEMORY_ENV = "CRM_DUCKDB_MEMORY_LIMIT"   # DuckDB's memory limit for every warehouse a process opens ("6GB")
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
+
+
+def check_memory_limit(value, key: str = "duckdb_memory_limit") -> str | None:
+    """``value`` as a DuckDB memory limit ("6GB", "512MiB"); ``None`` for none given (DuckDB's own default, 80%
+    of the machine's memory for each process). Anything else is a ``ConfigError`` naming ``key``."""
+    if value in (None, ""):
+        return None
+    m = _MEMORY_RE.match(str(value))
+    if not m or float(m.group(1)) <= 0:
+        from crm_lib.errors import ConfigError
+
+        raise ConfigError(f"{key}: a size such as 6GB or 512MiB (KB, MB, GB, TB, KiB, MiB, GiB, TiB), "
+                          f"got {value!r}")
+    return f"{m.group(1)}{m.group(2).upper().replace('I', 'i')}"
+
+
+def machine_memory_mb() -> float:
+    """The machine's physical memory in MB (``os.sysconf``)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+
+
+def resolve_memory_limit(value, parallel: int = 1) -> str | None:
+    """The DuckDB memory limit of each of ``parallel`` notebook kernels: ``"auto"`` is half the machine's memory
+    shared among them (the other half is left for the frames pandas holds); a size is taken as it is; ``None``
+    leaves DuckDB's default (80% of the machine's memory for every process, which ``parallel`` kernels can
+    overcommit on a large bank)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return f"{int(machine_memory_mb() * 0.5 / max(1, int(parallel)))}MB"
+    return check_memory_limit(value)
 
 
 SHARE_MIN_ROWS = 1000          # below this, a result is too small for shared strings to matter
@@ -84,16 +122,28 @@ class Warehouse:
         (``crm_lib.data.mapping``). Without one, source tables must already be canonical.
     threads : int, optional
         DuckDB worker threads; default lets DuckDB decide.
+    memory_limit : str, optional
+        DuckDB's memory limit ("6GB"); default ``$CRM_DUCKDB_MEMORY_LIMIT`` (the runner sets it for each notebook
+        from the ``duckdb_memory_limit`` parameter), else DuckDB's own default. Above it, DuckDB spills to a
+        private folder under the system's temporary directory (``$TMPDIR``), removed on ``close``.
     """
 
-    def __init__(self, source: str | Path, mapping=None, threads: int | None = None):
+    def __init__(self, source: str | Path, mapping=None, threads: int | None = None,
+                 memory_limit: str | None = None):
         self.source = str(source)
         self.mapping = mapping
         self.threads = threads
         self.kind, self.path = _classify(self.source)
+        limit = check_memory_limit(memory_limit or os.environ.get(MEMORY_ENV), key=MEMORY_ENV if not memory_limit
+                                   else "memory_limit")
         self.con = duckdb.connect(":memory:")
         if threads:
             self.con.execute(f"SET threads={int(threads)}")
+        if limit:
+            self.con.execute(f"SET memory_limit = {_lit(limit)}")
+        # DuckDB spills an in-memory database to '.tmp' under the working directory (a kernel's is notebooks/)
+        self._spill = Path(tempfile.gettempdir()) / f"crm-duckdb-{os.getpid()}-{secrets.token_hex(4)}"
+        self.con.execute(f"SET temp_directory = {_lit(str(self._spill))}")
         self._raw: dict[str, str] = {}       # canonical table -> relation in the source
         # table -> optional contract columns the source lacks, exposed as typed NULL columns
         self.absent: dict[str, list[str]] = {}
@@ -316,6 +366,9 @@ class Warehouse:
 
     def close(self) -> None:
         self.con.close()
+        spill = getattr(self, "_spill", None)
+        if spill is not None and spill.exists():
+            shutil.rmtree(spill, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -324,7 +377,8 @@ class Warehouse:
         self.close()
 
 
-def open_source(source: str | Path, mapping=None, threads: int | None = None) -> Warehouse:
+def open_source(source: str | Path, mapping=None, threads: int | None = None,
+                memory_limit: str | None = None) -> Warehouse:
     """Open ``source`` (with an optional mapping file path or object) as a Warehouse.
 
     A Spark source opens the tables on Spark instead (``crm_lib.data.spark.SparkWarehouse``, the same
@@ -335,7 +389,7 @@ def open_source(source: str | Path, mapping=None, threads: int | None = None) ->
     - ``sc://host:15002?path=s3a://bank/crm`` or ``sc://host:15002?database=crm``: a Spark Connect server
       (a cluster), its token from ``SPARK_CONNECT_AUTHENTICATE_TOKEN``.
 
-    ``threads`` does not apply there, and a mapping is refused (``ConfigError``).
+    ``threads`` and ``memory_limit`` do not apply there, and a mapping is refused (``ConfigError``).
     """
     if isinstance(source, str) and source.startswith(("spark:", "sc://")):
         from crm_lib.data.spark import open_spark
@@ -345,7 +399,7 @@ def open_source(source: str | Path, mapping=None, threads: int | None = None) ->
         from crm_lib.data.mapping import load_mapping
 
         mapping = load_mapping(mapping)
-    return Warehouse(source, mapping=mapping, threads=threads)
+    return Warehouse(source, mapping=mapping, threads=threads, memory_limit=memory_limit)
 
 
 def _csv_relation(con: duckdb.DuckDBPyConnection, path: Path) -> str:

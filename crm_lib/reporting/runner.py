@@ -30,6 +30,7 @@ from crm_lib import __version__, config
 from crm_lib.config import Period, RunConfig
 from crm_lib.data.door import check_source
 from crm_lib.data.needs import source_shape, unmet
+from crm_lib.data.store import MEMORY_ENV, machine_memory_mb, resolve_memory_limit
 from crm_lib.errors import EnvironmentFault, WorkbenchError
 from crm_lib.reporting import fsafe
 from crm_lib.reporting.context import door_summary, omitted_sections
@@ -305,7 +306,8 @@ def check_once(cfg: RunConfig) -> SourceCheck:
         The source breaks a contract a notebook of the profile needs.
     """
     params = cfg.params
-    wh, report = check_source(_abs(params.source), mapping=_abs(params.mapping), notebooks=params.notebooks)
+    wh, report = check_source(_abs(params.source), mapping=_abs(params.mapping), notebooks=params.notebooks,
+                              memory_limit=resolve_memory_limit(params.duckdb_memory_limit, 1))
     try:
         report.raise_for_errors()
         return SourceCheck(report, wh.data_end().date(), wh.fingerprint(), source_shape(wh))
@@ -356,6 +358,8 @@ def _build(cfg: RunConfig, per: Period, source: str, mapping: str | None, report
             "data": {"source": source, "fingerprint": fingerprint, "rows": door["rows"]},
             "code_version": _code_version(), "python": sys.version.split()[0], "kernel": params.kernel,
             "seed": params.seed, "host_cores": os.cpu_count(), "pseudonym_key": key_source,
+            "host_memory_mb": round(machine_memory_mb()),
+            "duckdb_memory_limit_per_kernel": _memory_env(cfg).get(MEMORY_ENV, "DuckDB's default (80% of memory)"),
             "notebooks": [r.__dict__ for r in results],
         }
         fsafe.write_text(root, build / "manifest.json", json.dumps(manifest, indent=2, default=str))
@@ -479,7 +483,7 @@ def facts_only_workers(cfg: RunConfig):
     (``PYTHONHASHSEED``, as the kernels of a full pack get it). Use as a context manager."""
     from crm_lib.reporting.factsonly import Zygotes
 
-    return Zygotes(cfg.params.parallel, {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed)})
+    return Zygotes(cfg.params.parallel, {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed), **_memory_env(cfg)})
 
 
 def _execute_facts_only(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path,
@@ -513,6 +517,12 @@ def _execute_facts_only(name: str, cfg: RunConfig, per: Period, resolved: dict, 
     return NotebookResult(name, status, secs, secs, 0.0, error)
 
 
+def _memory_env(cfg: RunConfig) -> dict:
+    """The environment that gives each notebook kernel its DuckDB memory limit (``duckdb_memory_limit``)."""
+    limit = resolve_memory_limit(cfg.params.duckdb_memory_limit, cfg.params.parallel)
+    return {MEMORY_ENV: limit} if limit else {}
+
+
 def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> NotebookResult:
     src = config.default_notebooks_dir() / f"{name}.ipynb"
     out = build / f"{name}.ipynb"
@@ -525,7 +535,8 @@ def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path
     from crm_lib.data.privacy import KEY_ENV
 
     for attempt in range(KERNEL_START_RETRIES + 1):
-        proc = run_papermill(cmd, {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed), KEY_ENV: key})
+        proc = run_papermill(cmd, {**os.environ, "PYTHONHASHSEED": str(cfg.params.seed), KEY_ENV: key,
+                                   **_memory_env(cfg)})
         if proc.returncode == 0 or not _kernel_did_not_start(proc.stderr) or attempt == KERNEL_START_RETRIES:
             break
         logger.warning("%s: the kernel did not start (%s); starting it again (%d of %d)", name,

@@ -1,6 +1,8 @@
-"""Shared strings (crm_lib.data.store.share_strings): a query's repetitive text columns point equal strings at one
-Python object, so a 10M-customer frame does not carry 10M copies of 'individual'. Values, dtypes, missing values,
-column order and attrs are exactly those of the frame DuckDB returned."""
+"""What a query result costs in memory: shared strings (crm_lib.data.store.share_strings: a repetitive text column
+points equal strings at one Python object, values, dtypes, missing values, order and attrs exactly those DuckDB
+returned), and DuckDB's memory limit and private spill folder for each warehouse."""
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -67,3 +69,41 @@ def test_a_warehouse_query_returns_shared_strings_equal_to_duckdbs_own_result(tm
         assert distinct_objects(got["customer_type"]) == 2 and distinct_objects(got["shout"]) == 2
     finally:
         wh.close()
+
+
+def test_a_warehouse_takes_its_memory_limit_from_the_argument_or_the_environment_and_spills_privately(
+        tmp_path, monkeypatch):
+    """The runner gives each notebook kernel its DuckDB memory limit through ``CRM_DUCKDB_MEMORY_LIMIT``
+    (``duckdb_memory_limit``); DuckDB spills to a folder of the warehouse's own, removed on close."""
+    import pytest
+
+    from crm_lib.data.store import MEMORY_ENV
+    from crm_lib.errors import ConfigError
+
+    (tmp_path / "customers").mkdir()
+    pd.DataFrame({"customer_id": ["C1"]}).to_parquet(tmp_path / "customers" / "part-0.parquet")
+
+    def setting(wh, name):
+        return wh.con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+
+    monkeypatch.setenv(MEMORY_ENV, "300MB")
+    with open_source(tmp_path) as wh:
+        assert setting(wh, "memory_limit") == "286.1 MiB"                  # 300 * 10^6 bytes
+        spill = setting(wh, "temp_directory")
+        assert spill.startswith(tempfile_dir()) and "crm-duckdb-" in spill
+        # a sort larger than the limit spills there and still answers
+        n = wh.con.execute("SELECT count(*) FROM (SELECT md5(i::VARCHAR) AS h FROM range(4000000) t(i) "
+                           "ORDER BY h) s").fetchone()[0]
+        assert n == 4_000_000 and os.path.isdir(spill)                    # DuckDB makes the folder to spill
+    assert not os.path.exists(spill)
+    with open_source(tmp_path, memory_limit="1GB") as wh:                   # the argument wins
+        assert setting(wh, "memory_limit") == "953.6 MiB"
+    monkeypatch.setenv(MEMORY_ENV, "plenty")
+    with pytest.raises(ConfigError, match=r"CRM_DUCKDB_MEMORY_LIMIT: a size such as 6GB.*'plenty'"):
+        open_source(tmp_path)
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()
