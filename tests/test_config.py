@@ -164,6 +164,6 @@ def test_duckdb_memory_limit_is_auto_a_size_or_duckdbs_default():
     assert resolve("quarterly", ["duckdb_memory_limit=null"]).params.duckdb_memory_limit is None
     # auto: half the machine's memory shared among the kernels that run at once
     for parallel in (1, 2, 4):
-        mb = int(resolve_memory_limit("auto", parallel)[:-2])
+        mb = int(resolve_memory_limit("auto", parallel).removesuffix("MiB"))
         assert abs(mb - machine_memory_mb() / 2 / parallel) <= 1
     assert resolve_memory_limit("512 mib", 2) == "512MiB" and resolve_memory_limit(None, 2) is None

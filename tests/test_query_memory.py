@@ -77,7 +77,7 @@ def test_a_warehouse_takes_its_memory_limit_from_the_argument_or_the_environment
     (``duckdb_memory_limit``); DuckDB spills to a folder of the warehouse's own, removed on close."""
     import pytest
 
-    from crm_lib.data.store import MEMORY_ENV
+    from crm_lib.data.store import MEMORY_ENV, machine_memory_mb
     from crm_lib.errors import ConfigError
 
     (tmp_path / "customers").mkdir()
@@ -98,6 +98,11 @@ def test_a_warehouse_takes_its_memory_limit_from_the_argument_or_the_environment
     assert not os.path.exists(spill)
     with open_source(tmp_path, memory_limit="1GB") as wh:                   # the argument wins
         assert setting(wh, "memory_limit") == "953.6 MiB"
+    monkeypatch.setenv(MEMORY_ENV, "auto")                                 # half the machine
+    with open_source(tmp_path) as wh:
+        number, unit = setting(wh, "memory_limit").split()
+        mib = float(number) * {"MiB": 1, "GiB": 1024}[unit]
+        assert abs(mib - machine_memory_mb() / 2) < 0.01 * machine_memory_mb()
     monkeypatch.setenv(MEMORY_ENV, "plenty")
     with pytest.raises(ConfigError, match=r"CRM_DUCKDB_MEMORY_LIMIT: a size such as 6GB.*'plenty'"):
         open_source(tmp_path)

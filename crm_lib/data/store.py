@@ -51,7 +51,7 @@ def check_memory_limit(value, key: str = "duckdb_memory_limit") -> str | None:
 
 
 def machine_memory_mb() -> float:
-    """The machine's physical memory in MB (``os.sysconf``)."""
+    """The machine's physical memory in MiB (``os.sysconf``)."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
 
 
@@ -61,7 +61,7 @@ def resolve_memory_limit(value, parallel: int = 1) -> str | None:
     leaves DuckDB's default (80% of the machine's memory for every process, which ``parallel`` kernels can
     overcommit on a large bank)."""
     if isinstance(value, str) and value.strip().lower() == "auto":
-        return f"{int(machine_memory_mb() * 0.5 / max(1, int(parallel)))}MB"
+        return f"{int(machine_memory_mb() * 0.5 / max(1, int(parallel)))}MiB"
     return check_memory_limit(value)
 
 
@@ -123,7 +123,7 @@ class Warehouse:
     threads : int, optional
         DuckDB worker threads; default lets DuckDB decide.
     memory_limit : str, optional
-        DuckDB's memory limit ("6GB"); default ``$CRM_DUCKDB_MEMORY_LIMIT`` (the runner sets it for each notebook
+        DuckDB's memory limit ("6GB", or "auto": half the machine's memory); default ``$CRM_DUCKDB_MEMORY_LIMIT`` (the runner sets it for each notebook
         from the ``duckdb_memory_limit`` parameter), else DuckDB's own default. Above it, DuckDB spills to a
         private folder under the system's temporary directory (``$TMPDIR``), removed on ``close``.
     """
@@ -134,8 +134,9 @@ class Warehouse:
         self.mapping = mapping
         self.threads = threads
         self.kind, self.path = _classify(self.source)
-        limit = check_memory_limit(memory_limit or os.environ.get(MEMORY_ENV), key=MEMORY_ENV if not memory_limit
-                                   else "memory_limit")
+        given = memory_limit or os.environ.get(MEMORY_ENV)
+        limit = (resolve_memory_limit(given) if str(given).strip().lower() == "auto"
+                 else check_memory_limit(given, key="memory_limit" if memory_limit else MEMORY_ENV))
         self.con = duckdb.connect(":memory:")
         if threads:
             self.con.execute(f"SET threads={int(threads)}")
