@@ -49,6 +49,13 @@ Benchmarks (``--only`` takes these names, comma-separated):
     The validation's landmark Cox model with the default model-sample cap on the bank's Parquet folder, DuckDB
     under ``SCALE_MEMORY_LIMIT``: wall seconds and peak RSS. Key ``landmark_scale_<size>``.
 
+``driver_frames`` (only when asked; default 10m, the bank of ``make bench-large``)
+    What the churn and CLV notebooks hold on the driver, one row per customer: the survival frame and the scoring
+    snapshot (features as of the period end) on the bank's Parquet folder, each in a process of its own, DuckDB
+    under the limit a pack's kernel gets (``duckdb_memory_limit: auto`` with ``parallel: 2``): rows, seconds, the
+    memory it adds while held, the process's peak; stopped past ``DRIVER_CEILING_MB``. Key
+    ``driver_frames_<size>``.
+
 ``pack_engines``
     The quarterly pack of one bank's Parquet folder (default 100k customers) on DuckDB and on
     ``spark:local[2]`` (one local Spark Connect server for the pack), back to back: wall, CPU, memory, the
@@ -205,6 +212,7 @@ def child(argv: list[str]) -> None:
     p.add_argument("--customers", type=int)
     p.add_argument("--out")
     p.add_argument("--parquet-only", action="store_true")
+    p.add_argument("--frame", choices=["survival_frame", "snapshot"])
     a = p.parse_args(argv)
     os.environ.setdefault("CRM_PSEUDONYM_KEY", KEY)
     sys.path.insert(0, str(HERE))
@@ -344,6 +352,8 @@ def child(argv: list[str]) -> None:
         res = _landmark_sample(Path(a.out), a.customers or None)
     elif a.what == "landmark_scale":
         res = _landmark_scale(Path(a.out))
+    elif a.what == "driver_frames":
+        res = _driver_frames(Path(a.out), a.frame)
     elif a.what == "clv_transactional":
         res = _clv_transactional(a.customers)
     elif a.what == "clv_relationship":
@@ -612,6 +622,58 @@ def _landmark_scale(bank: Path) -> dict:
             "note": model.notes_[0] if model.notes_ else "", "engine": model.engine_,
             "duckdb_memory_limit": SCALE_MEMORY_LIMIT,
             "peak_rss_mb_in_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+DRIVER_CEILING_MB = 20_000     # driver_frames stops a frame past this (the machine has 24 GB; the target is 16)
+
+
+def _driver_frames(bank: Path, which: str) -> dict:
+    """The survival frame (20_churn) or the scoring snapshot (early warning, CLV) of ``bank``'s Parquet folder as a
+    notebook kernel of a ``parallel: 2`` pack builds it (DuckDB under ``duckdb_memory_limit: auto``): rows,
+    seconds, the resident memory it adds while held, the process's peak (``VmHWM``). A frame whose process passes
+    ``DRIVER_CEILING_MB`` is stopped there (before the machine's OOM killer would), and says when."""
+    import gc
+    import threading
+
+    import pandas as pd
+
+    from crm_lib.churn.frame import snapshot, survival_frame
+    from crm_lib.data.store import open_source, resolve_memory_limit
+
+    def rss_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def hwm_mb() -> float:
+        line = [x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")][0]
+        return int(line.split()[1]) / 1024
+
+    limit = resolve_memory_limit("auto", 2)
+    out = {"frame": which, "duckdb_memory_limit": limit, "ceiling_mb": DRIVER_CEILING_MB}
+    t0 = time.perf_counter()
+
+    def watch():
+        while True:
+            if rss_mb() > DRIVER_CEILING_MB:
+                out.update({"stopped_after_seconds": round(time.perf_counter() - t0, 1)})
+                print(json.dumps(out), flush=True)
+                print(f"stopped: the process passed {DRIVER_CEILING_MB:,} MB after "
+                      f"{out['stopped_after_seconds']} s", file=sys.stderr, flush=True)
+                os._exit(3)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    end = pd.Timestamp(END_DATE)
+    build = {"survival_frame": survival_frame, "snapshot": snapshot}[which]
+    with open_source(bank / "parquet", memory_limit=limit) as wh:
+        gc.collect()
+        r0 = rss_mb()
+        t0 = time.perf_counter()
+        f = build(wh, end, key=KEY)
+        secs = time.perf_counter() - t0
+        gc.collect()
+        out.update({"rows": len(f), "columns": f.shape[1], "seconds": round(secs, 1),
+                    "held_mb": round(rss_mb() - r0, 1), "peak_mb": round(hwm_mb(), 1)})
+    return out
 
 
 def _nested_z(full, samp):
@@ -1020,6 +1082,18 @@ def bench_landmark_scale(n: int) -> dict:
     return res
 
 
+def bench_driver_frames(n: int) -> dict:
+    if not bank_is_current(n, parquet_only=True) and not bank_is_current(n):
+        return {"error": f"no current bank of {label(n)} customers in {bank_dir(n)}: run make bench-large first"}
+    res = {which: run_child(["driver_frames", "--out", str(bank_dir(n)), "--frame", which])
+           for which in ("survival_frame", "snapshot")}            # one process each: one's failure keeps the other
+    res.update({"benchmark": "driver_frames", "customers": n,
+                "what": "the survival frame and the scoring snapshot, one row per customer, as a pack's kernel "
+                        "builds them (DuckDB under duckdb_memory_limit auto with parallel 2): rows, seconds, "
+                        "memory held, peak"})
+    return res
+
+
 def bench_model_sample(n: int) -> dict:
     import pandas as pd
 
@@ -1153,17 +1227,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
-                                    "churn, model_sample, satisfaction, clv, marketing; make_report, scale and landmark_scale (not run "
-                                    "by default)")
+                                    "churn, model_sample, satisfaction, clv, marketing; make_report, scale, landmark_scale "
+                                    "and driver_frames (not run by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
     known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "model_sample",
-             "satisfaction", "clv", "marketing", "make_report", "scale", "landmark_scale", "pack_engines"]
+             "satisfaction", "clv", "marketing", "make_report", "scale", "landmark_scale", "driver_frames",
+             "pack_engines"]
     # make_report (a fresh clone's `make report`, ~10 minutes) and scale (`make bench-large`: a 10M-customer bank,
     # ~1 hour) run only when asked: --only make_report, --only scale
     names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale",
-                                                                                  "landmark_scale"))).split(",")
+                                                                                  "landmark_scale",
+                                                                                  "driver_frames"))).split(",")
              if s.strip()]
     unknown = set(names) - set(known)
     if unknown:
@@ -1195,6 +1271,9 @@ def main(argv: list[str] | None = None) -> int:
         plan += [(f"pack_{label(parse_size(s))}", bench_pack, parse_size(s)) for s in sizes.get("pack", ["50k"])]
     if "landmark_scale" in names:
         plan += [(f"landmark_scale_{label(parse_size(s))}", bench_landmark_scale, parse_size(s))
+                 for s in (a.sizes.split(",") if a.sizes else ["10m"])]
+    if "driver_frames" in names:
+        plan += [(f"driver_frames_{label(parse_size(s))}", bench_driver_frames, parse_size(s))
                  for s in (a.sizes.split(",") if a.sizes else ["10m"])]
     if "pack_engines" in names:
         plan += [(f"pack_engines_{label(parse_size(s))}", bench_pack_engines, parse_size(s))
