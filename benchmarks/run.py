@@ -630,8 +630,8 @@ DRIVER_CEILING_MB = 20_000     # driver_frames stops a frame past this (the mach
 def _driver_frames(bank: Path, which: str) -> dict:
     """The survival frame (20_churn) or the scoring snapshot (early warning, CLV) of ``bank``'s Parquet folder as a
     notebook kernel of a ``parallel: 2`` pack builds it (DuckDB under ``duckdb_memory_limit: auto``): rows,
-    seconds, the resident memory it adds while held, the process's peak (``VmHWM``). A frame whose process passes
-    ``DRIVER_CEILING_MB`` is stopped there (before the machine's OOM killer would), and says when."""
+    seconds, the resident memory it adds while held (the process's peak is ``run_child``'s ``peak_rss_mb``). A
+    frame whose process passes ``DRIVER_CEILING_MB`` is stopped there (before the OOM killer would), and says when."""
     import gc
     import threading
 
@@ -642,10 +642,6 @@ def _driver_frames(bank: Path, which: str) -> dict:
 
     def rss_mb() -> float:
         return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def hwm_mb() -> float:
-        line = [x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")][0]
-        return int(line.split()[1]) / 1024
 
     limit = resolve_memory_limit("auto", 2)
     out = {"frame": which, "duckdb_memory_limit": limit, "ceiling_mb": DRIVER_CEILING_MB}
@@ -672,7 +668,7 @@ def _driver_frames(bank: Path, which: str) -> dict:
         secs = time.perf_counter() - t0
         gc.collect()
         out.update({"rows": len(f), "columns": f.shape[1], "seconds": round(secs, 1),
-                    "held_mb": round(rss_mb() - r0, 1), "peak_mb": round(hwm_mb(), 1)})
+                    "held_mb": round(rss_mb() - r0, 1)})
     return out
 
 

@@ -99,7 +99,7 @@ class Params(BaseModel):
             return None if v is None else "auto"
         try:
             return check_memory_limit(v)
-        except Exception as e:          # ConfigError: pydantic reports it as this field's error
+        except ConfigError as e:        # raised as ValueError, pydantic reports it as this field's error
             raise ValueError(str(e)) from None
 
     @field_validator("horizons_months")

@@ -3,6 +3,7 @@ points equal strings at one Python object, values, dtypes, missing values, order
 returned), and DuckDB's memory limit and private spill folder for each warehouse."""
 
 import os
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -90,7 +91,7 @@ def test_a_warehouse_takes_its_memory_limit_from_the_argument_or_the_environment
     with open_source(tmp_path) as wh:
         assert setting(wh, "memory_limit") == "286.1 MiB"                  # 300 * 10^6 bytes
         spill = setting(wh, "temp_directory")
-        assert spill.startswith(tempfile_dir()) and "crm-duckdb-" in spill
+        assert spill.startswith(tempfile.gettempdir()) and "crm-duckdb-" in spill
         # a sort larger than the limit spills there and still answers
         n = wh.con.execute("SELECT count(*) FROM (SELECT md5(i::VARCHAR) AS h FROM range(4000000) t(i) "
                            "ORDER BY h) s").fetchone()[0]
@@ -106,9 +107,3 @@ def test_a_warehouse_takes_its_memory_limit_from_the_argument_or_the_environment
     monkeypatch.setenv(MEMORY_ENV, "plenty")
     with pytest.raises(ConfigError, match=r"CRM_DUCKDB_MEMORY_LIMIT: a size such as 6GB.*'plenty'"):
         open_source(tmp_path)
-
-
-def tempfile_dir() -> str:
-    import tempfile
-
-    return tempfile.gettempdir()

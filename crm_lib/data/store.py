@@ -27,7 +27,7 @@ import pandas as pd
 
 from crm_lib.data.sources import (CANONICAL_TABLES, SourceError, _check_utf8, _classify,  # noqa: F401
                                  _first_line, _lit, _q)
-from crm_lib.errors import DataContractError
+from crm_lib.errors import ConfigError, DataContractError
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ def check_memory_limit(value, key: str = "duckdb_memory_limit") -> str | None:
         return None
     m = _MEMORY_RE.match(str(value))
     if not m or float(m.group(1)) <= 0:
-        from crm_lib.errors import ConfigError
-
         raise ConfigError(f"{key}: a size such as 6GB or 512MiB (KB, MB, GB, TB, KiB, MiB, GiB, TiB), "
                           f"got {value!r}")
     return f"{m.group(1)}{m.group(2).upper().replace('I', 'i')}"
