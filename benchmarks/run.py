@@ -212,7 +212,7 @@ def child(argv: list[str]) -> None:
     p.add_argument("--customers", type=int)
     p.add_argument("--out")
     p.add_argument("--parquet-only", action="store_true")
-    p.add_argument("--frame", choices=["survival_frame", "snapshot"])
+    p.add_argument("--frame", choices=DRIVER_FRAMES)
     a = p.parse_args(argv)
     os.environ.setdefault("CRM_PSEUDONYM_KEY", KEY)
     sys.path.insert(0, str(HERE))
@@ -625,6 +625,9 @@ def _landmark_scale(bank: Path) -> dict:
 
 
 DRIVER_CEILING_MB = 20_000     # driver_frames stops a frame past this (the machine has 24 GB; the target is 16)
+# the survival frame; the scoring snapshot in one query (every column of every customer, as the list and CLV built
+# it before); and as the early-warning list and the CLV book build it now (parts of SCORE_CHUNK, cut to their columns)
+DRIVER_FRAMES = ("survival_frame", "snapshot", "warning_snapshot", "clv_snapshot")
 
 
 def _driver_frames(bank: Path, which: str) -> dict:
@@ -637,7 +640,10 @@ def _driver_frames(bank: Path, which: str) -> dict:
 
     import pandas as pd
 
-    from crm_lib.churn.frame import snapshot, survival_frame
+    from crm_lib.churn import covariates as cv
+    from crm_lib.churn.frame import SCORE_CHUNK, snapshot, survival_frame
+    from crm_lib.churn.warning import scored_columns
+    from crm_lib.clv.book import valued_columns
     from crm_lib.data.store import open_source, resolve_memory_limit
 
     def rss_mb() -> float:
@@ -659,7 +665,12 @@ def _driver_frames(bank: Path, which: str) -> dict:
 
     threading.Thread(target=watch, daemon=True).start()
     end = pd.Timestamp(END_DATE)
-    build = {"survival_frame": survival_frame, "snapshot": snapshot}[which]
+    build = {"survival_frame": survival_frame,
+             "snapshot": snapshot,          # every customer's ~70 columns in one query: what the list and CLV built
+             "warning_snapshot": lambda wh, end, key: snapshot(wh, end, key=key, chunk_customers=SCORE_CHUNK,
+                                                               reduce=scored_columns(cv.DYNAMIC)),
+             "clv_snapshot": lambda wh, end, key: snapshot(wh, end, key=key, chunk_customers=SCORE_CHUNK,
+                                                           reduce=valued_columns(cv.EXPLANATORY, end))}[which]
     with open_source(bank / "parquet", memory_limit=limit) as wh:
         gc.collect()
         r0 = rss_mb()
@@ -1082,7 +1093,7 @@ def bench_driver_frames(n: int) -> dict:
     if not bank_is_current(n, parquet_only=True) and not bank_is_current(n):
         return {"error": f"no current bank of {label(n)} customers in {bank_dir(n)}: run make bench-large first"}
     res = {which: run_child(["driver_frames", "--out", str(bank_dir(n)), "--frame", which])
-           for which in ("survival_frame", "snapshot")}            # one process each: one's failure keeps the other
+           for which in DRIVER_FRAMES}            # one process each: one's failure keeps the others
     res.update({"benchmark": "driver_frames", "customers": n,
                 "what": "the survival frame and the scoring snapshot, one row per customer, as a pack's kernel "
                         "builds them (DuckDB under duckdb_memory_limit auto with parallel 2): rows, seconds, "

@@ -177,3 +177,40 @@ def test_the_test_window_scored_part_by_part_is_the_test_window_scored_at_once(w
     np.testing.assert_allclose(parts[3], whole[3], rtol=1e-12, atol=0)
     np.testing.assert_array_equal(parts[4], whole[4])
     assert [p.low for p in pseudonym_parts(4)] == [None, "P40", "P80", "Pc0"] and pseudonym_parts(1)[0].high is None
+
+
+def test_the_early_warning_list_and_the_clv_book_built_in_parts_are_the_ones_built_at_once(wh, landmark_model):
+    """Above ``SCORE_CHUNK`` active customers the scoring snapshot is built per pseudonym range, each part cut to
+    the columns the model, the CLV and the list read (``snapshot(reduce=...)``), so the driver never holds every
+    customer's ~70 columns. Forced here with parts of ~300 of the tiny bank's ~1,500 active customers: the same
+    list, scores, CLV and every CLV aggregate and interval, to the last bit. The book also has its customers'
+    lifecycle stages (the snapshot now carries ``closed_date``, which the stages read)."""
+    from crm_lib.clv.book import value_book
+    from crm_lib.margin import ClvSettings
+
+    model, _ = landmark_model
+    s = churn.ChurnSettings()
+    end = pd.Timestamp("2026-09-30")
+    whole = churn.early_warning(wh, end, s, key=KEY, model=model, chunk_customers=None)
+    parts = churn.early_warning(wh, end, s, key=KEY, model=model, chunk_customers=300)
+    assert whole.n_scored > 1_200
+    pd.testing.assert_frame_equal(parts.table, whole.table)
+    pd.testing.assert_frame_equal(parts.scores, whole.scores)
+    assert parts.expected_churners_scored == whole.expected_churners_scored
+    assert parts.clv_at_risk_scored == whole.clv_at_risk_scored and np.isfinite(whole.clv_at_risk_scored)
+
+    cs = ClvSettings.load(n_draws=40)
+    b_whole = value_book(wh, end, s, cs, key=KEY, seed=3, chunk_customers=None)
+    b_parts = value_book(wh, end, s, cs, key=KEY, model=b_whole.model, seed=3, chunk_customers=300)
+    pd.testing.assert_frame_equal(b_parts.customers, b_whole.customers)
+    pd.testing.assert_frame_equal(b_parts.aggregates, b_whole.aggregates)
+    stages = b_whole.aggregate("total", "lifecycle")
+    assert set(stages.index) <= {"onboarding", "at_risk", "dormant", "growing", "mature", "unknown"}
+    assert len(stages) >= 3 and stages["n"].sum() == len(b_whole.customers)
+
+
+def test_snapshot_parts_are_checked(wh):
+    with pytest.raises(ValueError, match="at least 1 customer per part"):
+        churn.snapshot(wh, "2026-09-30", key=KEY, chunk_customers=0)
+    with pytest.raises(ValueError, match="not both"):
+        churn.snapshot(wh, "2026-09-30", key=KEY, chunk_customers=10, part=pseudonym_parts(2)[0])

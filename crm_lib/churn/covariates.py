@@ -199,6 +199,16 @@ def design_matrix(frame: pd.DataFrame, covariates, window_days: int = 365, table
     return pd.DataFrame(out, index=frame.index)
 
 
+def frame_columns(covariates) -> list[str]:
+    """The frame columns ``design_matrix``, ``shown_values`` and ``imputed_counts`` read for ``covariates``: what a
+    scorer must keep of each customer (a registry covariate's ``needs`` and ``shown`` column, a plain one itself)."""
+    out = []
+    for name in covariates:
+        spec = REGISTRY.get(name)
+        out += [name] if spec is None else [*spec.needs, spec.shown]
+    return list(dict.fromkeys(out))
+
+
 def imputed_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Customers whose covariate value came from a missing-value rule rather than their data.
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
-from crm_lib.data.sample import PseudonymRange, SampleNote, check_cap, sample_ids
+from crm_lib.data.sample import PseudonymRange, SampleNote, check_cap, pseudonym_parts, sample_ids
 from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError, NotEstimable
@@ -454,28 +454,87 @@ def _cohort_features(wh, f, start, stop, key, window_days, aum_months, tiers, fe
     return f
 
 
+# Customers scored per part (the validation's test window, the early-warning list, CLV): a part's frame of ~70 columns
+# costs about 3 GB of driver memory per million customers at its peak, so a bank of 10M is scored in ten parts.
+SCORE_CHUNK = 1_000_000
+
+
+def score_parts(wh: Warehouse, on, chunk_customers: int | None = SCORE_CHUNK) -> list[PseudonymRange | None]:
+    """The pseudonym ranges (``crm_lib.data.sample.pseudonym_parts``) a book of the customers onboarded by ``on`` is
+    built and scored in, about ``chunk_customers`` each; ``[None]`` (everyone in one query) when they fit in one,
+    or when ``chunk_customers`` is ``None``."""
+    if chunk_customers is None:
+        return [None]
+    if int(chunk_customers) < 1:
+        raise ValueError(f"chunk_customers = {chunk_customers!r} breaks rule 'at least 1 customer per part'")
+    n = int(wh.sql(f"SELECT count(*) AS n FROM customers WHERE onboard_date <= DATE '{_d(on)}'")["n"].iloc[0])
+    parts = pseudonym_parts(-(-n // int(chunk_customers)))
+    return parts if len(parts) > 1 else [None]
+
+
 def snapshot(wh: Warehouse, as_of, definition: ChurnDefinition | None = None, key: str | None = None,
-             window_days: int = 365, aum_months: int = 3, tiers: dict | None = None) -> pd.DataFrame:
+             window_days: int = 365, aum_months: int = 3, tiers: dict | None = None,
+             part: PseudonymRange | None = None, chunk_customers: int | None = None, reduce=None) -> pd.DataFrame:
     """Customers still at risk on ``as_of`` (not churned, not exited) with features as of that day: the scoring frame.
+
+    Parameters
+    ----------
+    part : PseudonymRange, optional
+        Only the customers whose pseudonyms lie in this range, queried for them alone.
+    chunk_customers : int, optional
+        Build the frame in parts of about this many customers (``score_parts``; ``SCORE_CHUNK`` is the
+        scoring default), so the driver holds one part's ~70 columns at a time; ``None``: one query. Not with
+        ``part``.
+    reduce : callable, optional
+        Applied to each part's frame (and to the whole frame when it is built in one query) before the parts
+        are joined, e.g. ``keep_columns(...)``: what a scorer needs of each customer, so the book held is
+        narrow. It must work row by row (no population statistics), so that parts give the frame one query
+        gives.
 
     Returns
     -------
     DataFrame
         ``customer_id``, ``customer_type``, ``age``, ``age_band``, ``acquisition_channel``,
-        ``region``, ``onboard_date``, ``entry`` (tenure on ``as_of``, years), ``treated_before``,
-        then the feature-table columns and the product changes (no outcome columns).
+        ``region``, ``onboard_date``, ``closed_date`` (empty: nobody in it has closed by ``as_of``, and nothing later is read), ``entry``
+        (tenure on ``as_of``, years), ``treated_before``, then the feature-table columns and the product changes
+        (no outcome columns); rows in pseudonym order (also when built in parts); ``reduce``'s columns when given.
     """
     as_of = pd.Timestamp(as_of).normalize()
     definition = definition or ChurnDefinition()
     key = key or pseudonym_key()
-    o = _outcomes(wh, as_of, definition, key)
+    if part is not None and chunk_customers is not None:
+        raise ValueError("snapshot: a part of the book (part=) or parts of chunk_customers (chunk_customers=), "
+                         "not both")
+    parts = [part] if part is not None else score_parts(wh, as_of, chunk_customers)
+    out = []
+    for p in parts:
+        f = _snapshot_part(wh, as_of, definition, key, window_days, aum_months, tiers, p)
+        out.append(reduce(f) if reduce is not None else f)
+        del f
+    if len(out) == 1:
+        return out[0]
+    logger.info("snapshot %s: %d customers built in %d parts", as_of.date(), sum(len(f) for f in out), len(out))
+    return pd.concat(out, ignore_index=True)
+
+
+def _snapshot_part(wh, as_of, definition, key, window_days, aum_months, tiers, part) -> pd.DataFrame:
+    o = _outcomes(wh, as_of, definition, key, part)
     gone = (o["churn_date"] <= as_of) | (o["other_date"] <= as_of)
     o = o[(o["onboard_date"] < as_of) & ~gone].copy()
     o["entry"] = years_between(o["onboard_date"], pd.Series(as_of, index=o.index))
     o["treated_before"] = (o["treated_at"].notna() & (o["treated_at"] <= as_of)).astype(int)
     cols = ["customer_id", "customer_type", "age", "age_band", "acquisition_channel", "region", "onboard_date",
-            "entry", "treated_before"]
-    return _with_features(wh, o[cols].reset_index(drop=True), as_of, key, window_days, aum_months, tiers)
+            "closed_date", "entry", "treated_before"]
+    return _with_features(wh, o[cols].reset_index(drop=True), as_of, key, window_days, aum_months, tiers, part)
+
+
+def keep_columns(columns):
+    """A ``snapshot`` ``reduce``: the frame cut to those of ``columns`` it has, in that order (duplicates once)."""
+    cols = list(dict.fromkeys(columns))
+
+    def cut(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[[c for c in cols if c in frame.columns]]
+    return cut
 
 
 def landmark_dates(last, every_months: int = 3, n: int = 4) -> list[pd.Timestamp]:

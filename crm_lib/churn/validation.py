@@ -25,10 +25,10 @@ from scipy import stats
 from crm_lib.churn import covariates as cv
 from crm_lib.churn import metrics as M
 from crm_lib.churn.cox import ChurnCox
-from crm_lib.churn.frame import YEAR_DAYS, add_months, cohort_frame, history_start, landmark_dates, landmark_frame
+from crm_lib.churn.frame import (SCORE_CHUNK, YEAR_DAYS, add_months, cohort_frame, history_start, landmark_dates,
+                                 landmark_frame, score_parts)
 from crm_lib.churn.settings import ChurnSettings
 from crm_lib.data.privacy import pseudonym_key
-from crm_lib.data.sample import pseudonym_parts
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import NotEstimable
 
@@ -225,11 +225,6 @@ class _WeightedBlock:
         return np.vstack(out) if out else np.empty((0, len(self())))
 
 
-# Customers of the test window scored per part (``_test_window``): a part's frame of ~70 columns costs about 3 GB
-# of driver memory per million customers at its peak, so a bank of 10M is scored in ten parts.
-SCORE_CHUNK = 1_000_000
-
-
 def _test_window(wh, model, test_start, as_of, H, settings, key, chunk_customers=SCORE_CHUNK):
     """Follow-up (whole days, years), churn, tenure on the cohort date and the model's churn probability at each
     month to ``H`` of every customer at risk on ``test_start``: the customers in pseudonym order, their frames
@@ -237,14 +232,12 @@ def _test_window(wh, model, test_start, as_of, H, settings, key, chunk_customers
     ``chunk_customers`` of them, so the driver holds one part's features at a time. One part is the whole
     cohort in one query; parts give the same rows in the same order."""
     key = key or pseudonym_key()
-    n = int(wh.sql(f"SELECT count(*) AS n FROM customers WHERE onboard_date <= DATE '{test_start.date()}'")
-            ["n"].iloc[0])
-    parts = pseudonym_parts(-(-n // int(chunk_customers)))
+    parts = score_parts(wh, test_start, chunk_customers)
     out = []
     for part in parts:
         test = cohort_frame(wh, test_start, end=as_of, definition=settings.definition, key=key,
                             window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers,
-                            part=part if len(parts) > 1 else None)
+                            part=part)
         # whole days since the cohort date, and horizons in whole calendar months of days (12 months = 365 days
         # here, not 1.0 year): a customer censored on a horizon date is exactly at it (see follow_up_years)
         u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))

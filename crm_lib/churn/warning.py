@@ -26,7 +26,7 @@ import pandas as pd
 
 from crm_lib.churn import covariates as cv
 from crm_lib.churn.cox import ChurnCox
-from crm_lib.churn.frame import add_months, snapshot
+from crm_lib.churn.frame import SCORE_CHUNK, add_months, keep_columns, snapshot
 from crm_lib.churn.settings import ChurnSettings
 from crm_lib.churn.validation import fit_landmark_model
 from crm_lib.data.export import write_csv
@@ -44,6 +44,12 @@ RANKINGS = ("churn_probability", "clv_at_risk")
 RANKED_BY_PROBABILITY_INSTEAD = N_("; the list is ranked by churn probability instead of CLV at risk")
 LIST_COLUMNS = ["rank", "customer_id", "churn_probability", "aum", "value_at_risk", "clv", "clv_at_risk",
                 "customer_type", "tier", "tenure_years", "reason_1", "reason_2", "reason_3"]
+
+
+def scored_columns(covariates):
+    """A ``snapshot`` ``reduce``: each part cut to what the list reads (the model's covariates' columns, the CLV's
+    tenure and type, assets, tier)."""
+    return keep_columns(["customer_id", "customer_type", "tier", "entry", "aum_avg", *cv.frame_columns(covariates)])
 
 
 def reasons(model: ChurnCox, frame: pd.DataFrame, n: int = 3, reference: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -146,7 +152,8 @@ class WarningList:
 
 
 def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.DYNAMIC, key: str | None = None,
-                  model: ChurnCox | None = None, clv_settings=None, rank_by: str = "churn_probability") -> WarningList:
+                  model: ChurnCox | None = None, clv_settings=None, rank_by: str = "churn_probability",
+                  chunk_customers: int | None = SCORE_CHUNK) -> WarningList:
     """Score every active customer as of ``as_of`` and list the ``warning_top_share`` most at risk.
 
     Parameters
@@ -157,6 +164,10 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     rank_by : {"churn_probability", "clv_at_risk"}
         What puts a customer on the list (see the module docstring). Ranking by CLV at risk
         when CLV cannot be computed falls back to the probability and says so in ``clv_note``.
+    chunk_customers : int, optional
+        The active customers' features are built in parts of about this many (``crm_lib.churn.snapshot``), each
+        cut to the columns the model, the CLV and the list read, so the driver never holds every customer's ~70
+        columns; the list does not depend on it. ``None``: one query.
 
     Returns
     -------
@@ -175,7 +186,8 @@ def early_warning(wh: Warehouse, as_of, settings: ChurnSettings, covariates=cv.D
     h = int(settings.warning_horizon_months)
     if model is None:
         model, _frame = fit_landmark_model(wh, add_months(as_of, -h), h, settings, covariates, key)
-    snap = snapshot(wh, as_of, settings.definition, key, settings.window_days, settings.aum_months, settings.tiers)
+    snap = snapshot(wh, as_of, settings.definition, key, settings.window_days, settings.aum_months, settings.tiers,
+                    chunk_customers=chunk_customers, reduce=scored_columns(model.covariates_))
     if snap.empty:
         raise DataContractError(f"customers: nobody is active on {as_of.date()} (rule 'customers to score')")
     clv, clv_note, clv_assumptions = _clv(wh, as_of, snap, model, settings, key, clv_settings)
