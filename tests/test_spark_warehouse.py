@@ -7,6 +7,8 @@ bank's; the door is compared on a copy of it with planted faults.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -218,12 +220,100 @@ def test_the_door_finds_the_same_problems(spark, faulty_folder):
     assert _problems(got) == _problems(want)   # rules, counts, severities and the example rows
 
 
-def test_what_spark_does_not_take(spark, tiny_bank, tmp_path):
-    from crm_lib.data.sources import SourceError
+MAPPING = """\
+tables:
+  customers:
+    source: CUST_MASTER
+    columns:
+      customer_id: CUST_NO
+      customer_type: {column: CUST_TYPE, codes: {P: individual, C: corporate}}
+      onboard_date: {column: OPEN_DT, format: "%d/%m/%Y"}
+  balances:
+    columns:
+      deposits: {column: DEP_CENTS, scale: 0.01}
+"""
+
+
+def _mapped_folder(tiny_bank, out, faults: bool = False):
+    """The tiny bank's Parquet tables as a core-banking system exports them: the customer master under its own
+    table and column names, customer types as codes, opening dates as day/month/year text without zero padding
+    ("1/2/2024", which DuckDB's strptime reads and Spark needs ``d/M/yyyy`` for) and deposits in cents. With
+    ``faults``, one customer type the mapping has no code for and one opening date that is no date."""
+    src = tiny_bank / "parquet"
+    for t in ("accounts", "transactions", "complaints", "surveys", "campaigns", "campaign_contacts"):
+        pd.read_parquet(src / t).to_parquet(out / f"{t}.parquet", index=False)
+    c = pd.read_parquet(src / "customers").rename(columns={"customer_id": "CUST_NO", "customer_type": "CUST_TYPE",
+                                                            "onboard_date": "OPEN_DT"})
+    c["CUST_TYPE"] = c["CUST_TYPE"].map({"individual": "P", "corporate": "C"})
+    c["OPEN_DT"] = [f" {d.day}/{d.month}/{d.year}" if i % 7 == 0 else f"{d.day}/{d.month}/{d.year}"
+                    for i, d in enumerate(c["OPEN_DT"])]       # a leading space now and then, as exports have
+    if faults:
+        c.loc[c.index[4], "CUST_TYPE"] = "Z"
+        c.loc[c.index[6], "OPEN_DT"] = "31/2/2024"
+    c.to_parquet(out / "CUST_MASTER.parquet", index=False)
+    b = pd.read_parquet(src / "balances")
+    b["DEP_CENTS"] = (b.pop("deposits") * 100).round()
+    b.to_parquet(out / "balances.parquet", index=False)
+    (out / "mapping.yaml").write_text(MAPPING)
+    return out
+
+
+def test_a_mapped_source_reads_the_same_on_spark_as_on_duckdb(spark, tiny_bank, tmp_path):
+    """A bank's own names, codes, date text and units, mapped once (``parameters/mappings``), give Spark the
+    canonical tables DuckDB gives: the same columns and types, and the same feature table as the bank's own
+    canonical Parquet (pseudonyms, tiers, AUM from deposits in cents), cell for cell."""
+    from crm_lib.data.door import check_source
+    from crm_lib.features import feature_table
+
+    folder = _mapped_folder(tiny_bank, tmp_path)
+    mapping = folder / "mapping.yaml"
+    duck, _ = check_source(folder, mapping=mapping, today=TODAY)
+    sw, _ = check_source(f"spark:local[2]?path={folder}", mapping=mapping, today=TODAY)
+    with duck, sw, open_source(tiny_bank / "parquet") as own:
+        assert sw.tables() == duck.tables() == own.tables()
+        for t in duck.tables():
+            assert sw.columns(t) == duck.columns(t), t
+        assert (sw.absent, sw.retyped) == (duck.absent, duck.retyped)
+        want = feature_table(own, "2025-06-30", key=KEY)
+        for wh in (duck, sw):
+            assert_same_frame(want, feature_table(wh, "2025-06-30", key=KEY), f"feature_table on {wh.kind}")
+
+
+def test_a_mapping_that_does_not_cover_the_source_is_refused_alike(spark, tiny_bank, tmp_path):
+    from crm_lib.data.door import check_source
     from crm_lib.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="mapping is not supported on Spark"):
-        open_source(f"spark:local[2]?path={tiny_bank / 'parquet'}", mapping=tmp_path / "m.yaml")
+    folder = _mapped_folder(tiny_bank, tmp_path, faults=True)
+    said = []
+    for source in (folder, f"spark:local[2]?path={folder}"):
+        with pytest.raises(ConfigError) as e:
+            check_source(source, mapping=folder / "mapping.yaml", today=TODAY)
+        said.append(str(e.value).split("; add these values")[1])
+    assert said[0] == said[1]          # the same rules, counts and example rows: the Z code, the 31st of February
+    assert "customers.customer_type: 1 row(s) break rule 'code mapped by" in said[0]
+    assert "customers.onboard_date: 1 row(s) break rule 'date format '%d/%m/%Y'" in said[0]
+    assert re.search(r"\bZ\s+1\b", said[0]) and re.search(r"31/2/2024\s+1\b", said[0])
+
+
+def test_spark_date_patterns_parse_what_duckdb_parses():
+    import duckdb
+
+    from crm_lib.data.spark import spark_datetime_pattern
+
+    assert spark_datetime_pattern("%d/%m/%Y") == "d/M/yyyy"                 # one or two digits, as DuckDB
+    assert spark_datetime_pattern("%Y%m%d") == "yyyyMMdd"                   # no separator: fixed widths
+    assert spark_datetime_pattern("%Y-%m-%dT%H:%M:%S") == "yyyy-M-d'T'H:m:s"
+    assert duckdb.sql("SELECT try_strptime(' 1/2/2024 ', '%d/%m/%Y')").fetchall()[0][0].isoformat() == \
+        "2024-02-01T00:00:00"                                               # DuckDB skips surrounding space
+    import sqlglot
+
+    with pytest.raises(sqlglot.errors.UnsupportedError, match="%a"):
+        spark_datetime_pattern("%a %d/%m/%Y")
+
+
+def test_what_spark_does_not_take(spark, tiny_bank, tmp_path):
+    from crm_lib.data.sources import SourceError
+
     with pytest.raises(SourceError, match="Spark reads a folder of Parquet tables"):
         open_source(f"spark:local[2]?path={tiny_bank}")          # the folder holds warehouse.duckdb
     with pytest.raises(SourceError, match=r"spark:local\[N\]\?path="):

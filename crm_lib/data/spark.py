@@ -105,18 +105,22 @@ def open_spark(source: str, mapping=None) -> "SparkWarehouse":
       (customer-level or aggregated frames) come back. A token comes from ``SPARK_CONNECT_AUTHENTICATE_TOKEN``,
       never from the source string (which the pack's manifest records): a ``token=`` in it is refused.
 
+    ``mapping`` (a ``crm_lib.data.mapping.Mapping`` or its file) names the source's tables and columns, as on
+    DuckDB; CSV reading options do not apply (Spark reads Parquet tables and databases).
+
     The source's form and the mapping are checked (and a local folder found) before a session is started.
     """
-    _refuse_mapping(source, mapping)
+    mapping = _mapping(mapping)
     m = _SPARK_URL.fullmatch(source)
     if m:
         _parquet_folder(source, m.group(2))
         remote = os.environ.get(PACK_REMOTE_ENV)
         if remote:
-            return SparkWarehouse(connect_session(remote, source), m.group(2), source=source, own_session=True)
+            return SparkWarehouse(connect_session(remote, source), m.group(2), mapping=mapping, source=source,
+                                  own_session=True)
         cores = m.group(1) or "2"
         return SparkWarehouse(local_session(cores=int(cores) if cores.isdigit() else cores), m.group(2),
-                              source=source)
+                              mapping=mapping, source=source)
     c = _CONNECT_URL.fullmatch(source)
     if not c:
         raise SourceError(f"source {source}: a Spark source is one of: {SOURCE_FORMS}")
@@ -130,7 +134,7 @@ def open_spark(source: str, mapping=None) -> "SparkWarehouse":
         raise SourceError(f"source {source}: database {value!r} is not a name (letters, digits, _; "
                           "catalog.database at most)")
     session = connect_session(address + (opts or ""), source)
-    return SparkWarehouse(session, **{key: value}, source=source, own_session=True)
+    return SparkWarehouse(session, **{key: value}, mapping=mapping, source=source, own_session=True)
 
 
 def connect_session(url: str, source: str | None = None):
@@ -257,10 +261,13 @@ def pack_server(source, log: str | Path | None = None):
             Path(log).unlink(missing_ok=True)
 
 
-def _refuse_mapping(source, mapping) -> None:
-    if mapping is not None:
-        raise ConfigError(f"source {source}: a column mapping is not supported on Spark yet; give a Parquet "
-                          "folder already in the canonical tables, or open the source with DuckDB")
+def _mapping(mapping):
+    """A mapping object from a mapping, its file, or ``None``."""
+    if mapping is None or hasattr(mapping, "select_sql"):
+        return mapping
+    from crm_lib.data.mapping import load_mapping
+
+    return load_mapping(mapping)
 
 
 def _parquet_folder(source: str, path) -> str:
@@ -297,7 +304,12 @@ def _fix_for_spark(node: exp.Expression) -> exp.Expression:
       TIMESTAMP with the session's time zone, whatever ``spark.sql.timestampType`` says: cast back.
     - ``x / 86400.0``: DuckDB divides in DOUBLE; Spark reads ``86400.0`` as a DECIMAL and rounds the quotient
       to the decimal's scale (a complaint's resolution time moved by up to 4e-8 days): the literal is a DOUBLE.
+    - ``try_strptime(x, '<strftime format>')`` (a mapping's date ``format``): Spark's ``try_to_timestamp`` with
+      the format in Spark's pattern letters (``spark_datetime_pattern``), on ``x`` without surrounding white
+      space, which DuckDB skips too.
     """
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "try_strptime":
+        return _try_to_timestamp(node)
     if isinstance(node, exp.Div):
         for side in ("this", "expression"):
             lit = node.args.get(side)
@@ -309,6 +321,55 @@ def _fix_for_spark(node: exp.Expression) -> exp.Expression:
         node.meta["crm_ntz"] = True
         return exp.Cast(this=node, to=exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
     return node
+
+
+# strftime directive -> (Spark pattern letters when a separator is on both sides, when another field touches it). One
+# letter parses one or more digits, as DuckDB's strptime does ("1/2/2024" and "01/02/2024" alike); a field
+# next to another without a separator ("%Y%m%d") needs its fixed width to be split.
+_SPARK_FIELDS = {"Y": ("yyyy", "yyyy"), "y": ("yy", "yy"), "m": ("M", "MM"), "d": ("d", "dd"), "H": ("H", "HH"),
+                 "I": ("h", "hh"), "M": ("m", "mm"), "S": ("s", "ss"), "f": ("SSSSSS", "SSSSSS"),
+                 "p": ("a", "a"), "b": ("MMM", "MMM"), "B": ("MMMM", "MMMM"), "j": ("D", "DDD")}
+
+
+def spark_datetime_pattern(fmt: str) -> str:
+    """A DuckDB ``strptime`` format (``%d/%m/%Y``) as a Spark datetime pattern (``d/M/yyyy``).
+
+    Raises ``sqlglot.errors.UnsupportedError`` for a directive without a Spark equivalent here (the message
+    names it), rather than parse dates differently on the two engines.
+    """
+    tokens, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            d = fmt[i + 1]
+            if d == "%":
+                tokens.append(("lit", "%"))
+            elif d in _SPARK_FIELDS:
+                tokens.append(("field", d))
+            else:
+                raise sqlglot.errors.UnsupportedError(f"date format {fmt!r}: %{d} has no Spark pattern here "
+                                                      f"(supported: {', '.join('%' + k for k in _SPARK_FIELDS)})")
+            i += 2
+        else:
+            tokens.append(("lit", fmt[i]))
+            i += 1
+    out = []
+    for k, (kind, v) in enumerate(tokens):
+        if kind == "lit":
+            out.append(f"'{v}'" if v.isalpha() else ("''" if v == "'" else v))
+            continue
+        touching = any(0 <= j < len(tokens) and tokens[j][0] == "field" for j in (k - 1, k + 1))
+        out.append(_SPARK_FIELDS[v][1 if touching else 0])
+    return "".join(out)
+
+
+def _try_to_timestamp(node: exp.Anonymous) -> exp.Expression:
+    args = node.expressions
+    if len(args) != 2 or not (isinstance(args[1], exp.Literal) and args[1].is_string):
+        raise sqlglot.errors.UnsupportedError("try_strptime: a value and a format literal expected")
+    value = exp.Anonymous(this="regexp_replace",
+                          expressions=[args[0].copy(), exp.Literal.string(r"^\s+|\s+$"), exp.Literal.string("")])
+    return exp.Anonymous(this="try_to_timestamp",
+                         expressions=[value, exp.Literal.string(spark_datetime_pattern(args[1].this))])
 
 
 def _asof_as_lateral(join: exp.Join) -> exp.Join:
@@ -450,8 +511,10 @@ class SparkWarehouse(Warehouse):
         looked for as ``<path>/<table>`` and ``<path>/<table>.parquet``).
     database : str, optional
         Instead of ``path``: the database (``db`` or ``catalog.db``) whose tables are the canonical tables.
-    mapping : None
-        Column mappings are not supported on Spark yet: a mapping raises ``ConfigError``.
+    mapping : Mapping or path, optional
+        The source's own table and column names, codes, date formats and scales onto the canonical schema
+        (``crm_lib.data.mapping``), applied in Spark as on DuckDB (a date ``format`` through
+        ``try_to_timestamp``, see ``spark_datetime_pattern``); its CSV reading options do not apply.
     source : str, optional
         How the source is named in messages (default ``spark:?path=<path>``).
     own_session : bool
@@ -463,12 +526,11 @@ class SparkWarehouse(Warehouse):
 
     def __init__(self, spark=None, path: str | Path | None = None, mapping=None, source: str | None = None,
                  database: str | None = None, own_session: bool = False):
-        _refuse_mapping(source or path or database, mapping)
         if path is None and database is None:
             raise SourceError("a Spark source needs the folder of its Parquet tables (spark:local[2]?path=/folder) "
                               "or a database (sc://host:15002?database=crm)")
         self.source = source or (f"spark:?path={path}" if path is not None else f"spark:?database={database}")
-        self.mapping = None
+        self.mapping = _mapping(mapping)
         self.threads = None
         self.database = database
         self.path = None if path is None else (str(path) if "://" in str(path) else _parquet_folder(self.source, path))
@@ -495,6 +557,12 @@ class SparkWarehouse(Warehouse):
                 raise SourceError(f"{name}.*: table {name} in source {self.source} is unreadable "
                                   f"(rule 'readable parquet'): {_first_line(e)}") from None
             self._raw[name] = _q(view)
+        if self.mapping is not None:     # a catalog lower-cases names (CUST_MASTER is cust_master there)
+            lower = {k.lower(): v for k, v in self._raw.items()}
+            for t in CANONICAL_TABLES:
+                src = self.mapping.source_table(t)
+                if src not in self._raw and src.lower() in lower:
+                    self._raw[src] = lower[src.lower()]
 
     def _table_readers(self):
         """(table name, a function returning its Spark DataFrame) for each table the source holds."""
@@ -510,7 +578,8 @@ class SparkWarehouse(Warehouse):
                 yield name, functools.partial(self.spark.table, f"{db}.`{name}`")
             return
         if "://" in self.path:     # a URI only the session can list: look for each canonical table
-            for name in CANONICAL_TABLES:
+            names = [self.mapping.source_table(t) if self.mapping else t for t in CANONICAL_TABLES]
+            for name in names:
                 for candidate in (f"{self.path.rstrip('/')}/{name}", f"{self.path.rstrip('/')}/{name}.parquet"):
                     try:
                         self.spark.read.parquet(candidate).schema   # analysed now: a missing path raises here
@@ -531,9 +600,12 @@ class SparkWarehouse(Warehouse):
 
     def _views(self) -> None:
         for table in CANONICAL_TABLES:
-            if table not in self._raw:
+            src_name = self.mapping.source_table(table) if self.mapping else table
+            if src_name not in self._raw:
                 continue
-            base = f"SELECT * FROM {self._raw[table]}"
+            select = (self.mapping.select_sql(table, self._describe(f"SELECT * FROM {self._raw[src_name]}"))
+                      if self.mapping else "*")
+            base = f"SELECT {select} FROM {self._raw[src_name]}"
             self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {table} AS {to_spark(self._contract_select(table, base))}")
             self._views_made.append(table)
 

@@ -388,7 +388,7 @@ def open_source(source: str | Path, mapping=None, threads: int | None = None,
     - ``sc://host:15002?path=s3a://bank/crm`` or ``sc://host:15002?database=crm``: a Spark Connect server
       (a cluster), its token from ``SPARK_CONNECT_AUTHENTICATE_TOKEN``.
 
-    ``threads`` and ``memory_limit`` do not apply there, and a mapping is refused (``ConfigError``).
+    ``threads`` and ``memory_limit`` do not apply there; a mapping does, except its CSV reading options.
     """
     if isinstance(source, str) and source.startswith(("spark:", "sc://")):
         from crm_lib.data.spark import open_spark
