@@ -632,3 +632,44 @@ def test_batches_do_not_change_what_the_door_reports(bank, tmp_path):
     (p,) = one.errors
     assert (p.table, p.column, p.count) == ("transactions", "channel", 3)
     assert list(p.examples["txn_id"]) == list(tx.loc[bad, "txn_id"])
+
+
+class _NoRoomForOneAggregate:
+    """A DuckDB connection whose unique-key aggregates over a whole table run out of memory, as 455M
+    transaction ids did under a 3.7 GiB limit at 10M customers; the hash parts of the fallback fit."""
+
+    def __init__(self, con):
+        self._con = con
+
+    def execute(self, query, *args):
+        import duckdb
+
+        if "GROUP BY" in query and "HAVING count(*) > 1" in query and "hash(" not in query:
+            raise duckdb.OutOfMemoryException("could not allocate block (3.7 GiB/3.7 GiB used)")
+        return self._con.execute(query, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_unique_keys_too_large_for_one_aggregate_are_counted_in_hash_parts(bank, tmp_path, caplog):
+    """A key too large for one aggregate under DuckDB's memory limit is counted again in parts by its hash:
+    the same duplicates, counts and example rows (in key order) as the one query finds."""
+    from crm_lib.data.store import open_source
+
+    frames = {t: pd.read_parquet(bank / "parquet" / t) for t in TABLES}
+    for t, rows in (("transactions", [5, 900, 4_000, 4_001, 12_000, 7, 8]), ("balances", [3, 2_000])):
+        frames[t] = pd.concat([frames[t], frames[t].iloc[rows]], ignore_index=True)
+    source = write_source(tmp_path / "src", frames)
+    with open_source(source) as wh:
+        want = validate(wh, today=TODAY)
+        wh.con = _NoRoomForOneAggregate(wh.con)
+        with caplog.at_level(logging.INFO, logger="crm_lib.data.schema"):
+            got = validate(wh, today=TODAY)
+        wh.con = wh.con._con
+    keys = [p for p in want.errors if p.rule == "unique key"]
+    assert {(p.table, p.count) for p in keys} == {("transactions", 7), ("balances", 2)}
+    (tx,) = [p for p in keys if p.table == "transactions"]
+    assert len(tx.examples) == 5 and tx.examples["txn_id"].is_monotonic_increasing   # the first five in key order
+    assert [p.message() for p in got.problems] == [p.message() for p in want.problems]
+    assert "unique key of transactions checked in 16 parts" in caplog.text
