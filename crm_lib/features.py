@@ -37,6 +37,7 @@ import pyarrow as pa
 import sqlglot
 
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
+from crm_lib.data.sample import part_query
 from crm_lib.data.sqlsafe import ident, lit, suffix, suffixes
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
@@ -285,7 +286,7 @@ def products(wh: Warehouse) -> list[str]:
 
 def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_months: int = 3,
                   tier_thresholds: dict | None = None, key: str | None = None,
-                  customers_where: str | None = None) -> pd.DataFrame:
+                  customers_where: str | None = None, part=None) -> pd.DataFrame:
     """One row per customer as of ``as_of``, computed in the warehouse, identifiers pseudonymised.
 
     Parameters
@@ -303,6 +304,10 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         Pseudonymisation key; default from the environment (``crm_lib.data.privacy``).
     customers_where : str, optional
         Only the customers this library-written condition holds for (``feature_sql``): a model sample's.
+    part : SampleNote or PseudonymRange, optional
+        Only a model sample's customers, or a part of the book (``crm_lib.data.sample``); not with
+        ``customers_where``. Inside ``wh.kept_results()`` a part is read from the table of everyone, computed
+        once (``crm_lib.data.sample.part_query``).
 
     Returns
     -------
@@ -313,12 +318,21 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         raise DataContractError(f"window_days={window_days}: the behaviour window must be at least 1 day")
     if aum_months <= 0 or aum_months > 12:
         raise DataContractError(f"aum_months={aum_months}: must be between 1 and 12")
+    if part is not None and customers_where is not None:
+        raise ValueError("feature_table: customers_where= or part=, not both")
     lacking = missing_inputs(wh)
-    inner = feature_sql(as_of, products(wh) if wh.has("accounts") else [], window_days, aum_months,
-                        tier_thresholds, lacking=lacking, customers_where=customers_where)
-    pid = pseudonym_sql("customer_id", key or pseudonym_key())
-    # Only the pseudonym leaves the warehouse; the query never selects PII columns.
-    q = f"SELECT {pid} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) f ORDER BY 1"
+    key = key or pseudonym_key()
+    pid = pseudonym_sql("customer_id", key)
+
+    def query(where: str | None) -> str:
+        inner = feature_sql(as_of, products(wh) if wh.has("accounts") else [], window_days, aum_months,
+                            tier_thresholds, lacking=lacking, customers_where=where)
+        # Only the pseudonym leaves the warehouse; the query never selects PII columns.
+        return f"SELECT {pid} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) f ORDER BY 1"
+    if part is None:
+        q = query(customers_where)
+    else:
+        q = part_query(wh, lambda: query(None), part, lambda: query(part.where(key)))
     # Through Arrow: about twice as fast as DuckDB's own DataFrame conversion for this
     # wide result. Integer columns with nulls become nullable Int64, the rest int64.
     df = wh.arrow(q).to_pandas(date_as_object=False, types_mapper={pa.int64(): pd.Int64Dtype()}.get)

@@ -179,7 +179,8 @@ def test_the_test_window_scored_part_by_part_is_the_test_window_scored_at_once(w
     assert [p.low for p in pseudonym_parts(4)] == [None, "P40", "P80", "Pc0"] and pseudonym_parts(1)[0].high is None
 
 
-def test_the_early_warning_list_and_the_clv_book_built_in_parts_are_the_ones_built_at_once(wh, landmark_model):
+def test_the_early_warning_list_and_the_clv_book_built_in_parts_are_the_ones_built_at_once(wh, landmark_model,
+                                                                                         monkeypatch):
     """Above ``SCORE_CHUNK`` active customers the scoring snapshot is built per pseudonym range, each part cut to
     the columns the model, the CLV and the list read (``snapshot(reduce=...)``), so the driver never holds every
     customer's ~70 columns. Forced here with parts of ~300 of the tiny bank's ~1,500 active customers: the same
@@ -192,7 +193,10 @@ def test_the_early_warning_list_and_the_clv_book_built_in_parts_are_the_ones_bui
     s = churn.ChurnSettings()
     end = pd.Timestamp("2026-09-30")
     whole = churn.early_warning(wh, end, s, key=KEY, model=model, chunk_customers=None)
+    made = []
+    monkeypatch.setattr(wh, "_create_temp", lambda name, q, real=wh._create_temp: (made.append(name), real(name, q)))
     parts = churn.early_warning(wh, end, s, key=KEY, model=model, chunk_customers=300)
+    assert len(made) == 3        # the outcomes, the features, the product changes: each queried once for all the parts
     assert whole.n_scored > 1_200
     pd.testing.assert_frame_equal(parts.table, whole.table)
     pd.testing.assert_frame_equal(parts.scores, whole.scores)

@@ -124,6 +124,25 @@ def test_survival_frame(engines):
                       "survival_frame")
 
 
+def test_a_book_built_in_parts_from_kept_results_is_the_book_of_one_query(engines):
+    """The scoring snapshot in parts of ~300 customers: each table computed once for everyone and kept by
+    the engine (a cached table on Spark, a temporary table on DuckDB), the parts read from it; the same
+    frame as one query on DuckDB, and nothing kept after."""
+    from crm_lib.churn import covariates as cv
+    from crm_lib.churn.frame import snapshot
+    from crm_lib.churn.warning import scored_columns
+
+    duck, sw = engines
+    keep = scored_columns(cv.DYNAMIC)
+    want = snapshot(duck, "2026-06-30", key=KEY, reduce=keep)
+    for wh in (duck, sw):
+        got = snapshot(wh, "2026-06-30", key=KEY, chunk_customers=300, reduce=keep)
+        assert_same_frame(want, got, f"snapshot in parts on {wh.kind}")
+        assert not wh.keeping
+    assert not [t for t in sw.spark.catalog.listTables() if t.name.startswith("crm_kept_")]
+    assert not duck.sql("SELECT * FROM duckdb_tables() WHERE table_name LIKE 'crm_kept_%'").shape[0]
+
+
 def test_a_model_sample_draws_the_same_customers_and_features(engines):
     """A model's stratified sample (crm_lib.data.sample) is chosen by pseudonym, and its features are computed
     in the engine for the sampled customers alone (the sample's condition compiled for Spark): the same frame."""

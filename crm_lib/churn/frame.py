@@ -30,13 +30,14 @@ Columns common to all frames (units):
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
 
 from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
-from crm_lib.data.sample import PseudonymRange, SampleNote, check_cap, pseudonym_parts, sample_ids
+from crm_lib.data.sample import PseudonymRange, SampleNote, check_cap, part_query, pseudonym_parts, sample_ids
 from crm_lib.data.sqlsafe import lit, lits
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError, NotEstimable
@@ -165,7 +166,8 @@ def _outcomes(wh: Warehouse, end, definition: ChurnDefinition, key: str | None, 
         wh.need("transactions")
     key = key or pseudonym_key()
     only = f" AND {part.where(key, dialect='duckdb')}" if part is not None else ""
-    o = wh.sql(_outcomes_sql(wh, end, definition, key, first, only))
+    o = wh.sql(part_query(wh, lambda: _outcomes_sql(wh, end, definition, key, first, ""), part,
+                          lambda: _outcomes_sql(wh, end, definition, key, first, only)))
     for c in ("onboard_date", "closed_date", "treated_at", "dormant_at"):
         o[c] = pd.to_datetime(o[c])
     bad = o[o["closed_date"] < o["onboard_date"]]
@@ -329,13 +331,17 @@ def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str,
         return pd.DataFrame(columns=["customer_id", "products_closed_90d", "products_opened_90d"])
     d, d90 = _d(as_of), _d(as_of - pd.Timedelta(days=89))
     pid = pseudonym_sql("customer_id", key)
-    only = (f" AND customer_id IN (SELECT customer_id FROM customers WHERE {only.where(key, dialect='duckdb')})"
-            if only else "")
-    return wh.sql(f"""
+
+    def query(cond: str) -> str:
+        return f"""
       SELECT {pid} AS customer_id,
         COUNT(CASE WHEN close_date >= DATE '{d90}' AND close_date <= DATE '{d}' THEN 1 END) AS products_closed_90d,
         COUNT(CASE WHEN open_date >= DATE '{d90}' AND open_date <= DATE '{d}' THEN 1 END) AS products_opened_90d
-      FROM accounts WHERE open_date <= DATE '{d}'{only} GROUP BY customer_id""")
+      FROM accounts WHERE open_date <= DATE '{d}'{cond} GROUP BY customer_id"""
+    if only is None:
+        return wh.sql(query(""))
+    cond = f" AND customer_id IN (SELECT customer_id FROM customers WHERE {only.where(key, dialect='duckdb')})"
+    return wh.sql(part_query(wh, lambda: query(""), only, lambda: query(cond)))
 
 
 def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -364,7 +370,7 @@ def _with_features(wh, f, as_of, key, window_days, aum_months, tiers,
     """``f`` with the feature table as of ``as_of`` and the product changes; computed in the warehouse for the
     customers of ``only`` alone (a model sample, or a part of the book) when given."""
     feats = feature_table(wh, as_of, window_days=window_days, aum_months=aum_months, tier_thresholds=tiers, key=key,
-                          customers_where=only.where(key) if only else None)
+                          part=only)
     feats = feats.drop(columns=[c for c in ("customer_type", "age", "acquisition_channel", "region", "onboard_date",
                                             "closed_date") if c in feats.columns])
     out = _left_join_one(f, feats, "feature table")
@@ -507,10 +513,11 @@ def snapshot(wh: Warehouse, as_of, definition: ChurnDefinition | None = None, ke
                          "not both")
     parts = [part] if part is not None else score_parts(wh, as_of, chunk_customers)
     out = []
-    for p in parts:
-        f = _snapshot_part(wh, as_of, definition, key, window_days, aum_months, tiers, p)
-        out.append(reduce(f) if reduce is not None else f)
-        del f
+    with wh.kept_results() if len(parts) > 1 else nullcontext():     # one query per table for all the parts
+        for p in parts:
+            f = _snapshot_part(wh, as_of, definition, key, window_days, aum_months, tiers, p)
+            out.append(reduce(f) if reduce is not None else f)
+            del f
     if len(out) == 1:
         return out[0]
     logger.info("snapshot %s: %d customers built in %d parts", as_of.date(), sum(len(f) for f in out), len(out))

@@ -16,6 +16,7 @@ as a control there. The censoring distribution is the Kaplan-Meier of the test w
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,26 +230,32 @@ def _test_window(wh, model, test_start, as_of, H, settings, key, chunk_customers
     """Follow-up (whole days, years), churn, tenure on the cohort date and the model's churn probability at each
     month to ``H`` of every customer at risk on ``test_start``: the customers in pseudonym order, their frames
     built and scored part by part (``crm_lib.data.sample.pseudonym_parts``) when there are more than
-    ``chunk_customers`` of them, so the driver holds one part's features at a time. One part is the whole
-    cohort in one query; parts give the same rows in the same order."""
+    ``chunk_customers`` of them, so the driver holds one part's features at a time; the warehouse computes
+    each table once for everyone and the parts are read from it (``Warehouse.kept_results``). One part is
+    the whole cohort in one query; parts give the same rows in the same order."""
     key = key or pseudonym_key()
     parts = score_parts(wh, test_start, chunk_customers)
     out = []
-    for part in parts:
-        test = cohort_frame(wh, test_start, end=as_of, definition=settings.definition, key=key,
-                            window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers,
-                            part=part)
-        # whole days since the cohort date, and horizons in whole calendar months of days (12 months = 365 days
-        # here, not 1.0 year): a customer censored on a horizon date is exactly at it (see follow_up_years)
-        u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))
-        P = (np.column_stack([model.predict_churn_probability(test, g).to_numpy() for g in grid]) if len(test)
-             else np.empty((0, len(grid))))
-        out.append((u, test["event"].to_numpy(), test["entry"].to_numpy(), P))
-        del test
+    with wh.kept_results() if len(parts) > 1 else nullcontext():     # one query per table for all the parts
+        for part in parts:
+            out.append(_score_part(wh, model, test_start, as_of, H, settings, key, part))
     if len(parts) > 1:
         logger.info("test window %s: %d customers scored in %d parts", test_start.date(), sum(len(o[0]) for o in out),
                     len(parts))
-    return (*(np.concatenate([o[i] for o in out]) for i in range(4)), grid)
+    return (*(np.concatenate([o[i] for o in out]) for i in range(4)), out[0][4])
+
+
+def _score_part(wh, model, test_start, as_of, H, settings, key, part):
+    """``_test_window``'s arrays for the customers of one part (``None``: everyone), and the horizon grid."""
+    test = cohort_frame(wh, test_start, end=as_of, definition=settings.definition, key=key,
+                        window_days=settings.window_days, aum_months=settings.aum_months, tiers=settings.tiers,
+                        part=part)
+    # whole days since the cohort date, and horizons in whole calendar months of days (12 months = 365 days
+    # here, not 1.0 year): a customer censored on a horizon date is exactly at it (see follow_up_years)
+    u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))
+    P = (np.column_stack([model.predict_churn_probability(test, g).to_numpy() for g in grid]) if len(test)
+         else np.empty((0, len(grid))))
+    return u, test["event"].to_numpy(), test["entry"].to_numpy(), P, grid
 
 
 def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizons_months=None,

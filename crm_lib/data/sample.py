@@ -178,6 +178,12 @@ class PseudonymRange:
                 ([f"{pid} < {lit(self.high, 'spark')}"] if self.high else [])
         return _in_dialect("(" + (" AND ".join(conds) or "TRUE") + ")", dialect)
 
+    def on_pseudonyms(self, column: str = "customer_id") -> str:
+        """The condition on a column that holds pseudonyms already (a kept result's), in DuckDB SQL."""
+        conds = ([f"{column} >= {lit(self.low, 'duckdb')}"] if self.low else []) + \
+                ([f"{column} < {lit(self.high, 'duckdb')}"] if self.high else [])
+        return "(" + (" AND ".join(conds) or "TRUE") + ")"
+
 
 def pseudonym_parts(n_parts: int) -> list[PseudonymRange]:
     """``n_parts`` (1-256) ranges of pseudonyms of about equal size (a pseudonym's hex digits are uniform), in
@@ -186,6 +192,17 @@ def pseudonym_parts(n_parts: int) -> list[PseudonymRange]:
     cuts = [f"P{round(256 * k / n):02x}" for k in range(1, n)]
     bounds = [None, *cuts, None]
     return [PseudonymRange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def part_query(wh, everyone, part, filtered) -> str:
+    """The query for the customers of ``part``. Inside ``wh.kept_results()`` and for a ``PseudonymRange``: the
+    rows of ``everyone()``'s result (computed once, kept by the engine) whose pseudonyms are in the range, in
+    pseudonym order, so a book built in k parts costs one query and k cheap reads, not k queries; else
+    ``filtered()``, the query restricted in the warehouse (a model sample's, or a part outside the block)."""
+    name = wh.kept(everyone()) if isinstance(part, PseudonymRange) and wh.keeping else None
+    if name is None:
+        return filtered()
+    return f"SELECT * FROM {name} WHERE {part.on_pseudonyms()} ORDER BY customer_id"
 
 
 def localised_notes(notes, sample: SampleNote | None) -> list[str]:

@@ -541,6 +541,7 @@ class SparkWarehouse(Warehouse):
         self.spark.conf.set("spark.sql.timestampType", "TIMESTAMP_NTZ")   # DuckDB's TIMESTAMP: no time zone
         self.con = _SparkConnection(self)
         self._raw: dict[str, str] = {}
+        self._kept: dict[str, str] | None = None
         self._views_made: list[str] = []
         self.absent: dict[str, list[str]] = {}
         self.retyped: dict[str, list[str]] = {}
@@ -666,6 +667,17 @@ class SparkWarehouse(Warehouse):
     def arrow(self, query: str):
         """Run DuckDB SQL on Spark and return a ``pyarrow.Table``."""
         return self._arrow(query)
+
+    def _create_temp(self, name: str, query: str) -> None:
+        # computed now and kept by the session (memory, then its disk), read by name after
+        self.spark.sql(f"CACHE TABLE {name} AS {to_spark(query)}")
+
+    def _drop_temp(self, name: str) -> None:
+        try:
+            self.spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
+            self.spark.catalog.dropTempView(name)
+        except Exception:   # noqa: BLE001 -- a session stopped under us
+            pass
 
     def fingerprint(self) -> str:
         """A content hash of every canonical table (row count and an order-free hash of rows).

@@ -20,6 +20,7 @@ import re
 import secrets
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -144,6 +145,7 @@ class Warehouse:
         self._spill = Path(tempfile.gettempdir()) / f"crm-duckdb-{os.getpid()}-{secrets.token_hex(4)}"
         self.con.execute(f"SET temp_directory = {_lit(str(self._spill))}")
         self._raw: dict[str, str] = {}       # canonical table -> relation in the source
+        self._kept: dict[str, str] | None = None   # query -> temporary table, inside kept_results
         # table -> optional contract columns the source lacks, exposed as typed NULL columns
         self.absent: dict[str, list[str]] = {}
         # table -> text columns read as their contract type (every value empty or castable)
@@ -362,6 +364,44 @@ class Warehouse:
             n, x = self.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {_q(t)} t").fetchall()[0]
             h.update(f"{t}:{n}:{x};".encode())
         return h.hexdigest()[:16]
+
+    @contextmanager
+    def kept_results(self):
+        """Within the block, ``kept(query)`` runs each query once into a temporary table of this session and
+        reads it from there after: a book built part by part queries the warehouse once, not once per part.
+        The tables are dropped when the block ends."""
+        outer = self._kept is not None
+        if not outer:
+            self._kept = {}
+        try:
+            yield self
+        finally:
+            if not outer:
+                for name in self._kept.values():
+                    self._drop_temp(name)
+                self._kept = None
+
+    @property
+    def keeping(self) -> bool:
+        """Inside ``kept_results``."""
+        return self._kept is not None
+
+    def kept(self, query: str) -> str | None:
+        """The temporary table holding ``query``'s result (made on first use), or ``None`` outside
+        ``kept_results``."""
+        if self._kept is None:
+            return None
+        if query not in self._kept:
+            name = f"crm_kept_{len(self._kept)}_{secrets.token_hex(3)}"
+            self._create_temp(name, query)
+            self._kept[query] = name
+        return self._kept[query]
+
+    def _create_temp(self, name: str, query: str) -> None:
+        self.con.execute(f"CREATE TEMP TABLE {name} AS {query}")
+
+    def _drop_temp(self, name: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def close(self) -> None:
         self.con.close()
