@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from crm_lib.data.store import open_source
+from test_mapping_files import MAPPING as CUSTOMER_MASTER
 
 pytestmark = pytest.mark.slow
 KEY = "spark-test-key"
@@ -239,14 +240,8 @@ def test_the_door_finds_the_same_problems(spark, faulty_folder):
     assert _problems(got) == _problems(want)   # rules, counts, severities and the example rows
 
 
-MAPPING = """\
-tables:
-  customers:
-    source: CUST_MASTER
-    columns:
-      customer_id: CUST_NO
-      customer_type: {column: CUST_TYPE, codes: {P: individual, C: corporate}}
-      onboard_date: {column: OPEN_DT, format: "%d/%m/%Y"}
+# the customer master of tests/test_mapping_files.py, and deposits in cents
+MAPPING = CUSTOMER_MASTER + """\
   balances:
     columns:
       deposits: {column: DEP_CENTS, scale: 0.01}
