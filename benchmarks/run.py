@@ -56,6 +56,10 @@ Benchmarks (``--only`` takes these names, comma-separated):
     memory it adds while held, the process's peak; stopped past ``DRIVER_CEILING_MB``. Key
     ``driver_frames_<size>``.
 
+``pack_large`` (only when asked; default 10m, the Parquet bank of ``make bench-large``)
+    The quarterly pack with ``LARGE_PACK_SETTINGS`` (one notebook at a time, each kernel's DuckDB at 4 GB):
+    wall, each notebook's seconds and peak memory (``peak_memory_mb``), the facts. Key ``pack_large_<size>``.
+
 ``pack_engines``
     The quarterly pack of one bank's Parquet folder (default 100k customers) on DuckDB and on
     ``spark:local[2]`` (one local Spark Connect server for the pack), back to back: wall, CPU, memory, the
@@ -955,9 +959,9 @@ def bench_pack(n: int) -> dict:
     return res
 
 
-def _timed_pack(source: str, reports: Path) -> dict:
-    """``crm-workbench run quarterly --force`` on ``source`` into ``reports``: wall, CPU and memory of it and
-    every process under it, and per notebook from the manifest."""
+def _timed_pack(source: str, reports: Path, settings: tuple = ()) -> dict:
+    """``crm-workbench run quarterly --force`` on ``source`` into ``reports`` (and ``--set`` each of
+    ``settings``): wall, CPU and memory of it and every process under it, and per notebook from the manifest."""
     import resource
 
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -965,7 +969,8 @@ def _timed_pack(source: str, reports: Path) -> dict:
     load_before = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--force",
-                        "--source", source, "--set", f"reports_dir={reports}"],
+                        "--source", source, "--set", f"reports_dir={reports}",
+                        *(x for kv in settings for x in ("--set", kv))],
                        capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -992,8 +997,27 @@ def _timed_pack(source: str, reports: Path) -> dict:
             "execute_seconds_sum": round(sum(x["execute_seconds"] for x in nbs), 2),
             "render_seconds_sum": round(sum(x["render_seconds"] for x in nbs), 2),
             "parallel": m["parameters"]["parallel"],
-            "what": "crm-workbench run quarterly (door, all notebooks with parallel=2, HTML, index); "
-                    "execute includes each notebook's kernel start"}
+            "duckdb_memory_limit_per_kernel": m.get("duckdb_memory_limit_per_kernel"),
+            "settings": list(settings),
+            "facts": len(json.loads((packs[-1] / "facts.json").read_text()))
+            if (packs[-1] / "facts.json").exists() else None,
+            "what": f"crm-workbench run quarterly (door, all notebooks with parallel={m['parameters']['parallel']}, "
+                    "HTML, index); execute includes each notebook's kernel start"}
+
+
+# the large bank's pack: one notebook at a time, each kernel's DuckDB at 4 GB, on a 24 GB machine
+LARGE_PACK_SETTINGS = ("parallel=1", "duckdb_memory_limit=4GB")
+
+
+def bench_pack_large(n: int) -> dict:
+    """The quarterly pack of ``make bench-large``'s Parquet folder (default 10M customers) with
+    ``LARGE_PACK_SETTINGS``: wall, each notebook's seconds and peak memory, the facts."""
+    if not bank_is_current(n, parquet_only=True) and not bank_is_current(n):
+        return {"error": f"no current bank of {label(n)} customers in {bank_dir(n)}: run make bench-large first"}
+    res = _timed_pack(str(bank_dir(n) / "parquet"), WORK / f"reports_{label(n)}_large", LARGE_PACK_SETTINGS)
+    if "error" not in res:
+        res.update({"benchmark": "pack_large", "customers": n})
+    return res
 
 
 def bench_pack_engines(n: int) -> dict:
@@ -1234,19 +1258,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
-                                    "churn, model_sample, satisfaction, clv, marketing; make_report, scale, landmark_scale "
-                                    "and driver_frames (not run by default)")
+                                    "churn, model_sample, satisfaction, clv, marketing; make_report, scale, landmark_scale, "
+                                    "driver_frames and pack_large (not run by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
     known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "model_sample",
              "satisfaction", "clv", "marketing", "make_report", "scale", "landmark_scale", "driver_frames",
-             "pack_engines"]
+             "pack_large", "pack_engines"]
     # make_report (a fresh clone's `make report`, ~10 minutes) and scale (`make bench-large`: a 10M-customer bank,
     # ~1 hour) run only when asked: --only make_report, --only scale
     names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale",
-                                                                                  "landmark_scale",
-                                                                                  "driver_frames"))).split(",")
+                                                                                  "landmark_scale", "driver_frames",
+                                                                                  "pack_large"))).split(",")
              if s.strip()]
     unknown = set(names) - set(known)
     if unknown:
@@ -1281,6 +1305,9 @@ def main(argv: list[str] | None = None) -> int:
                  for s in (a.sizes.split(",") if a.sizes else ["10m"])]
     if "driver_frames" in names:
         plan += [(f"driver_frames_{label(parse_size(s))}", bench_driver_frames, parse_size(s))
+                 for s in (a.sizes.split(",") if a.sizes else ["10m"])]
+    if "pack_large" in names:
+        plan += [(f"pack_large_{label(parse_size(s))}", bench_pack_large, parse_size(s))
                  for s in (a.sizes.split(",") if a.sizes else ["10m"])]
     if "pack_engines" in names:
         plan += [(f"pack_engines_{label(parse_size(s))}", bench_pack_engines, parse_size(s))
