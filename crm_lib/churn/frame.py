@@ -501,9 +501,10 @@ def snapshot(wh: Warehouse, as_of, definition: ChurnDefinition | None = None, ke
     -------
     DataFrame
         ``customer_id``, ``customer_type``, ``age``, ``age_band``, ``acquisition_channel``,
-        ``region``, ``onboard_date``, ``closed_date`` (empty: nobody in it has closed by ``as_of``, and nothing later is read), ``entry``
-        (tenure on ``as_of``, years), ``treated_before``, then the feature-table columns and the product changes
-        (no outcome columns); rows in pseudonym order (also when built in parts); ``reduce``'s columns when given.
+        ``region``, ``onboard_date``, ``closed_date`` (empty: nobody in it has closed by ``as_of``, and nothing
+        later is read), ``entry`` (tenure on ``as_of``, years), ``treated_before``, then the feature-table
+        columns and the product changes (no outcome columns); rows in pseudonym order (also when built in
+        parts); ``reduce``'s columns when given.
     """
     as_of = pd.Timestamp(as_of).normalize()
     definition = definition or ChurnDefinition()
