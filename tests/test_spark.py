@@ -50,7 +50,7 @@ def test_a_spark_source_is_checked_before_spark_starts(tiny_bank, tmp_path):
         open_source("spark:local[2]")
     with pytest.raises(SourceError, match="no such file or folder"):
         open_source(f"spark:local[2]?path={tmp_path / 'nowhere'}")
-    with pytest.raises(ConfigError, match="mapping is not supported on Spark"):
+    with pytest.raises(ConfigError, match="mapping file any.yaml does not exist"):   # read before a session starts
         open_source(f"spark:local[2]?path={tiny_bank / 'parquet'}", mapping="any.yaml")
     # Spark Connect: a token in the source string (the manifest records it), a database that is not a name,
     # a local folder that is not there: refused before any connection is tried
