@@ -323,6 +323,10 @@ def test_spark_date_patterns_parse_what_duckdb_parses():
 
     with pytest.raises(sqlglot.errors.UnsupportedError, match="%a"):
         spark_datetime_pattern("%a %d/%m/%Y")
+    # a two-digit year means 1985 to DuckDB and 2085 to Spark: refused, not read differently
+    assert duckdb.sql("SELECT year(try_strptime('1/2/85', '%d/%m/%y'))").fetchall()[0][0] == 1985
+    with pytest.raises(sqlglot.errors.UnsupportedError, match="%y"):
+        spark_datetime_pattern("%d/%m/%y")
 
 
 def test_what_spark_does_not_take(spark, tiny_bank, tmp_path):

@@ -326,7 +326,8 @@ def _fix_for_spark(node: exp.Expression) -> exp.Expression:
 # strftime directive -> (Spark pattern letters when a separator is on both sides, when another field touches it). One
 # letter parses one or more digits, as DuckDB's strptime does ("1/2/2024" and "01/02/2024" alike); a field
 # next to another without a separator ("%Y%m%d") needs its fixed width to be split.
-_SPARK_FIELDS = {"Y": ("yyyy", "yyyy"), "y": ("yy", "yy"), "m": ("M", "MM"), "d": ("d", "dd"), "H": ("H", "HH"),
+# %y is left out: DuckDB reads "85" as 1985, Spark's "yy" as 2085.
+_SPARK_FIELDS = {"Y": ("yyyy", "yyyy"), "m": ("M", "MM"), "d": ("d", "dd"), "H": ("H", "HH"),
                  "I": ("h", "hh"), "M": ("m", "mm"), "S": ("s", "ss"), "f": ("SSSSSS", "SSSSSS"),
                  "p": ("a", "a"), "b": ("MMM", "MMM"), "B": ("MMMM", "MMMM"), "j": ("D", "DDD")}
 
