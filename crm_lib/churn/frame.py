@@ -30,7 +30,6 @@ Columns common to all frames (units):
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -514,7 +513,7 @@ def snapshot(wh: Warehouse, as_of, definition: ChurnDefinition | None = None, ke
                          "not both")
     parts = [part] if part is not None else score_parts(wh, as_of, chunk_customers)
     out = []
-    with wh.kept_results() if len(parts) > 1 else nullcontext():     # one query per table for all the parts
+    with wh.kept_results():     # parts read one query per table (one part, None, is queried as it is)
         for p in parts:
             f = _snapshot_part(wh, as_of, definition, key, window_days, aum_months, tiers, p)
             out.append(reduce(f) if reduce is not None else f)

@@ -16,7 +16,6 @@ as a control there. The censoring distribution is the Kaplan-Meier of the test w
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -236,7 +235,7 @@ def _test_window(wh, model, test_start, as_of, H, settings, key, chunk_customers
     key = key or pseudonym_key()
     parts = score_parts(wh, test_start, chunk_customers)
     out = []
-    with wh.kept_results() if len(parts) > 1 else nullcontext():     # one query per table for all the parts
+    with wh.kept_results():     # parts read one query per table (one part, None, is queried as it is)
         for part in parts:
             out.append(_score_part(wh, model, test_start, as_of, H, settings, key, part))
     if len(parts) > 1:
