@@ -286,7 +286,7 @@ def products(wh: Warehouse) -> list[str]:
 
 def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_months: int = 3,
                   tier_thresholds: dict | None = None, key: str | None = None,
-                  customers_where: str | None = None, part=None) -> pd.DataFrame:
+                  customers_where: str | None = None, part=None, columns=None) -> pd.DataFrame:
     """One row per customer as of ``as_of``, computed in the warehouse, identifiers pseudonymised.
 
     Parameters
@@ -308,11 +308,15 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         Only a model sample's customers, or a part of the book (``crm_lib.data.sample``); not with
         ``customers_where``. Inside ``wh.kept_results()`` a part is read from the table of everyone, computed
         once (``crm_lib.data.sample.part_query``).
+    columns : sequence of str, optional
+        Only these columns (``customer_id`` always first): what a caller reads of every customer, so the frame
+        the driver holds is narrow (at 10M customers the whole table is ~5 GB in pandas, four columns ~1 GB).
+        The values are those of the whole table's columns. Not with ``part``.
 
     Returns
     -------
     DataFrame
-        The columns listed in the module docstring, sorted by ``customer_id``.
+        The columns listed in the module docstring (or ``columns``), sorted by ``customer_id``.
     """
     if window_days <= 0:
         raise DataContractError(f"window_days={window_days}: the behaviour window must be at least 1 day")
@@ -320,15 +324,19 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         raise DataContractError(f"aum_months={aum_months}: must be between 1 and 12")
     if part is not None and customers_where is not None:
         raise ValueError("feature_table: customers_where= or part=, not both")
+    if part is not None and columns is not None:
+        raise ValueError("feature_table: columns= or part=, not both")
     lacking = missing_inputs(wh)
     key = key or pseudonym_key()
     pid = pseudonym_sql("customer_id", key)
+    rest = "* EXCLUDE (customer_id)" if columns is None else \
+        ", ".join(ident(c) for c in dict.fromkeys(columns) if c != "customer_id")
 
     def query(where: str | None) -> str:
         inner = feature_sql(as_of, products(wh) if wh.has("accounts") else [], window_days, aum_months,
                             tier_thresholds, lacking=lacking, customers_where=where)
         # Only the pseudonym leaves the warehouse; the query never selects PII columns.
-        return f"SELECT {pid} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) f ORDER BY 1"
+        return f"SELECT {pid} AS customer_id{', ' + rest if rest else ''} FROM ({inner}) f ORDER BY 1"
     if part is None:
         q = query(customers_where)
     else:

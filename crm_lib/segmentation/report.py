@@ -191,7 +191,8 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
           "tier_thresholds": params["tiers"], "key": key}
     dates = {"current": pd.Timestamp(period.end), "previous": pd.Timestamp(period.previous().end),
              "year_ago": pd.Timestamp(period.year_ago().end)}
-    f_now = feature_table(wh, dates["current"].date(), **kw)
+    # The previous period first, and only its segmentation kept: the driver holds one whole feature table at a
+    # time (~5 GB in pandas at 10M customers), not two.
     f_prev = feature_table(wh, dates["previous"].date(), **kw)
     prev = None
     if _has_history(f_prev):
@@ -199,6 +200,8 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
     elif not lacks(f_prev, "balances"):   # (no balances at all: said once, by the tiers)
         logger.warning("no balances at the previous period end %s: migration and label matching skipped",
                        dates["previous"].date())
+    del f_prev
+    f_now = feature_table(wh, dates["current"].date(), **kw)
     cur = segment_customers(f_now, params, s, reference=prev.models if prev else None, as_of=dates["current"])
     order = tier_order(params["tiers"])
     missing = NO_BALANCES if lacks(f_now, "balances") else ""
@@ -245,7 +248,7 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
         tier_prof = profile(f_now, cur.tiers, "tier")
         tier_prof = tier_prof.reindex([t for ct in order for t in order[ct] if t in tier_prof.index])
     if dates["year_ago"] != dates["previous"]:
-        f_year = feature_table(wh, dates["year_ago"].date(), **kw)
+        f_year = feature_table(wh, dates["year_ago"].date(), columns=YEAR_AGO_COLUMNS, **kw)
         if _has_history(f_year):
             ov = S.load_overrides(s["overrides_file"])
             t_year = value_tiers(f_year, params["tiers"], ov, as_of=dates["year_ago"], no_balance=s["no_balance"])
@@ -260,6 +263,9 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
         tier_pairs=pairs, tier_matrices=matrices, tier_rates=rates, tier_rates_yoy=rates_yoy,
         lifecycle_matrix=life_m, tier_closure=closure, tier_profiles=tier_prof, cluster_closure=cluster_closure,
         order=order, alpha=alpha, n_boot=n_boot, missing=missing)
+
+
+YEAR_AGO_COLUMNS = ("customer_id", "customer_type", "is_active", "aum_avg")   # what value_tiers reads of everyone
 
 
 def _has_history(f: pd.DataFrame) -> bool:
