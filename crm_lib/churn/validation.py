@@ -76,6 +76,9 @@ def fit_landmark_model(wh: Warehouse, last_landmark, horizon_months: int, settin
     return model.fit(frame, table="landmark frame"), frame
 
 
+TRAIN_KEPT = ["customer_id", "landmark", "entry", "duration", "event"]   # of the training frame, after the fit
+
+
 def km_baseline(train: pd.DataFrame):
     """Kaplan-Meier on tenure (delayed entry) from ``train``: a function (tenure, horizon) -> churn probability."""
     from lifelines import KaplanMeierFitter
@@ -252,8 +255,8 @@ def _score_part(wh, model, test_start, as_of, H, settings, key, part):
     # whole days since the cohort date, and horizons in whole calendar months of days (12 months = 365 days
     # here, not 1.0 year): a customer censored on a horizon date is exactly at it (see follow_up_years)
     u, grid = follow_up_years(test["exit_date"], test_start, range(1, H + 1))
-    P = (np.column_stack([model.predict_churn_probability(test, g).to_numpy() for g in grid]) if len(test)
-         else np.empty((0, len(grid))))
+    # every horizon in one call: the design matrix is built once per part, not once per month
+    P = (model.predict_churn_probability(test, grid).to_numpy() if len(test) else np.empty((0, len(grid))))
     return u, test["event"].to_numpy(), test["entry"].to_numpy(), P, grid
 
 
@@ -306,6 +309,7 @@ def out_of_time_validation(wh: Warehouse, as_of, settings: ChurnSettings, horizo
     H = hs[-1]
     test_start = add_months(as_of, -H)
     model, train = fit_landmark_model(wh, add_months(test_start, -H), H, settings, covariates, key)
+    train = train[TRAIN_KEPT]   # what the baseline and the counts read: the wide frame is freed before the test
     u, E, a, Pm, grid = _test_window(wh, model, test_start, as_of, H, settings, key, chunk_customers)
     if E.sum() == 0:
         raise NotEstimable(f"test window {test_start.date()}..{as_of.date()}: no churn events among {len(u):,} "
