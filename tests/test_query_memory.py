@@ -107,3 +107,20 @@ def test_a_warehouse_takes_its_memory_limit_from_the_argument_or_the_environment
     monkeypatch.setenv(MEMORY_ENV, "plenty")
     with pytest.raises(ConfigError, match=r"CRM_DUCKDB_MEMORY_LIMIT: a size such as 6GB.*'plenty'"):
         open_source(tmp_path)
+
+
+def test_the_churn_frames_made_text_columns_share_their_strings(tiny_bank):
+    """Labels made in pandas (age band, cause, cohort, tier at entry) are as compact as a query's: one object per
+    distinct value, not one Python string a row (~60 bytes: ~600 MB a column at 10M customers)."""
+    from crm_lib import churn
+
+    with open_source(tiny_bank / "warehouse.duckdb") as wh:
+        end = pd.Timestamp("2026-09-30")
+        frames = {"survival": churn.survival_frame(wh, end),
+                  "cohort": churn.cohort_frame(wh, end - pd.DateOffset(years=1), end, features=False)}
+    for name, f in frames.items():
+        text = [c for c in f.columns if f[c].dtype == object and c != "customer_id"]
+        assert {"age_band", "cause"} <= set(text), (name, text)
+        loose = {c: (distinct_objects(f[c]), f[c].nunique(dropna=False)) for c in text}
+        assert all(objs <= values + 1 for objs, values in loose.values()), (name, loose)   # (+1: None and NaN)
+        assert len(f) > 1000 and distinct_objects(f["customer_id"]) == len(f)
