@@ -2,8 +2,9 @@
 ``churn.model_sample_customers`` customers is a proportional stratified sample selected by keyed pseudonym
 (``crm_lib.data.sample``). Checked here: the allocation and selection rule, the cap's validation, a planted Cox
 truth recovered from a sample with the standard errors the sampling rate predicts, and the churn frames of the
-tiny bank drawn through the same calls the notebooks make. ``make bench`` (``model_sample_1m``) compares a
-sample fit with the full fit at 1M customers.
+tiny bank drawn through the same calls the notebooks make, and the next-best-product run's training and test
+windows (``adoption.model_sample_customers``). ``make bench`` (``model_sample_1m``) compares a sample fit with
+the full fit at 1M customers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from crm_lib.churn.validation import _test_window, fit_landmark_model
 from crm_lib.data.sample import check_cap, pseudonym_parts, sample_ids, stratified_customer_sample
 from crm_lib.data.store import open_source
 from crm_lib.errors import ConfigError
+from crm_lib.features import feature_table
 from crm_lib.fmt import esc
+from crm_lib.marketing import load_rules
+from crm_lib.marketing import narrative as mkt_narrative
+from crm_lib.marketing.adoption import adoption_data
+from crm_lib.marketing.report import run_period
+from crm_lib.marketing.settings import validate_rules
 
 KEY = "model-sample-test-key"
 
@@ -218,3 +225,52 @@ def test_snapshot_parts_are_checked(wh):
         churn.snapshot(wh, "2026-09-30", key=KEY, chunk_customers=0)
     with pytest.raises(ValueError, match="not both"):
         churn.snapshot(wh, "2026-09-30", key=KEY, chunk_customers=10, part=pseudonym_parts(2)[0])
+
+
+def test_a_narrow_feature_table_is_the_whole_tables_columns(wh):
+    full = feature_table(wh, "2026-09-30", key=KEY)
+    cols = ["customer_type", "is_active", "aum_avg", "customer_id", "aum_avg"]     # id moved first, repeats once
+    narrow = feature_table(wh, "2026-09-30", key=KEY, columns=cols)
+    assert list(narrow.columns) == ["customer_id", "customer_type", "is_active", "aum_avg"]
+    pd.testing.assert_frame_equal(narrow, full[list(narrow.columns)])
+    assert narrow.attrs["lacking"] == full.attrs["lacking"]
+    with pytest.raises(ValueError, match="columns= or part="):
+        feature_table(wh, "2026-09-30", key=KEY, columns=cols, part=pseudonym_parts(2)[0])
+
+
+def test_the_adoption_windows_of_a_larger_bank_are_a_stratified_sample_with_everyones_features(wh):
+    full = adoption_data(wh, "2025-09-30", 12, key=KEY)
+    n = len(full.features)
+    cap = n // 3
+    sub = adoption_data(wh, "2025-09-30", 12, key=KEY, sample=cap)
+    note = sub.sample
+    assert full.sample is None and len(sub.features) == note.n == cap and note.population == n
+    kept, sizes = sub.features["customer_type"].value_counts(), full.features["customer_type"].value_counts()
+    assert (kept - sizes * cap / n).abs().lt(1).all(), (kept, sizes)       # proportional allocation, rounded
+    ids = sub.features.index
+    assert set(ids) == set(sample_ids(full.features.reset_index()[["customer_id", "customer_type"]], cap)[0])
+    for part in ("features", "X", "labels", "at_risk"):                     # everyone's values for the kept customers
+        pd.testing.assert_frame_equal(getattr(sub, part), getattr(full, part).loc[ids])
+    within = adoption_data(wh, "2025-09-30", 12, key=KEY, sample=n)
+    assert within.sample is None and within.features.equals(full.features)
+
+
+def test_the_next_best_product_run_samples_its_windows_scores_everyone_and_says_so(wh):
+    rules = load_rules()
+    n_test = len(adoption_data(wh, "2025-09-30", 12, key=KEY).features)
+    rules["adoption"]["model_sample_customers"] = cap = n_test // 2
+    run = run_period(wh, "2026-09-30", rules, alpha=0.1, seed=7, period="2026Q3", key=KEY)
+    assert run.train.sample.n == run.test.sample.n == cap and run.scoring.sample is None
+    assert len(run.test.features) == cap
+    assert len(run.scoring.features) == len(feature_table(wh, "2026-09-30", key=KEY, columns=["customer_id"]))
+    md = mkt_narrative.design_md(run)
+    assert "Training window: models " + esc(run.train.sample.text(localised=True)) in md
+    assert "Test window: models " + esc(run.test.sample.text(localised=True)) in md
+    i18n.use("zh-CN")
+    try:
+        zh = mkt_narrative.design_md(run)
+        assert "训练窗口：模型" in zh and "测试窗口：模型" in zh and "Training window" not in zh
+    finally:
+        i18n.use("en")
+    with pytest.raises(ConfigError, match="adoption.model_sample_customers"):
+        validate_rules({**rules, "adoption": {**rules["adoption"], "model_sample_customers": 50}})

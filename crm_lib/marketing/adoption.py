@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
+from crm_lib.data.sample import SampleNote, check_cap, sample_ids
 from crm_lib.data.sqlsafe import lit, suffix
 from crm_lib.data.store import Warehouse
 from crm_lib.errors import DataContractError
@@ -51,6 +52,8 @@ class AdoptionData:
         Bool per product: active at ``as_of``, of the product's customer type, not holding it.
     product_types : dict
         ``{product: customer_type}``.
+    sample : SampleNote or None
+        The stratified customer sample the data was drawn on (``adoption_data(sample=)``), None for everyone.
     """
 
     as_of: date
@@ -60,6 +63,7 @@ class AdoptionData:
     labels: pd.DataFrame | None
     at_risk: pd.DataFrame
     product_types: dict
+    sample: SampleNote | None = None
 
 
 def product_types(wh: Warehouse) -> dict:
@@ -124,7 +128,7 @@ def adoption_labels(wh: Warehouse, as_of, window_end, products: list[str], key: 
 
 
 def adoption_data(wh: Warehouse, as_of, window_months: int | None = 12, params: dict | None = None,
-                  key: str | None = None) -> AdoptionData:
+                  key: str | None = None, sample: int | None = None) -> AdoptionData:
     """Features at ``as_of`` and, when ``window_months`` is given, adoptions in the window after it.
 
     Parameters
@@ -136,6 +140,10 @@ def adoption_data(wh: Warehouse, as_of, window_months: int | None = 12, params: 
         Label window; None for scoring (no labels).
     params : dict, optional
         Run parameters: ``window_days``, ``aum_months``, ``tiers`` of the feature table.
+    sample : int, optional
+        Above this many customers, only a stratified sample of them (by customer type, selected by keyed
+        pseudonym, ``crm_lib.data.sample``), built in the warehouse for them alone; ``None``: everyone. The
+        training and test windows are drawn so at 10M customers; scoring is never sampled.
 
     Raises
     ------
@@ -155,8 +163,19 @@ def adoption_data(wh: Warehouse, as_of, window_months: int | None = 12, params: 
             latest = (pd.Timestamp(data_end) - pd.DateOffset(months=int(window_months))).date()
             raise DataContractError(f"adoption window {as_of} to {window_end} runs past the data end {data_end}: "
                                     f"use an as-of date on or before {latest}")
+    key = key or pseudonym_key()
+    note, part = None, None
+    if check_cap(sample, "adoption.model_sample_customers") is not None:
+        # the customers the feature table holds (onboarded by as_of), pseudonymised in the warehouse
+        people = wh.sql(f"SELECT {pseudonym_sql('customer_id', key)} AS customer_id, customer_type FROM customers "
+                        f"WHERE onboard_date <= DATE '{as_of}'")
+        ids, note = sample_ids(people, sample, table=f"adoption data as of {as_of}")
+        part = note
     ft = feature_table(wh, as_of, params.get("window_days", 365), params.get("aum_months", 3),
-                       params.get("tiers"), key=key).set_index("customer_id")
+                       params.get("tiers"), key=key, part=part).set_index("customer_id")
+    if note is not None:
+        ft = ft[ft.index.isin(ids)]
+        logger.info("adoption data as of %s: %s", as_of, note.text())
     types = product_types(wh)
     X = design_matrix(ft, prods)
     at_risk = pd.DataFrame({p: (ft["is_active"].astype(bool) & (ft["customer_type"] == types[p])
@@ -165,4 +184,4 @@ def adoption_data(wh: Warehouse, as_of, window_months: int | None = 12, params: 
     if window_end is not None:
         labels = adoption_labels(wh, as_of, window_end, prods, key).reindex(ft.index, fill_value=0).astype(int)
     logger.info("adoption data as of %s: %d customers, %d products", as_of, len(ft), len(prods))
-    return AdoptionData(as_of, window_end, ft, X, labels, at_risk, types)
+    return AdoptionData(as_of, window_end, ft, X, labels, at_risk, types, note)

@@ -119,7 +119,16 @@ def design_md(run: MarketingRun) -> str:
              "(model version {version}). Rules: {rules}.").format(
         train_as_of=run.train.as_of, train_end=run.train.window_end, test_as_of=run.test.as_of,
         test_end=run.test.window_end, scoring_as_of=run.scoring.as_of, version=fmt.code(run.model_version),
-        rules=fmt.code(Path(str(run.rules.get('source', ''))).name))
+        rules=fmt.code(Path(str(run.rules.get('source', ''))).name)) + _sample_md(run)
+
+
+def _sample_md(run: MarketingRun) -> str:
+    """The training and test windows' customer samples (a bank above ``adoption.model_sample_customers``)."""
+    out = []
+    for words, data in ((_("Training window"), run.train), (_("Test window"), run.test)):
+        if data.sample is not None:
+            out.append(_("{window}: models {note}.").format(window=words, note=esc(data.sample.text(localised=True))))
+    return ("\n\n" + " ".join(out)) if out else ""
 
 
 def skipped_md(run: MarketingRun) -> str:

@@ -93,11 +93,12 @@ def run_period(wh: Warehouse, end, rules: dict, params: dict | None = None, alph
         timings[name] = round(timings.get(name, 0.0) + now - clock[0], 2)
         clock[0] = now
 
-    train = adoption_data(wh, train_as_of, W, params, key)
+    cap = a.get("model_sample_customers")   # the windows of a larger bank: a stratified sample; scoring: everyone
+    train = adoption_data(wh, train_as_of, W, params, key, sample=cap)
     skipped = check_products(rules, list(train.at_risk.columns), train.features["customer_type"].dropna().unique())
     if skipped:
         logger.info("products skipped, no customer of their type in this bank: %s", skipped)
-    test = adoption_data(wh, test_as_of, W, params, key)
+    test = adoption_data(wh, test_as_of, W, params, key, sample=cap)
     products = [p for p in train.at_risk.columns if p in rules["products"]]
     lap("data")
     kw = dict(C=float(a["C"]), min_events=int(a["min_events"]), hgb_max_iter=int(a["hgb_max_iter"]),

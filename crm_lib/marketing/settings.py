@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from crm_lib import paramfiles
+from crm_lib.data.sample import check_cap
 from crm_lib.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ OPEN_TABLES = ("products", "eligibility")   # keyed by product name; their field
 
 DEFAULTS: dict = {
     "adoption": {"window_months": 12, "min_events": 20, "C": 1.0, "hgb_max_iter": 150,
-                 "calibration_folds": 3, "max_train_rows": 100_000},
+                 "calibration_folds": 3, "max_train_rows": 100_000, "model_sample_customers": 1_000_000},
     "horizon_years": 1.0,
     "products": {},
     "eligibility": {},
@@ -131,6 +132,10 @@ def validate_rules(s: dict, where: str = "marketing rules") -> None:
     for k in ("window_months", "min_events", "hgb_max_iter", "calibration_folds", "max_train_rows"):
         if not isinstance(a[k], int) or a[k] < (2 if k == "calibration_folds" else 1):
             raise ConfigError(f"{where}: adoption.{k}: expected a positive integer, got {a[k]!r}")
+    try:
+        check_cap(a["model_sample_customers"], "adoption.model_sample_customers")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     if not float(a["C"]) > 0:
         raise ConfigError(f"{where}: adoption.C: must be > 0, got {a['C']}")
     if not float(s["horizon_years"]) > 0:
