@@ -18,6 +18,7 @@ from crm_lib.features import feature_table, lacks
 from crm_lib.fmt import N_, integer, tr
 from crm_lib.segmentation import settings as S
 from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY, cluster_customers
+from crm_lib.segmentation.derived import feature_columns
 from crm_lib.segmentation.lifecycle import lifecycle_stages, lifecycle_summary
 from crm_lib.segmentation.migration import migration_pairs, migration_rates, transition_matrix
 from crm_lib.segmentation.profiles import cluster_descriptions, penetration, profile, standardised_means
@@ -93,7 +94,12 @@ def segment_customers(features_df: pd.DataFrame, params: dict, settings: dict | 
     rfm = rfm_scores(features_df, bins=int(s["rfm"]["bins"]), segment_map=cells, by=s["rfm"]["by"])
     t["rfm"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    active = features_df.loc[features_df["is_active"].fillna(False).astype(bool)]
+    # the active customers with the columns clustering reads, not every column (at 10M customers each whole copy
+    # of the active book is ~4 GB, and the policy and the clustering each make one)
+    names = [n for ns in s["clusters"]["features"].values() for n in ns]
+    keep = [c for c in dict.fromkeys(["customer_id", "customer_type", "is_active", "aum_avg", *feature_columns(names)])
+            if c in features_df.columns]
+    active = features_df.loc[features_df["is_active"].fillna(False).astype(bool), keep]
     clusters, models = cluster_customers(active if no_balances else balance_policy(active, s["no_balance"]),
                                          s["clusters"], reference, random_state=seed)
     t["clusters"] = time.perf_counter() - t0
