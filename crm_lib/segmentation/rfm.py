@@ -94,7 +94,8 @@ def rfm_scores(features: pd.DataFrame, bins: int = 5, segment_map: pd.DataFrame 
     for customer base analysis. Journal of Marketing Research 42(4), 415-430.
     """
     require_columns(features, RFM_INPUTS, why="RFM")
-    df = features
+    # the columns scored, not every column: the active customers' copy of a whole feature table is ~4 GB at 10M
+    df = features[[c for c in dict.fromkeys([*RFM_INPUTS, "customer_type", "is_active"]) if c in features.columns]]
     if active_only and "is_active" in df:
         df = df.loc[df["is_active"].fillna(False).astype(bool)]
     require_rows(df, "no active customers to score")
