@@ -13,7 +13,7 @@ import pandas as pd
 
 from crm_lib.errors import DataContractError
 from crm_lib.segmentation._validate import require_columns
-from crm_lib.segmentation.derived import DERIVED, cluster_features
+from crm_lib.segmentation.derived import DERIVED, cluster_features, feature_columns
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +24,15 @@ HEATMAP_FEATURES = ["age", "log_income", "log_revenue", "log_aum", "log_avg_tick
                     "digital_share", "tenure_years"]
 
 
-def _join(features: pd.DataFrame, segments: pd.DataFrame, by: str) -> pd.DataFrame:
+def _join(features: pd.DataFrame, segments: pd.DataFrame, by: str, reads) -> pd.DataFrame:
+    """The segmented customers' rows of the feature columns ``reads(column)`` holds for, with ``by`` joined: only
+    what the caller reads is copied (a whole feature table is ~5 GB at 10M customers, and each profile copied it
+    twice)."""
     require_columns(segments, ["customer_id", by], table="segments")
     require_columns(features, ["customer_id"])
     seg = segments[["customer_id", by]].dropna(subset=[by])
-    d = features.drop(columns=[by], errors="ignore").merge(seg, on="customer_id", how="inner", validate="one_to_one")
+    cols = ["customer_id"] + [c for c in features.columns if c not in ("customer_id", by) and reads(c)]
+    d = features[cols].merge(seg, on="customer_id", how="inner", validate="one_to_one")
     if not len(d):
         raise DataContractError(f"segments.customer_id: no customer of the segment table is in the feature table "
                                 f"({len(seg):,} segment rows); were both built with the same pseudonym key and date?")
@@ -60,7 +64,8 @@ def profile(features: pd.DataFrame, segments: pd.DataFrame, by: str) -> pd.DataF
     window), ``complaints_per_100`` (complaints in the window per 100 customers).
     Segments with a single customer are profiled too; there is no minimum size here.
     """
-    d = _join(features, segments, by)
+    reads = {"aum_avg", "tenure_days", "monetary", "frequency", "csat_mean", "complaints_window", *MEDIANS.values()}
+    d = _join(features, segments, by, reads.__contains__)
     d = d.assign(tenure_years=d["tenure_days"] / 365.25 if "tenure_days" in d else np.nan,
                  avg_ticket=d["monetary"] / d["frequency"].where(d["frequency"] > 0)
                  if {"monetary", "frequency"} <= set(d.columns) else np.nan)
@@ -92,7 +97,7 @@ def penetration(features: pd.DataFrame, segments: pd.DataFrame, by: str) -> pd.D
     the segment's share of window transactions on that channel (0-1, transaction-weighted).
     Products nobody in the profiled customers holds are dropped.
     """
-    d = _join(features, segments, by)
+    d = _join(features, segments, by, lambda c: c.startswith(("has_", "share_")) or c == "frequency")
     has = [c for c in d.columns if c.startswith("has_")]
     g = d.groupby(by, observed=True, sort=True)
     out = g[has].mean().rename(columns=lambda c: c[4:]) if has else pd.DataFrame(index=g.size().index)
@@ -119,8 +124,9 @@ def standardised_means(features: pd.DataFrame, segments: pd.DataFrame, by: str,
     -------
     DataFrame indexed by ``by`` with one column per feature (z units).
     """
-    d = _join(features, segments, by)
-    cols = [c for c in (columns or HEATMAP_FEATURES)
+    wanted = columns or HEATMAP_FEATURES
+    d = _join(features, segments, by, set(feature_columns(wanted)).__contains__)
+    cols = [c for c in wanted
             if all(s in d.columns for s in (DERIVED[c].columns if c in DERIVED else [c]))]
     X = cluster_features(d, cols)
     X = X.loc[:, X.notna().any()]
