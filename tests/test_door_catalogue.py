@@ -673,3 +673,35 @@ def test_unique_keys_too_large_for_one_aggregate_are_counted_in_hash_parts(bank,
     assert len(tx.examples) == 5 and tx.examples["txn_id"].is_monotonic_increasing   # the first five in key order
     assert [p.message() for p in got.problems] == [p.message() for p in want.problems]
     assert "unique key of transactions checked in 16 parts" in caplog.text
+
+
+class _NoRoomForOneDistinct(_NoRoomForOneAggregate):
+    """As above, for the data-quality card's distinct-key counts."""
+
+    def execute(self, query, *args):
+        import duckdb
+
+        if "SELECT DISTINCT" in query and "hash(" not in query:
+            raise duckdb.OutOfMemoryException("could not allocate block (3.7 GiB/3.7 GiB used)")
+        return self._con.execute(query, *args)
+
+
+def test_the_quality_cards_key_counts_too_large_for_one_aggregate_are_counted_in_hash_parts(bank, tmp_path, caplog):
+    """The 10M pack's overview died here: the quality card counted 455M transaction ids in one aggregate. Counted
+    in hash parts, the card's uniqueness is the one query's."""
+    from crm_lib.data import quality
+    from crm_lib.data.store import open_source
+
+    frames = {t: pd.read_parquet(bank / "parquet" / t) for t in TABLES}
+    frames["transactions"] = pd.concat([frames["transactions"], frames["transactions"].iloc[[5, 900, 4_000, 7]]],
+                                       ignore_index=True)
+    source = write_source(tmp_path / "src", frames)
+    with open_source(source) as wh:
+        want = quality.uniqueness(wh)
+        wh.con = _NoRoomForOneDistinct(wh.con)
+        with caplog.at_level(logging.INFO, logger="crm_lib.data.schema"):
+            got = quality.uniqueness(wh)
+        wh.con = wh.con._con
+    pd.testing.assert_frame_equal(got, want)
+    assert want.set_index("table").loc["transactions", "duplicates"] == 4 and len(want) >= 4
+    assert "distinct keys of transactions counted in 16 parts" in caplog.text

@@ -31,7 +31,7 @@ import pandas as pd
 from crm_lib import kpis
 from crm_lib.fmt import N_, _
 from crm_lib.data.schema import (AFTER_ONBOARDING, DATE_COLUMNS, FOREIGN_KEYS, KEYS, PII_COLUMNS, SCHEMAS,
-                                 sql_type)
+                                 distinct_keys, sql_type)
 from crm_lib.data.sqlsafe import ident
 from crm_lib.data.store import Warehouse
 
@@ -178,9 +178,8 @@ def uniqueness(wh: Warehouse) -> pd.DataFrame:
         if len(keys) != len(KEYS[t]):
             continue
         k = ", ".join(ident(x) for x in keys)
-        n, distinct = wh.con.execute(
-            f"SELECT (SELECT count(*) FROM {ident(t)}), (SELECT count(*) FROM (SELECT DISTINCT {k} FROM {ident(t)}))"
-        ).fetchall()[0]
+        n = wh.con.execute(f"SELECT count(*) FROM {ident(t)}").fetchall()[0][0]
+        distinct = distinct_keys(wh.con, t, k)
         out.append({"table": t, "key": "+".join(keys), "rows": int(n), "duplicates": int(n - distinct),
                     "uniqueness": 1 - (n - distinct) / n if n else float("nan")})
     return pd.DataFrame(out, columns=["table", "key", "rows", "duplicates", "uniqueness"])

@@ -268,6 +268,27 @@ class ValidationReport:
             raise DataContractError(self.text(), problems=self.errors)
 
 
+def distinct_keys(con, table: str, key: str) -> int:
+    """Distinct values of ``key`` (quoted column list) in ``table`` on connection ``con``. One aggregate over
+    hundreds of millions of keys can outgrow DuckDB's memory limit (455M transaction ids under 3.7 GiB did): then
+    they are counted in parts by their hash (equal keys share a part, so the parts' counts add up to the whole's),
+    as the door's unique-key check counts its duplicates."""
+    q = f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {_q(table)}{{where}})"
+    try:
+        return con.execute(q.format(where="")).fetchall()[0][0]
+    except duckdb.OutOfMemoryException:
+        pass
+    for parts in UNIQUE_KEY_PARTS:
+        try:
+            n = sum(con.execute(q.format(where=f" WHERE abs(hash({key}) % {parts}) = {i}")).fetchall()[0][0]
+                    for i in range(parts))
+        except duckdb.OutOfMemoryException:
+            continue
+        logger.info("distinct keys of %s counted in %d parts (one aggregate did not fit in memory)", table, parts)
+        return n
+    raise duckdb.OutOfMemoryException(f"{table}: its key did not fit in memory in {UNIQUE_KEY_PARTS[-1]} parts")
+
+
 def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int = BATCH_ROWS,
              needs: dict | None = None, precheck: bool = True) -> ValidationReport:
     """Check every canonical table of ``wh`` against its contract.
