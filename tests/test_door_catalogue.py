@@ -672,7 +672,7 @@ def test_unique_keys_too_large_for_one_aggregate_are_counted_in_hash_parts(bank,
     (tx,) = [p for p in keys if p.table == "transactions"]
     assert len(tx.examples) == 5 and tx.examples["txn_id"].is_monotonic_increasing   # the first five in key order
     assert [p.message() for p in got.problems] == [p.message() for p in want.problems]
-    assert "unique key of transactions checked in 16 parts" in caplog.text
+    assert "keys of transactions read in 16 hash parts" in caplog.text
 
 
 class _NoRoomForOneDistinct(_NoRoomForOneAggregate):
@@ -704,4 +704,4 @@ def test_the_quality_cards_key_counts_too_large_for_one_aggregate_are_counted_in
         wh.con = wh.con._con
     pd.testing.assert_frame_equal(got, want)
     assert want.set_index("table").loc["transactions", "duplicates"] == 4 and len(want) >= 4
-    assert "distinct keys of transactions counted in 16 parts" in caplog.text
+    assert "keys of transactions read in 16 hash parts" in caplog.text

@@ -268,25 +268,31 @@ class ValidationReport:
             raise DataContractError(self.text(), problems=self.errors)
 
 
-def distinct_keys(con, table: str, key: str) -> int:
-    """Distinct values of ``key`` (quoted column list) in ``table`` on connection ``con``. One aggregate over
-    hundreds of millions of keys can outgrow DuckDB's memory limit (455M transaction ids under 3.7 GiB did): then
-    they are counted in parts by their hash (equal keys share a part, so the parts' counts add up to the whole's),
-    as the door's unique-key check counts its duplicates."""
-    q = f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {_q(table)}{{where}})"
+def in_hash_parts(con, table: str, key: str, run) -> list:
+    """``run(where)`` over the whole of ``table`` (``where`` empty), or, when that one aggregate outgrows DuckDB's
+    memory limit (455M transaction ids under 3.7 GiB did), once per part of ``key``'s hash (``where`` a WHERE
+    clause): equal keys share a part, so per-key results from the parts add up to the whole's. Tries the parts
+    counts of ``UNIQUE_KEY_PARTS`` in turn; returns the list of ``run``'s results, one per part."""
     try:
-        return con.execute(q.format(where="")).fetchall()[0][0]
+        return [run("")]
     except duckdb.OutOfMemoryException:
         pass
     for parts in UNIQUE_KEY_PARTS:
         try:
-            n = sum(con.execute(q.format(where=f" WHERE abs(hash({key}) % {parts}) = {i}")).fetchall()[0][0]
-                    for i in range(parts))
+            out = [run(f" WHERE abs(hash({key}) % {parts}) = {i}") for i in range(parts)]
         except duckdb.OutOfMemoryException:
             continue
-        logger.info("distinct keys of %s counted in %d parts (one aggregate did not fit in memory)", table, parts)
-        return n
+        logger.info("keys of %s read in %d hash parts (one aggregate did not fit in memory)", table, parts)
+        return out
     raise duckdb.OutOfMemoryException(f"{table}: its key did not fit in memory in {UNIQUE_KEY_PARTS[-1]} parts")
+
+
+def distinct_keys(con, table: str, key: str) -> int:
+    """Distinct values of ``key`` (quoted column list) in ``table`` on connection ``con``, counted in hash parts
+    when one aggregate does not fit in memory (``in_hash_parts``), as the door's unique-key check counts its
+    duplicates."""
+    q = f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {_q(table)}{{where}})"
+    return sum(in_hash_parts(con, table, key, lambda where: con.execute(q.format(where=where)).fetchall()[0][0]))
 
 
 def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int = BATCH_ROWS,
@@ -566,34 +572,24 @@ def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp) -> list[Probl
             out.append(Problem(table, column, rule, int(n), ex, severity))
 
     def unique(table, key):
-        """Keys held more than once. A key of hundreds of millions of values can outgrow DuckDB's memory limit
-        in one aggregate (455M transaction ids in 3.7 GiB did): then the keys are counted again in parts by
-        their hash, each part's aggregate a fraction of the size; the count and the first examples (in key
-        order) are the ones the one query gives."""
+        """Keys held more than once, checked in hash parts when one aggregate does not fit in memory
+        (``in_hash_parts``): the count and the first examples (in key order) are the ones the one query gives."""
         dup = f"SELECT {key} FROM {_q(table)}{{where}} GROUP BY {key} HAVING count(*) > 1"
         ex = f"SELECT {key}, count(*) AS copies FROM {_q(table)}{{where}} GROUP BY {key} HAVING count(*) > 1 " \
              f"ORDER BY {key} LIMIT {MAX_EXAMPLES}"
-        try:
-            n = con.execute(f"SELECT count(*) FROM ({dup.format(where='')})").fetchall()[0][0]
-            return n, (con.execute(ex.format(where="")).df() if n else None)
-        except duckdb.OutOfMemoryException:
-            pass
-        for parts in UNIQUE_KEY_PARTS:
-            try:
-                n, frames = 0, []
-                for i in range(parts):
-                    where = f" WHERE abs(hash({key}) % {parts}) = {i}"
-                    k = con.execute(f"SELECT count(*) FROM ({dup.format(where=where)})").fetchall()[0][0]
-                    n += k
-                    if k:
-                        frames.append(con.execute(ex.format(where=where)).df())
-                logger.info("unique key of %s checked in %d parts (one aggregate did not fit in memory)", table, parts)
-                if not n:
-                    return 0, None
-                return n, pd.concat(frames).sort_values(KEYS[table]).head(MAX_EXAMPLES).reset_index(drop=True)
-            except duckdb.OutOfMemoryException:
-                continue
-        raise duckdb.OutOfMemoryException(f"{table}: its key did not fit in memory in {UNIQUE_KEY_PARTS[-1]} parts")
+
+        def part(where):
+            k = con.execute(f"SELECT count(*) FROM ({dup.format(where=where)})").fetchall()[0][0]
+            return k, (con.execute(ex.format(where=where)).df() if k else None)
+
+        parts = in_hash_parts(con, table, key, part)
+        n = sum(k for k, _ in parts)
+        if not n:
+            return 0, None
+        frames = [f for _, f in parts if f is not None]
+        if len(frames) == 1:
+            return n, frames[0]
+        return n, pd.concat(frames).sort_values(KEYS[table]).head(MAX_EXAMPLES).reset_index(drop=True)
 
     have = {t: set(wh.held(t)) for t in ok}   # a required column the source lacks has no rule to check
     for t in ok:
