@@ -83,7 +83,9 @@ def lifecycle_stages(features: pd.DataFrame, rules: dict, as_of=None) -> pd.Data
     active = features["is_active"].fillna(False).astype(bool).to_numpy()
     recent_close = (~active) & (closed_at >= d - pd.Timedelta(days=int(rules["closed_lookback_days"]))).to_numpy()
     keep = active | recent_close
-    f = features.loc[keep]
+    # only the columns the rules read (a copy of every column is ~5 GB at 10M customers)
+    f = features.loc[keep, [c for c in ("customer_id", "customer_type", "tenure_days", "aum_change_3m",
+                                         "complaints_90d", "recency_days", "churn_score") if c in features.columns]]
     closed = recent_close[keep]
     tenure = f["tenure_days"].to_numpy()
     chg = f["aum_change_3m"].to_numpy(dtype=float)
