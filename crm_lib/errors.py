@@ -47,6 +47,14 @@ class NotEstimable(DataContractError):
         self.remedy = remedy
 
 
+class EngineMemoryError(WorkbenchError, MemoryError):
+    """The data engine ran out of its memory limit for one query (DuckDB's ``memory_limit``).
+
+    The message names the limit; a caller that can ask for the same result another way (the whole feature table
+    narrowed after the query) catches it, others let it stop the notebook with the hint to raise the limit.
+    """
+
+
 class EnvironmentFault(WorkbenchError):
     """The machine failed: no space, a read-only or unwritable folder, a symlink planted in it, an exposed key.
 

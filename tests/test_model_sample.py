@@ -238,6 +238,36 @@ def test_a_narrow_feature_table_is_the_whole_tables_columns(wh):
         feature_table(wh, "2026-09-30", key=KEY, columns=cols, part=pseudonym_parts(2)[0])
 
 
+def test_a_narrow_feature_table_whose_query_runs_out_of_engine_memory_is_read_whole_and_narrowed(wh, monkeypatch,
+                                                                                                 caplog):
+    """At 10M customers under DuckDB's 4 GB the segmentation's 37-column select ran out of memory where the whole
+    row's plan did not: the narrow table is then read whole and narrowed, with the same values."""
+    from crm_lib.errors import EngineMemoryError
+
+    cols = ["customer_type", "is_active", "aum_avg", "has_savings", "share_mobile"]
+    want = feature_table(wh, "2026-09-30", key=KEY, columns=cols)
+    read, queries = wh.arrow, []
+
+    def no_room_for_narrow(q):
+        queries.append(q)
+        if "EXCLUDE (customer_id)" not in q:
+            raise EngineMemoryError("DuckDB ran out of memory for one query: failed to pin block (3.7 GiB/3.7 GiB used)")
+        return read(q)
+
+    monkeypatch.setattr(wh, "arrow", no_room_for_narrow)
+    with caplog.at_level("WARNING", logger="crm_lib.features"):
+        got = feature_table(wh, "2026-09-30", key=KEY, columns=cols)
+    pd.testing.assert_frame_equal(got, want)
+    assert len(queries) == 2 and "the 6-column query ran out of engine memory" in caplog.text
+
+    def no_room(q):
+        raise EngineMemoryError("DuckDB ran out of memory for one query")
+
+    monkeypatch.setattr(wh, "arrow", no_room)
+    with pytest.raises(EngineMemoryError):   # the whole table has no other way: the error stands
+        feature_table(wh, "2026-09-30", key=KEY)
+
+
 def test_the_adoption_windows_of_a_larger_bank_are_a_stratified_sample_with_everyones_features(wh):
     full = adoption_data(wh, "2025-09-30", 12, key=KEY)
     n = len(full.features)

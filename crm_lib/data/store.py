@@ -28,7 +28,7 @@ import pandas as pd
 
 from crm_lib.data.sources import (CANONICAL_TABLES, SourceError, _check_utf8, _classify,  # noqa: F401
                                  _first_line, _lit, _q)
-from crm_lib.errors import ConfigError, DataContractError
+from crm_lib.errors import ConfigError, DataContractError, EngineMemoryError
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +302,8 @@ class Warehouse:
             return self.con.sql(query).to_arrow_table()
         except duckdb.ConversionException as e:
             raise DataContractError(f"a value could not be converted while reading: {_first_line(e)}") from None
+        except duckdb.OutOfMemoryException as e:
+            raise EngineMemoryError(f"DuckDB ran out of memory for one query: {_first_line(e)}") from e
 
     def frame(self, table: str, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
         """Read canonical ``table`` (internal: raw identifiers and PII included)."""

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from crm_lib.features import feature_table, lacks
+from crm_lib.data.sqlsafe import suffix as column_suffix
+from crm_lib.features import CHANNELS, feature_table, lacks, products
 from crm_lib.fmt import N_, integer, tr
 from crm_lib.segmentation import settings as S
 from crm_lib.segmentation.clusters import STABILITY_LEVEL, STABILITY_LEVEL_WHY, cluster_customers
 from crm_lib.segmentation.derived import feature_columns
 from crm_lib.segmentation.lifecycle import lifecycle_stages, lifecycle_summary
 from crm_lib.segmentation.migration import migration_pairs, migration_rates, transition_matrix
-from crm_lib.segmentation.profiles import cluster_descriptions, penetration, profile, standardised_means
+from crm_lib.segmentation.profiles import (HEATMAP_FEATURES, cluster_descriptions, penetration, profile,
+                                           standardised_means)
 from crm_lib.segmentation.rfm import rfm_grid, rfm_scores, rfm_summary
 from crm_lib.segmentation.tiers import balance_policy, tier_order, tier_summary, value_tiers
 
@@ -134,6 +136,9 @@ class PeriodSegmentation:
 
     Without balances in the source, ``tier_summary``, ``tier_profiles`` and ``lifecycle_summary`` are
     None and ``missing`` holds why; ``need`` raises ``NotEstimable`` with it for the sections that read them.
+    ``features`` holds the period-end feature table's columns the segmentation reads
+    (``segmentation_columns``); ``previous`` the previous period's tiers, clusters, lifecycle stages and models
+    (its ``customers`` and ``rfm`` are emptied: nothing compares them).
     """
 
     period: object
@@ -176,7 +181,9 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
 
     Feature tables are built in the warehouse at the period end, the previous period's
     end and a year before the period end (one query each). The previous period is
-    segmented too: its clusters are the reference that keeps this period's labels.
+    segmented too: its clusters are the reference that keeps this period's labels. Only the
+    columns the segmentation reads leave the warehouse (``segmentation_columns``), and the
+    previous period's feature table is freed before this period's is built.
 
     Parameters
     ----------
@@ -197,17 +204,18 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
           "tier_thresholds": params["tiers"], "key": key}
     dates = {"current": pd.Timestamp(period.end), "previous": pd.Timestamp(period.previous().end),
              "year_ago": pd.Timestamp(period.year_ago().end)}
-    # The previous period first, and only its segmentation kept: the driver holds one whole feature table at a
-    # time (~5 GB in pandas at 10M customers), not two.
-    f_prev = feature_table(wh, dates["previous"].date(), **kw)
+    # The previous period first, and only what migration reads of its segmentation kept: the driver holds one
+    # feature table at a time, with the columns read (the whole table is ~5 GB in pandas at 10M customers).
+    cols = segmentation_columns(wh, s)
+    f_prev = feature_table(wh, dates["previous"].date(), columns=cols, **kw)
     prev = None
     if _has_history(f_prev):
-        prev = segment_customers(f_prev, params, s, as_of=dates["previous"])
+        prev = _for_migration(segment_customers(f_prev, params, s, as_of=dates["previous"]))
     elif not lacks(f_prev, "balances"):   # (no balances at all: said once, by the tiers)
         logger.warning("no balances at the previous period end %s: migration and label matching skipped",
                        dates["previous"].date())
     del f_prev
-    f_now = feature_table(wh, dates["current"].date(), **kw)
+    f_now = feature_table(wh, dates["current"].date(), columns=cols, **kw)
     cur = segment_customers(f_now, params, s, reference=prev.models if prev else None, as_of=dates["current"])
     order = tier_order(params["tiers"])
     missing = NO_BALANCES if lacks(f_now, "balances") else ""
@@ -272,6 +280,28 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
 
 
 YEAR_AGO_COLUMNS = ("customer_id", "customer_type", "is_active", "aum_avg")   # what value_tiers reads of everyone
+
+# What the segmentation reads of the feature table besides the clustering and heat-map features, has_<product> and
+# share_<channel>: tiers, RFM, lifecycle rules (and the as-of date), profiles and the lifecycle summary.
+SEGMENTATION_READS = ("customer_id", "customer_type", "is_active", "onboard_date", "closed_date", "tenure_days",
+                      "recency_days", "frequency", "monetary", "aum_avg", "aum_change_3m", "complaints_90d",
+                      "complaints_window", "csat_mean", "age", "income", "revenue", "n_products", "digital_share")
+
+
+def segmentation_columns(wh, settings: dict) -> list[str]:
+    """The feature-table columns ``analyse_period`` reads: ``SEGMENTATION_READS``, the columns of the settings'
+    clustering features and of the standardised-means heat map, product holdings and channel shares. The driver
+    holds these, not every column (at 10M customers the whole table is ~5 GB in pandas)."""
+    names = [n for ns in settings["clusters"]["features"].values() for n in ns] + list(HEATMAP_FEATURES)
+    held = [f"has_{column_suffix(p)}" for p in (products(wh) if wh.has("accounts") else [])]
+    return list(dict.fromkeys([*SEGMENTATION_READS, *feature_columns(names), *held,
+                               *(f"share_{c}" for c in CHANNELS)]))
+
+
+def _for_migration(prev: SegmentationResult) -> SegmentationResult:
+    """The previous period's segmentation without its customers and RFM tables (emptied, columns kept): migration,
+    label matching and the closure rates read its tiers, clusters, lifecycle stages and models only."""
+    return replace(prev, customers=prev.customers.iloc[:0], rfm=prev.rfm.iloc[:0])
 
 
 def _has_history(f: pd.DataFrame) -> bool:
