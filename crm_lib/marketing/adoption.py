@@ -34,6 +34,13 @@ BASE_FEATURES = ("age", "log_income", "log_revenue", "rating_notch", "log_aum", 
                  "n_products", "digital_share", "log_frequency", "complaints_window", "contacts_window",
                  "responded_window")
 
+# What the marketing steps read of the feature table besides has_<product>: the design matrix, the risk sets,
+# eligibility (type, age, tier, rating), the margins (aum), consent and the popularity baseline (tier). The
+# driver holds only these (at 10M customers the whole table is ~5 GB in pandas).
+ADOPTION_COLUMNS = ("customer_id", "customer_type", "is_active", "tier", "consent_marketing", "age", "income",
+                    "revenue", "credit_rating", "aum", "aum_change_3m", "tenure_days", "n_products", "digital_share",
+                    "frequency", "complaints_window", "contacts_window", "responded_window")
+
 
 @dataclass
 class AdoptionData:
@@ -42,7 +49,8 @@ class AdoptionData:
     Attributes
     ----------
     features : DataFrame
-        The feature table at ``as_of`` (one row per customer, pseudonymous ``customer_id``).
+        The feature table at ``as_of`` (one row per customer, pseudonymous ``customer_id``), with the columns the
+        marketing steps read (``ADOPTION_COLUMNS`` and ``has_<product>``).
     X : DataFrame
         ``design_matrix(features)``, same index.
     labels : DataFrame or None
@@ -171,10 +179,12 @@ def adoption_data(wh: Warehouse, as_of, window_months: int | None = 12, params: 
                         f"WHERE onboard_date <= DATE '{as_of}'")
         ids, note = sample_ids(people, sample, table=f"adoption data as of {as_of}")
         part = note
+    cols = list(dict.fromkeys([*ADOPTION_COLUMNS, *(has_col(p) for p in prods)]))
     ft = feature_table(wh, as_of, params.get("window_days", 365), params.get("aum_months", 3),
-                       params.get("tiers"), key=key, part=part).set_index("customer_id")
-    if note is not None:
-        ft = ft[ft.index.isin(ids)]
+                       params.get("tiers"), key=key, part=part,
+                       columns=None if part is not None else cols).set_index("customer_id")
+    if note is not None:   # (a sample's table is built whole for its customers: kept to the same columns)
+        ft = ft.loc[ft.index.isin(ids), cols[1:]]
         logger.info("adoption data as of %s: %s", as_of, note.text())
     types = product_types(wh)
     X = design_matrix(ft, prods)
