@@ -242,6 +242,8 @@ def child(argv: list[str]) -> None:
                "query_seconds": round(t2 - t1, 2), "rows": len(df), "columns": df.shape[1]}
     elif a.what == "features_scale":
         res = _features_scale(Path(a.out))
+    elif a.what in ("allocator_purge", "allocator_keep"):
+        res = _allocator(Path(a.out), purge=a.what == "allocator_purge")
     elif a.what == "features_spark":
         from crm_lib.data.store import open_source
         from crm_lib.features import feature_table
@@ -432,6 +434,45 @@ def _features_scale(bank: Path) -> dict:
     return {"wall_seconds": round(t2 - t0, 2), "open_seconds": round(t1 - t0, 3), "query_seconds": round(t2 - t1, 2),
             "rows": len(df), "columns": df.shape[1], "spill_peak_mb": round(peak[0] / 2**20, 1),
             "duckdb_memory_limit": SCALE_MEMORY_LIMIT}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return round(next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS")) / 1024, 1)
+
+
+def _allocator(bank: Path, purge: bool) -> dict:
+    """The feature table of ``bank``'s Parquet folder under DuckDB's 4 GB (the large pack's per-kernel limit), with
+    DuckDB's allocator purging freed pages in the background (as ``Warehouse`` sets it) or keeping them (DuckDB's
+    default): the process's resident memory after the query, and 3 s later, against the frame it holds."""
+    from crm_lib.data.store import open_source
+    from crm_lib.features import feature_table
+
+    wh = open_source(bank / "parquet", memory_limit="4GB")
+    if not purge:
+        wh.con.execute("SET allocator_background_threads = false")
+    t0 = time.perf_counter()
+    df = feature_table(wh, AS_OF, key=KEY)
+    secs = time.perf_counter() - t0
+    after = _rss_mb()
+    time.sleep(3)
+    return {"wall_seconds": round(secs, 2), "rows": len(df), "rss_after_query_mb": after,
+            "rss_3s_later_mb": _rss_mb(), "frame_mb": round(df.memory_usage(deep=False).sum() / 2**20, 1),
+            "allocator_background_threads": purge}
+
+
+def bench_allocator(n: int) -> dict:
+    """Resident memory after the feature table with DuckDB's background purging (the workbench's setting) against
+    DuckDB's default, each in a fresh process, same run."""
+    ensure_bank(n)
+    on = run_child(["allocator_purge", "--out", str(bank_dir(n))])
+    off = run_child(["allocator_keep", "--out", str(bank_dir(n))])
+    ratio = (round(off["rss_after_query_mb"] / on["rss_after_query_mb"], 2)
+             if "rss_after_query_mb" in on and "rss_after_query_mb" in off else None)
+    return {**on, "benchmark": "allocator", "customers": n, "duckdb_default": off,
+            "rss_after_query_ratio_default_to_purge": ratio,
+            "what": "feature_table on the Parquet folder: resident memory after the query with DuckDB's allocator "
+                    "purging in the background (Warehouse's setting) against DuckDB's default (pages kept)"}
 
 
 def bench_scale(sizes: list[int]) -> dict:
@@ -1259,18 +1300,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
                                     "churn, model_sample, satisfaction, clv, marketing; make_report, scale, landmark_scale, "
-                                    "driver_frames and pack_large (not run by default)")
+                                    "driver_frames, pack_large and allocator (not run by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
     known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "model_sample",
              "satisfaction", "clv", "marketing", "make_report", "scale", "landmark_scale", "driver_frames",
-             "pack_large", "pack_engines"]
+             "pack_large", "pack_engines", "allocator"]
     # make_report (a fresh clone's `make report`, ~10 minutes) and scale (`make bench-large`: a 10M-customer bank,
     # ~1 hour) run only when asked: --only make_report, --only scale
     names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale",
                                                                                   "landmark_scale", "driver_frames",
-                                                                                  "pack_large"))).split(",")
+                                                                                  "pack_large", "allocator"))).split(",")
              if s.strip()]
     unknown = set(names) - set(known)
     if unknown:
@@ -1312,6 +1353,9 @@ def main(argv: list[str] | None = None) -> int:
     if "pack_engines" in names:
         plan += [(f"pack_engines_{label(parse_size(s))}", bench_pack_engines, parse_size(s))
                  for s in sizes.get("pack_engines", ["100k"])]
+    if "allocator" in names:
+        plan += [(f"allocator_{label(parse_size(s))}", bench_allocator, parse_size(s))
+                 for s in (a.sizes.split(",") if a.sizes else ["1m"])]
     if "make_report" in names:
         plan.append(("make_report_fresh_clone", bench_make_report, 0))
     if "scale" in names:

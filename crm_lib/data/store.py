@@ -141,6 +141,11 @@ class Warehouse:
             self.con.execute(f"SET threads={int(threads)}")
         if limit:
             self.con.execute(f"SET memory_limit = {_lit(limit)}")
+        # DuckDB's allocator (jemalloc on Linux) keeps the pages a query freed until it purges them in a later
+        # allocation: after the 1M bank's feature table the process held 1.1 GB more than with background purging
+        # (2.15 GB against 1.05 GB, 0.65 GB three seconds later). Purged in the background, a query's working
+        # memory goes back to the machine for the pandas frames that follow it.
+        self.con.execute("SET allocator_background_threads = true")
         # DuckDB spills an in-memory database to '.tmp' under the working directory (a kernel's is notebooks/)
         self._spill = Path(tempfile.gettempdir()) / f"crm-duckdb-{os.getpid()}-{secrets.token_hex(4)}"
         self.con.execute(f"SET temp_directory = {_lit(str(self._spill))}")
