@@ -128,3 +128,16 @@ def test_the_churn_frames_made_text_columns_share_their_strings(tiny_bank):
         loose = {c: (distinct_objects(f[c]), f[c].nunique(dropna=False)) for c in text}
         assert all(objs <= values + 1 for objs, values in loose.values()), (name, loose)   # (+1: None and NaN)
         assert len(f) > 1000 and distinct_objects(f["customer_id"]) == len(f)
+
+
+def test_each_notebook_kernel_gets_glibcs_trim_threshold_unless_the_environment_sets_one(monkeypatch):
+    """Freed frames go back to the machine between a kernel's steps (MALLOC_TRIM_THRESHOLD_); a bank's own value
+    in the environment is kept."""
+    from crm_lib import config
+    from crm_lib.reporting.runner import MALLOC_TRIM_ENV, _memory_env
+
+    cfg = config.resolve("quarterly")
+    monkeypatch.delenv(MALLOC_TRIM_ENV, raising=False)
+    assert _memory_env(cfg)[MALLOC_TRIM_ENV] == "65536"
+    monkeypatch.setenv(MALLOC_TRIM_ENV, "1048576")
+    assert MALLOC_TRIM_ENV not in _memory_env(cfg)

@@ -517,10 +517,21 @@ def _execute_facts_only(name: str, cfg: RunConfig, per: Period, resolved: dict, 
     return NotebookResult(name, status, secs, secs, 0.0, error)
 
 
+# glibc gives freed heap memory back to the machine once 64 KiB are free at the heap's top, instead of its default
+# 128 KiB grown to 32 MiB by large frees (as Dask sets for its workers): a kernel that drops a frame of millions of
+# rows then holds less for the next one (the 1M bank's segmentation: 1.96 against 1.55 GB held after
+# analyse_period, peak 2.22 against 2.04 GB). A value already in the environment is kept.
+MALLOC_TRIM_ENV, MALLOC_TRIM_BYTES = "MALLOC_TRIM_THRESHOLD_", "65536"
+
+
 def _memory_env(cfg: RunConfig) -> dict:
-    """The environment that gives each notebook kernel its DuckDB memory limit (``duckdb_memory_limit``)."""
+    """The environment that gives each notebook kernel its DuckDB memory limit (``duckdb_memory_limit``) and glibc's
+    trim threshold (``MALLOC_TRIM_ENV``)."""
     limit = resolve_memory_limit(cfg.params.duckdb_memory_limit, cfg.params.parallel)
-    return {MEMORY_ENV: limit} if limit else {}
+    env = {MEMORY_ENV: limit} if limit else {}
+    if MALLOC_TRIM_ENV not in os.environ:
+        env[MALLOC_TRIM_ENV] = MALLOC_TRIM_BYTES
+    return env
 
 
 def _execute(name: str, cfg: RunConfig, per: Period, resolved: dict, build: Path, key: str) -> NotebookResult:
