@@ -38,7 +38,7 @@ from crm_lib.churn.settings import ChurnDefinition
 from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 from crm_lib.data.sample import PseudonymRange, SampleNote, check_cap, part_query, pseudonym_parts, sample_ids
 from crm_lib.data.sqlsafe import lit, lits
-from crm_lib.data.store import Warehouse
+from crm_lib.data.store import Warehouse, shared_text
 from crm_lib.errors import DataContractError, NotEstimable
 from crm_lib.features import feature_table
 from crm_lib.paramfiles import default_tier_thresholds
@@ -192,14 +192,6 @@ def _outcomes(wh: Warehouse, end, definition: ChurnDefinition, key: str | None, 
     return o.drop(columns=["closure_is_event"])
 
 
-def _one(text: str) -> np.ndarray:
-    """``text`` as a 0-d object array: ``np.where``/``np.select`` then share it across rows (a plain ``str``
-    becomes one Python string a row, ~60 bytes each: ~600 MB a column at 10M customers)."""
-    out = np.empty((), dtype=object)
-    out[()] = text
-    return out
-
-
 def _age_band(o: pd.DataFrame) -> pd.Series:
     age = pd.to_numeric(o["age"], errors="coerce").astype(float)
     code = np.select([o["customer_type"].eq("corporate").to_numpy(), (age < 30).to_numpy(), (age >= 65).to_numpy(),
@@ -228,7 +220,7 @@ def _spells(o: pd.DataFrame, start, stop: pd.Timestamp, censor_contacts: bool = 
     is_other = ~is_churn & f["other_date"].notna() & (f["other_date"] <= first) & ~(contact < f["other_date"])
     f["exit_date"] = first
     f["event"] = is_churn.astype(int)
-    f["cause"] = np.where(is_churn, f["churn_cause"], np.where(is_other, f["other_cause"], _one("censored")))
+    f["cause"] = np.where(is_churn, f["churn_cause"], np.where(is_other, f["other_cause"], shared_text("censored")))
     f["censored_at_contact"] = contact.notna() & (contact <= first) & ~is_churn & ~is_other
     f["entry"] = years_between(f["onboard_date"], f["entry_date"])
     f["duration"] = years_between(f["onboard_date"], f["exit_date"])
@@ -292,7 +284,7 @@ def survival_frame(wh: Warehouse, end, start=None, definition: ChurnDefinition |
     f["cohort"] = cohort
     tier, month = _tier_at_entry(wh, f, start, end, key, tiers)
     measured = month.notna() & (month < f["exit_date"])
-    f["tier_at_entry"] = np.where(measured, tier, _one("unknown"))
+    f["tier_at_entry"] = np.where(measured, tier, shared_text("unknown"))
     f["tier_entry"] = np.where(measured, years_between(f["onboard_date"], month), np.nan)
     logger.info("survival frame %s..%s: %d customers, %d churn events", start.date(), end.date(), len(f),
                 int(f["event"].sum()))
@@ -315,7 +307,7 @@ def from_tier_date(frame: pd.DataFrame) -> pd.DataFrame:
 def _tier_at_entry(wh, f, start, end, key, tiers) -> tuple[np.ndarray, pd.Series]:
     """Tier and date of the first month-end balance on or after each customer's entry."""
     if not wh.has("balances"):
-        return np.broadcast_to(_one("unknown"), len(f)).copy(), pd.Series(pd.NaT, index=f.index)
+        return np.broadcast_to(shared_text("unknown"), len(f)).copy(), pd.Series(pd.NaT, index=f.index)
     thresholds = tiers or default_tier_thresholds()   # the run's parameters/defaults.yaml, never the demo's
     cases = []
     for ctype, t in thresholds.items():
@@ -357,7 +349,7 @@ def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str,
     return wh.sql(part_query(wh, lambda: query(""), only, lambda: query(cond)))
 
 
-def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.DataFrame:
+def _left_joinshared_text(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.DataFrame:
     """``left`` with ``right``'s columns alongside, matched on ``customer_id`` (one row each).
 
     ``merge(..., validate="one_to_one")`` does the same but sorts both key columns to check
@@ -386,8 +378,8 @@ def _with_features(wh, f, as_of, key, window_days, aum_months, tiers,
                           part=only)
     feats = feats.drop(columns=[c for c in ("customer_type", "age", "acquisition_channel", "region", "onboard_date",
                                             "closed_date") if c in feats.columns])
-    out = _left_join_one(f, feats, "feature table")
-    out = _left_join_one(out, _extra_features(wh, as_of, key, only), "accounts (product changes)")
+    out = _left_joinshared_text(f, feats, "feature table")
+    out = _left_joinshared_text(out, _extra_features(wh, as_of, key, only), "accounts (product changes)")
     for c in ("products_closed_90d", "products_opened_90d"):
         out[c] = out[c].fillna(0).astype("int64")
     return out
