@@ -136,14 +136,13 @@ class PeriodSegmentation:
 
     Without balances in the source, ``tier_summary``, ``tier_profiles`` and ``lifecycle_summary`` are
     None and ``missing`` holds why; ``need`` raises ``NotEstimable`` with it for the sections that read them.
-    ``features`` holds the period-end feature table's columns the segmentation reads
-    (``segmentation_columns``); ``previous`` the previous period's tiers, clusters, lifecycle stages and models
-    (its ``customers`` and ``rfm`` are emptied: nothing compares them).
+    The feature tables are not kept (at 10M customers the period end's is ~2.5 GB in pandas even with only the
+    columns read): ``crm_lib.features.feature_table`` builds one. ``previous`` holds the previous period's tiers,
+    clusters, lifecycle stages and models (its ``customers`` and ``rfm`` are emptied: nothing compares them).
     """
 
     period: object
     dates: dict
-    features: pd.DataFrame
     current: SegmentationResult
     previous: SegmentationResult | None
     tier_summary: pd.DataFrame
@@ -226,7 +225,8 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
     for ct, m in cur.models.items():
         sel[ct] = m.selection_
         seg = cur.clusters[cur.clusters["customer_type"] == ct]
-        p = profile(f_now, seg, "cluster").join(cluster_descriptions(m, f_now)[["name", "description"]])
+        p = profile(f_now, seg, "cluster")
+        p = p.join(cluster_descriptions(m, f_now, profiled=p)[["name", "description"]])
         profs[ct] = p
         zm[ct] = standardised_means(f_now, seg, "cluster")
         pen[ct] = penetration(f_now, seg, "cluster")
@@ -261,6 +261,8 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
     if not missing:
         tier_prof = profile(f_now, cur.tiers, "tier")
         tier_prof = tier_prof.reindex([t for ct in order for t in order[ct] if t in tier_prof.index])
+    life_sum = None if missing else lifecycle_summary(cur.lifecycle, f_now)
+    del f_now   # everything read of it is computed: the year-ago comparison does not hold it (~2.5 GB at 10M)
     if dates["year_ago"] != dates["previous"]:
         f_year = feature_table(wh, dates["year_ago"].date(), columns=YEAR_AGO_COLUMNS, **kw)
         if _has_history(f_year):
@@ -270,10 +272,10 @@ def analyse_period(wh, period, params: dict, settings: dict | None = None,
     elif rates is not None:
         rates_yoy = rates
     return PeriodSegmentation(
-        period=period, dates=dates, features=f_now, current=cur, previous=prev, tier_summary=tiers_sum,
+        period=period, dates=dates, current=cur, previous=prev, tier_summary=tiers_sum,
         rfm_summary=rfm_summary(cur.rfm, cells), rfm_grids=grids, cluster_selection=sel, cluster_profiles=profs,
         cluster_zmeans=zm, cluster_penetration=pen,
-        lifecycle_summary=None if missing else lifecycle_summary(cur.lifecycle, f_now),
+        lifecycle_summary=life_sum,
         tier_pairs=pairs, tier_matrices=matrices, tier_rates=rates, tier_rates_yoy=rates_yoy,
         lifecycle_matrix=life_m, tier_closure=closure, tier_profiles=tier_prof, cluster_closure=cluster_closure,
         order=order, alpha=alpha, n_boot=n_boot, missing=missing)
