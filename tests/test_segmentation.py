@@ -347,6 +347,19 @@ def test_cluster_names_are_unique_and_descriptive():
     assert names.is_unique
 
 
+def test_cluster_descriptions_from_a_profile_already_made_are_the_ones_it_makes(small_now, small_clusters):
+    """analyse_period hands its cluster profile to cluster_descriptions instead of joining every customer again."""
+    from crm_lib.segmentation.profiles import cluster_descriptions
+
+    assign, models = small_clusters
+    for ctype, m in models.items():
+        own = cluster_descriptions(m, small_now)
+        seg = assign[assign["customer_type"] == ctype]
+        given = cluster_descriptions(m, small_now, profiled=profile(small_now, seg, "cluster"))
+        pd.testing.assert_frame_equal(given, own)
+        assert own["customers"].sum() == len(seg) and own["description"].str.contains("customers").all()
+
+
 def test_single_segment_profile_does_not_crash(tiny_now):
     act = tiny_now[tiny_now["is_active"]]
     p = profile(tiny_now, pd.DataFrame({"customer_id": act["customer_id"], "everyone": "all"}), "everyone")
