@@ -311,7 +311,8 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
     columns : sequence of str, optional
         Only these columns (``customer_id`` always first): what a caller reads of every customer, so the frame
         the driver holds is narrow (at 10M customers the whole table is ~5 GB in pandas, four columns ~1 GB).
-        The values are those of the whole table's columns. Not with ``part``.
+        The values are those of the whole table's columns; a name that is not a feature is left out (logged). Not
+        with ``part``.
 
     Returns
     -------
@@ -343,15 +344,22 @@ def feature_table(wh: Warehouse, as_of: str | date, window_days: int = 365, aum_
         q = part_query(wh, lambda: query(None), part, lambda: query(part.where(key)))
     try:
         tbl = wh.arrow(q)
-    except EngineMemoryError:
+    except (EngineMemoryError, DataContractError) as e:
         if names is None:
             raise
         # DuckDB plans a narrow select differently from the whole row, and at 10M customers under 4 GB one such
-        # plan (37 of the 57 columns) ran out of memory where the whole row's did not: the whole row, narrowed
-        # in Arrow before pandas (no copy), gives the same columns.
-        logger.warning("feature table as of %s: the %d-column query ran out of engine memory; the whole row is "
-                       "read and narrowed instead", as_of, len(names))
-        tbl = wh.arrow(query(customers_where, narrow=False)).select(names)
+        # plan (37 of the 57 columns) ran out of memory where the whole row's did not; and a column asked for may
+        # not be a feature (a clustering feature named in the settings): the whole row, narrowed in Arrow before
+        # pandas (no copy), gives the same columns, without those it lacks (the caller says what it misses).
+        whole = wh.arrow(query(customers_where, narrow=False))
+        absent = [c for c in names if c not in whole.column_names]
+        if isinstance(e, DataContractError) and not absent:
+            raise
+        logger.warning("feature table as of %s: the %d-column query %s; the whole row is read and narrowed "
+                       "instead", as_of, len(names), f"named {absent}, not features" if absent
+                       else "ran out of engine memory")
+        tbl = whole.select([c for c in names if c not in absent])
+        del whole
     # Through Arrow: about twice as fast as DuckDB's own DataFrame conversion for this
     # wide result. Integer columns with nulls become nullable Int64, the rest int64.
     df = tbl.to_pandas(date_as_object=False, types_mapper={pa.int64(): pd.Int64Dtype()}.get)

@@ -268,6 +268,16 @@ def test_a_narrow_feature_table_whose_query_runs_out_of_engine_memory_is_read_wh
         feature_table(wh, "2026-09-30", key=KEY)
 
 
+def test_a_narrow_feature_table_leaves_out_a_name_that_is_not_a_feature(wh, caplog):
+    """A clustering feature named in the settings that the feature table does not have is left out and logged, not
+    a DuckDB binder error; the caller (the clustering) says what it misses."""
+    want = feature_table(wh, "2026-09-30", key=KEY, columns=["customer_type", "aum_avg"])
+    with caplog.at_level("WARNING", logger="crm_lib.features"):
+        got = feature_table(wh, "2026-09-30", key=KEY, columns=["customer_type", "wallet_share", "aum_avg"])
+    pd.testing.assert_frame_equal(got, want)
+    assert "named ['wallet_share'], not features" in caplog.text
+
+
 def test_the_adoption_windows_of_a_larger_bank_are_a_stratified_sample_with_everyones_features(wh):
     full = adoption_data(wh, "2025-09-30", 12, key=KEY)
     n = len(full.features)

@@ -349,7 +349,7 @@ def _extra_features(wh: Warehouse, as_of: pd.Timestamp, key: str,
     return wh.sql(part_query(wh, lambda: query(""), only, lambda: query(cond)))
 
 
-def _left_joinshared_text(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.DataFrame:
+def _left_join_one(left: pd.DataFrame, right: pd.DataFrame, what: str) -> pd.DataFrame:
     """``left`` with ``right``'s columns alongside, matched on ``customer_id`` (one row each).
 
     ``merge(..., validate="one_to_one")`` does the same but sorts both key columns to check
@@ -378,8 +378,8 @@ def _with_features(wh, f, as_of, key, window_days, aum_months, tiers,
                           part=only)
     feats = feats.drop(columns=[c for c in ("customer_type", "age", "acquisition_channel", "region", "onboard_date",
                                             "closed_date") if c in feats.columns])
-    out = _left_joinshared_text(f, feats, "feature table")
-    out = _left_joinshared_text(out, _extra_features(wh, as_of, key, only), "accounts (product changes)")
+    out = _left_join_one(f, feats, "feature table")
+    out = _left_join_one(out, _extra_features(wh, as_of, key, only), "accounts (product changes)")
     for c in ("products_closed_90d", "products_opened_90d"):
         out[c] = out[c].fillna(0).astype("int64")
     return out

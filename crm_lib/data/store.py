@@ -151,9 +151,9 @@ class Warehouse:
         if limit:
             self.con.execute(f"SET memory_limit = {_lit(limit)}")
         # DuckDB's allocator (jemalloc on Linux) keeps the pages a query freed until it purges them in a later
-        # allocation: after the 1M bank's feature table the process held 1.1 GB more than with background purging
-        # (2.15 GB against 1.05 GB, 0.65 GB three seconds later). Purged in the background, a query's working
-        # memory goes back to the machine for the pandas frames that follow it.
+        # allocation: after the 1M bank's feature table the process held 2,039 MB by default and 1,247 MB with
+        # background purging (979 MB three seconds later; `benchmarks/run.py --only allocator`). Purged in the
+        # background, a query's working memory goes back to the machine for the pandas frames that follow it.
         self.con.execute("SET allocator_background_threads = true")
         # DuckDB spills an in-memory database to '.tmp' under the working directory (a kernel's is notebooks/)
         self._spill = Path(tempfile.gettempdir()) / f"crm-duckdb-{os.getpid()}-{secrets.token_hex(4)}"
@@ -318,6 +318,8 @@ class Warehouse:
             raise DataContractError(f"a value could not be converted while reading: {_first_line(e)}") from None
         except duckdb.OutOfMemoryException as e:
             raise EngineMemoryError(f"DuckDB ran out of memory for one query: {_first_line(e)}") from e
+        except duckdb.BinderException as e:   # e.g. a column the query names that the source does not give
+            raise DataContractError(f"a query named what the source does not have: {_first_line(e)}") from None
 
     def frame(self, table: str, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
         """Read canonical ``table`` (internal: raw identifiers and PII included)."""
