@@ -437,8 +437,8 @@ def _features_scale(bank: Path) -> dict:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        return round(next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS")) / 1024, 1)
+    """This process's resident memory now, MB."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _allocator(bank: Path, purge: bool) -> dict:
@@ -454,10 +454,10 @@ def _allocator(bank: Path, purge: bool) -> dict:
     t0 = time.perf_counter()
     df = feature_table(wh, AS_OF, key=KEY)
     secs = time.perf_counter() - t0
-    after = _rss_mb()
+    after = round(_rss_mb(), 1)
     time.sleep(3)
     return {"wall_seconds": round(secs, 2), "rows": len(df), "rss_after_query_mb": after,
-            "rss_3s_later_mb": _rss_mb(), "frame_mb": round(df.memory_usage(deep=False).sum() / 2**20, 1),
+            "rss_3s_later_mb": round(_rss_mb(), 1), "frame_mb": round(df.memory_usage(deep=False).sum() / 2**20, 1),
             "allocator_background_threads": purge}
 
 
@@ -691,16 +691,13 @@ def _driver_frames(bank: Path, which: str) -> dict:
     from crm_lib.clv.book import valued_columns
     from crm_lib.data.store import open_source, resolve_memory_limit
 
-    def rss_mb() -> float:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
     limit = resolve_memory_limit("auto", 2)
     out = {"frame": which, "duckdb_memory_limit": limit, "ceiling_mb": DRIVER_CEILING_MB}
     t0 = time.perf_counter()
 
     def watch():
         while True:
-            if rss_mb() > DRIVER_CEILING_MB:
+            if _rss_mb() > DRIVER_CEILING_MB:
                 out.update({"stopped_after_seconds": round(time.perf_counter() - t0, 1)})
                 print(json.dumps(out), flush=True)
                 print(f"stopped: the process passed {DRIVER_CEILING_MB:,} MB after "
@@ -718,13 +715,13 @@ def _driver_frames(bank: Path, which: str) -> dict:
                                                            reduce=valued_columns(cv.EXPLANATORY, end))}[which]
     with open_source(bank / "parquet", memory_limit=limit) as wh:
         gc.collect()
-        r0 = rss_mb()
+        r0 = _rss_mb()
         t0 = time.perf_counter()
         f = build(wh, end, key=KEY)
         secs = time.perf_counter() - t0
         gc.collect()
         out.update({"rows": len(f), "columns": f.shape[1], "seconds": round(secs, 1),
-                    "held_mb": round(rss_mb() - r0, 1)})
+                    "held_mb": round(_rss_mb() - r0, 1)})
     return out
 
 
