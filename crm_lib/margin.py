@@ -118,6 +118,46 @@ class ClvSettings:
                 f"({self.currency})")
 
 
+def _check_segments(seg: pd.Series, settings: ClvSettings) -> None:
+    where = Path(settings.source).name or "clv.yaml"
+    for name, table_ in (("rates", settings.rates), ("cost_to_serve_monthly", settings.cost_to_serve_monthly)):
+        miss = sorted(set(seg.unique()) - set(table_))
+        if miss:
+            n_miss = int(seg.isin(miss).sum())
+            raise DataContractError(f"customers.customer_type: segment(s) {miss} ({n_miss:,} customers) break rule "
+                                    f"'every segment has {name} in {where}'; add them to {settings.source or where}")
+
+
+def _check_products(counts: pd.Series, settings: ClvSettings) -> None:
+    """``counts``: open accounts by product name; every product needs a fee in the table."""
+    where = Path(settings.source).name or "clv.yaml"
+    miss = counts[~counts.index.isin(list(settings.product_fees_monthly))]
+    if len(miss):
+        miss = miss.sort_values(ascending=False, kind="stable")
+        raise DataContractError("accounts.product: product(s) " + ", ".join(f"{k!r} ({int(v):,} accounts)" for k, v in
+                                                                         miss.items())
+                                + f" break rule 'every product has a monthly fee in {where} (product_fees_monthly)'; "
+                                f"add them to {settings.source or where} (0 if the product earns no fee)")
+
+
+def _margin(balances: pd.DataFrame, fee: np.ndarray, settings: ClvSettings, table: str = "balances") -> pd.DataFrame:
+    """The margin arithmetic, given each balances row's monthly product fees ``fee``."""
+    for c in ("customer_id", "customer_type", "deposits", "loans", "investments"):
+        if c not in balances.columns:
+            raise DataContractError(f"{table}.{c}: column missing (rule 'balances by customer and segment')")
+    seg = balances["customer_type"].astype(str)
+    _check_segments(seg, settings)
+    r = {k: seg.map({s: float(v[k]) for s, v in settings.rates.items()}).to_numpy(float) for k in RATE_KEYS}
+    dep, loan, inv = (pd.to_numeric(balances[c], errors="coerce").fillna(0.0).to_numpy(float)
+                      for c in ("deposits", "loans", "investments"))
+    interest = (dep * r["deposit_spread"] + loan * r["loan_spread"] + inv * r["investment_fee"]) / 12.0
+    cts = seg.map({k: float(v) for k, v in settings.cost_to_serve_monthly.items()}).to_numpy(float)
+    out = pd.DataFrame({"customer_id": balances["customer_id"].to_numpy(), "interest_margin": interest,
+                        "fee_margin": fee, "cost_to_serve": cts, "margin": interest + fee - cts}, index=balances.index)
+    logger.info("monthly margin: %d customers, mean %.2f", len(out), float(out["margin"].mean()) if len(out) else 0.0)
+    return out
+
+
 def monthly_margin(balances: pd.DataFrame, products: pd.DataFrame, settings: ClvSettings,
                    table: str = "balances") -> pd.DataFrame:
     """Expected margin per month for each customer.
@@ -140,37 +180,16 @@ def monthly_margin(balances: pd.DataFrame, products: pd.DataFrame, settings: Clv
         A segment with no rates or cost to serve, or a product with no fee in the table
         (names the product, the number of accounts and the file to edit).
     """
-    for c in ("customer_id", "customer_type", "deposits", "loans", "investments"):
+    for c in ("customer_id", "customer_type"):
         if c not in balances.columns:
             raise DataContractError(f"{table}.{c}: column missing (rule 'balances by customer and segment')")
-    seg = balances["customer_type"].astype(str)
-    where = Path(settings.source).name or "clv.yaml"
-    for name, table_ in (("rates", settings.rates), ("cost_to_serve_monthly", settings.cost_to_serve_monthly)):
-        miss = sorted(set(seg.unique()) - set(table_))
-        if miss:
-            n_miss = int(seg.isin(miss).sum())
-            raise DataContractError(f"customers.customer_type: segment(s) {miss} ({n_miss:,} customers) break rule "
-                                    f"'every segment has {name} in {where}'; add them to {settings.source or where}")
+    _check_segments(balances["customer_type"].astype(str), settings)
     prod = products["product"].astype(str)
-    miss = sorted(set(prod.unique()) - set(settings.product_fees_monthly))
-    if miss:
-        counts = prod[prod.isin(miss)].value_counts()
-        raise DataContractError("accounts.product: product(s) " + ", ".join(f"{k!r} ({v:,} accounts)" for k, v in
-                                                                         counts.items())
-                                + f" break rule 'every product has a monthly fee in {where} (product_fees_monthly)'; "
-                                f"add them to {settings.source or where} (0 if the product earns no fee)")
-    r = {k: seg.map({s: float(v[k]) for s, v in settings.rates.items()}).to_numpy(float) for k in RATE_KEYS}
-    dep, loan, inv = (pd.to_numeric(balances[c], errors="coerce").fillna(0.0).to_numpy(float)
-                      for c in ("deposits", "loans", "investments"))
-    interest = (dep * r["deposit_spread"] + loan * r["loan_spread"] + inv * r["investment_fee"]) / 12.0
+    _check_products(prod.value_counts(sort=False), settings)
     fees = (products.assign(fee=prod.map(settings.product_fees_monthly).astype(float))
             .groupby("customer_id")["fee"].sum())
     fee = balances["customer_id"].map(fees).fillna(0.0).to_numpy(float)
-    cts = seg.map({k: float(v) for k, v in settings.cost_to_serve_monthly.items()}).to_numpy(float)
-    out = pd.DataFrame({"customer_id": balances["customer_id"].to_numpy(), "interest_margin": interest,
-                        "fee_margin": fee, "cost_to_serve": cts, "margin": interest + fee - cts}, index=balances.index)
-    logger.info("monthly margin: %d customers, mean %.2f", len(out), float(out["margin"].mean()) if len(out) else 0.0)
-    return out
+    return _margin(balances, fee, settings, table)
 
 
 def warehouse_margin(wh, as_of, settings: ClvSettings, key: str | None = None, aum_months: int = 3) -> pd.DataFrame:
@@ -179,6 +198,9 @@ def warehouse_margin(wh, as_of, settings: ClvSettings, key: str | None = None, a
     Balances: mean deposits, loans and investments over the last ``aum_months`` month-ends up to
     ``as_of``; products: accounts open on ``as_of``. Returns the ``monthly_margin`` columns plus
     ``customer_type``, ``deposits``, ``loans``, ``investments``.
+
+    The engine sums each customer's product fees (the fee table enters the query as bound values), so
+    only one row per customer comes back, never one per account.
     """
     from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 
@@ -187,16 +209,31 @@ def warehouse_margin(wh, as_of, settings: ClvSettings, key: str | None = None, a
     lo = (pd.Timestamp(as_of) - pd.DateOffset(months=int(aum_months)) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     wh.need("balances")
     wh.need("accounts")
-    pid = pseudonym_sql("c.customer_id", key)
+    is_open = (f"CAST(open_date AS DATE) <= DATE '{d}' "
+               f"AND (close_date IS NULL OR CAST(close_date AS DATE) > DATE '{d}')")
+    counts = wh.sql(f"SELECT product, count(*) AS n FROM accounts WHERE {is_open} GROUP BY product")
+    counts = pd.Series(counts["n"].to_numpy(), index=counts["product"].astype(str), dtype="int64")
+    _check_products(counts, settings)
+    priced = [(str(p), float(settings.product_fees_monthly[p])) for p in counts.index]
+    params: list = [v for pair in priced for v in pair]
+    fees_cte = ""
+    fee_col, fee_join = "0.0", ""
+    if priced:
+        values = ", ".join("(?, CAST(? AS DOUBLE))" for _ in priced)
+        fees_cte = (f", fee_of(product, fee) AS (VALUES {values}), "
+                    f"fees AS (SELECT a.customer_id, SUM(f.fee) AS fee FROM accounts a "
+                    f"JOIN fee_of f ON CAST(a.product AS VARCHAR) = f.product WHERE {is_open} GROUP BY a.customer_id)")
+        fee_col, fee_join = "COALESCE(fees.fee, 0.0)", "LEFT JOIN fees ON fees.customer_id = bal.customer_id"
+    pid = pseudonym_sql("bal.customer_id", key)
     bal = wh.sql(f"""
-      SELECT {pid} AS customer_id, c.customer_type,
-        AVG(b.deposits) AS deposits, AVG(b.loans) AS loans, AVG(b.investments) AS investments
-      FROM balances b JOIN customers c ON c.customer_id = b.customer_id
-      WHERE CAST(b.month AS DATE) <= DATE '{d}' AND CAST(b.month AS DATE) >= DATE '{lo}'
-      GROUP BY c.customer_id, c.customer_type""")
-    pid_a = pseudonym_sql("customer_id", key)
-    acc = wh.sql(f"""
-      SELECT {pid_a} AS customer_id, product FROM accounts
-      WHERE CAST(open_date AS DATE) <= DATE '{d}' AND (close_date IS NULL OR CAST(close_date AS DATE) > DATE '{d}')""")
-    m = monthly_margin(bal, acc, settings)
+      WITH bal AS (
+        SELECT c.customer_id, c.customer_type,
+          AVG(b.deposits) AS deposits, AVG(b.loans) AS loans, AVG(b.investments) AS investments
+        FROM balances b JOIN customers c ON c.customer_id = b.customer_id
+        WHERE CAST(b.month AS DATE) <= DATE '{d}' AND CAST(b.month AS DATE) >= DATE '{lo}'
+        GROUP BY c.customer_id, c.customer_type){fees_cte}
+      SELECT {pid} AS customer_id, bal.customer_type, bal.deposits, bal.loans, bal.investments,
+        CAST({fee_col} AS DOUBLE) AS fee
+      FROM bal {fee_join}""", params)
+    m = _margin(bal, bal["fee"].to_numpy(float), settings)
     return pd.concat([m, bal[["customer_type", "deposits", "loans", "investments"]]], axis=1)
