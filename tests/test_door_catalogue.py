@@ -672,6 +672,7 @@ def test_unique_keys_too_large_for_one_aggregate_are_counted_in_hash_parts(bank,
     (tx,) = [p for p in keys if p.table == "transactions"]
     assert len(tx.examples) == 5 and tx.examples["txn_id"].is_monotonic_increasing   # the first five in key order
     assert [p.message() for p in got.problems] == [p.message() for p in want.problems]
+    assert got.duplicate_rows == want.duplicate_rows and want.duplicate_rows["transactions"] == 7
     assert "keys of transactions read in 16 hash parts" in caplog.text
 
 
@@ -705,3 +706,43 @@ def test_the_quality_cards_key_counts_too_large_for_one_aggregate_are_counted_in
     pd.testing.assert_frame_equal(got, want)
     assert want.set_index("table").loc["transactions", "duplicates"] == 4 and len(want) >= 4
     assert "keys of transactions read in 16 hash parts" in caplog.text
+
+
+class _NoDistinctCounts(_NoRoomForOneAggregate):
+    """A connection on which the quality card may not count distinct keys at all (in one query or in parts)."""
+
+    def execute(self, query, *args):
+        if "SELECT DISTINCT" in query:
+            raise AssertionError(f"the card counted keys the door had counted: {query}")
+        return self._con.execute(query, *args)
+
+
+def test_the_quality_card_reuses_the_doors_duplicate_row_counts(bank, tmp_path):
+    """The door counts each key's duplicate rows on its way (a key held three times is one duplicated key and two
+    duplicate rows); the overview's quality card takes them from the door's verdict instead of reading 455M
+    transaction ids again, and its uniqueness is the one it counts itself. A verdict on another source is not
+    reused."""
+    from crm_lib.data import quality
+    from crm_lib.data.store import open_source
+    from crm_lib.reporting.context import door_summary
+
+    frames = {t: pd.read_parquet(bank / "parquet" / t) for t in TABLES}
+    frames["transactions"] = pd.concat([frames["transactions"], frames["transactions"].iloc[[5, 5, 900]]],
+                                       ignore_index=True)
+    source = write_source(tmp_path / "src", frames)
+    with open_source(source) as wh:
+        report = validate(wh, today=TODAY)
+        (keys,) = [p for p in report.errors if p.rule == "unique key"]
+        assert (keys.table, keys.count) == ("transactions", 2)          # two keys held more than once ...
+        assert report.duplicate_rows["transactions"] == 3               # ... by three rows beyond their first
+        assert set(report.duplicate_rows) >= {"customers", "accounts", "transactions"}
+        door = door_summary(report)
+        assert door["duplicate_rows"] == report.duplicate_rows
+        own = quality.uniqueness(wh)
+        wh.con = _NoDistinctCounts(wh.con)
+        reused = quality.scorecard(wh, door=door).uniqueness
+        wh.con = wh.con._con
+        pd.testing.assert_frame_equal(reused, own)
+        assert own.set_index("table").loc["transactions", "duplicates"] == 3
+        other = {**door, "source": str(tmp_path / "elsewhere"), "duplicate_rows": {"transactions": 99}}
+        assert quality.scorecard(wh, door=other).uniqueness.set_index("table").loc["transactions", "duplicates"] == 3

@@ -239,6 +239,8 @@ class ValidationReport:
     source: str
     problems: list[Problem]
     rows: dict[str, int]
+    #: table -> rows beyond the first of each key (rows - distinct keys), for every table whose key was checked
+    duplicate_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -378,8 +380,9 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
         problems.extend(found)
         if not any(p.rule.startswith("type ") for p in found):
             structurally_ok.add(t)
-    problems.extend(_relational_rules(wh, structurally_ok, today))
-    report = ValidationReport(wh.source, problems, rows)
+    duplicate_rows: dict[str, int] = {}
+    problems.extend(_relational_rules(wh, structurally_ok, today, duplicate_rows))
+    report = ValidationReport(wh.source, problems, rows, duplicate_rows)
     logger.info("validated %s: %d error(s), %d warning(s)", wh.source, len(report.errors), len(report.warnings))
     return report
 
@@ -555,8 +558,11 @@ def _rule_name(check: str) -> str:
     return check
 
 
-def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp) -> list[Problem]:
+def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp,
+                      duplicate_rows: dict | None = None) -> list[Problem]:
+    """The rules across rows and tables; ``duplicate_rows`` (given) gets each checked key's duplicate rows."""
     out: list[Problem] = []
+    duplicate_rows = {} if duplicate_rows is None else duplicate_rows
     con = wh.con
 
     def probe(table, column, rule, where_sql, select_sql, severity="error"):
@@ -572,31 +578,33 @@ def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp) -> list[Probl
             out.append(Problem(table, column, rule, int(n), ex, severity))
 
     def unique(table, key):
-        """Keys held more than once, checked in hash parts when one aggregate does not fit in memory
-        (``in_hash_parts``): the count and the first examples (in key order) are the ones the one query gives."""
-        dup = f"SELECT {key} FROM {_q(table)}{{where}} GROUP BY {key} HAVING count(*) > 1"
+        """Keys held more than once and the rows beyond each key's first, checked in hash parts when one
+        aggregate does not fit in memory (``in_hash_parts``): the counts and the first examples (in key order)
+        are the ones the one query gives."""
+        dup = f"SELECT count(*) AS c FROM {_q(table)}{{where}} GROUP BY {key} HAVING count(*) > 1"
         ex = f"SELECT {key}, count(*) AS copies FROM {_q(table)}{{where}} GROUP BY {key} HAVING count(*) > 1 " \
              f"ORDER BY {key} LIMIT {MAX_EXAMPLES}"
 
         def part(where):
-            k = con.execute(f"SELECT count(*) FROM ({dup.format(where=where)})").fetchall()[0][0]
-            return k, (con.execute(ex.format(where=where)).df() if k else None)
+            k, extra = con.execute(f"SELECT count(*), coalesce(sum(c - 1), 0) FROM ({dup.format(where=where)})"
+                                   ).fetchall()[0]
+            return k, extra, (con.execute(ex.format(where=where)).df() if k else None)
 
         parts = in_hash_parts(con, table, key, part)
-        n = sum(k for k, _ in parts)
+        n, extra = sum(k for k, _, _ in parts), sum(int(e) for _, e, _ in parts)
         if not n:
-            return 0, None
-        frames = [f for _, f in parts if f is not None]
+            return 0, 0, None
+        frames = [f for _, _, f in parts if f is not None]
         if len(frames) == 1:
-            return n, frames[0]
-        return n, pd.concat(frames).sort_values(KEYS[table]).head(MAX_EXAMPLES).reset_index(drop=True)
+            return n, extra, frames[0]
+        return n, extra, pd.concat(frames).sort_values(KEYS[table]).head(MAX_EXAMPLES).reset_index(drop=True)
 
     have = {t: set(wh.held(t)) for t in ok}   # a required column the source lacks has no rule to check
     for t in ok:
         key = ", ".join(_q(c) for c in KEYS[t])
         if set(KEYS[t]) <= have[t]:
             try:
-                n, ex = unique(t, key)
+                n, duplicate_rows[t], ex = unique(t, key)
             except duckdb.Error as e:
                 logger.debug("unique key of %s not checked", t, exc_info=True)
                 out.append(Problem(t, "+".join(KEYS[t]), "unique key (could not be checked)", 0,

@@ -229,5 +229,7 @@ def door_summary(report) -> dict:
     """The door's verdict as JSON-ready data (stored in the pack as door.json)."""
     return {"source": report.source, "ok": report.ok, "rows": report.rows,
             "errors": len(report.errors), "warnings": len(report.warnings),
+            # rows beyond each key's first, per table whose key the door checked (the quality card reuses them)
+            "duplicate_rows": dict(getattr(report, "duplicate_rows", {}) or {}),
             # counts only: example rows may hold raw identifiers and never leave the door
             "problems": [{k: v for k, v in p.as_dict().items() if k != "examples"} for p in report.problems]}
