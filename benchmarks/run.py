@@ -92,6 +92,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -396,11 +397,43 @@ SCALE_MEMORY_LIMIT = "10GB"     # DuckDB's limit for the scale benchmark: the 16
 SCALE_SIZES = ["100k", "1m", "10m"]
 
 
+@contextlib.contextmanager
+def _largest_size(folders, every: float = 0.2):
+    """While the block runs, sum the sizes of the files under ``folders()`` every ``every`` seconds; yields a
+    one-item list that holds the largest sum seen (bytes) when the block ends. Files that go while they are
+    counted (DuckDB drops its spill files as it goes) are skipped."""
+    import threading
+
+    peak = [0]
+    done = threading.Event()
+
+    def size() -> int:
+        total = 0
+        for folder in folders():
+            for f in Path(folder).rglob("*"):
+                try:
+                    total += f.stat().st_size if f.is_file() else 0
+                except OSError:
+                    pass
+        return total
+
+    def watch():
+        while not done.wait(every):
+            peak[0] = max(peak[0], size())
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        watcher.join()
+
+
 def _features_scale(bank: Path) -> dict:
     """``feature_table`` on DuckDB over ``bank``'s Parquet folder under ``SCALE_MEMORY_LIMIT``, spilling to
     ``WORK/spill``; the spill folder's size is sampled every 0.2 s (its largest size is the spill)."""
     import shutil
-    import threading
 
     from crm_lib.data.store import open_source
     from crm_lib.features import feature_table
@@ -408,26 +441,13 @@ def _features_scale(bank: Path) -> dict:
     spill = WORK / "spill"
     shutil.rmtree(spill, ignore_errors=True)
     spill.mkdir(parents=True)
-    peak = [0]
-    done = threading.Event()
-
-    def watch():
-        while not done.wait(0.2):
-            size = sum(f.stat().st_size for f in spill.rglob("*") if f.is_file())
-            peak[0] = max(peak[0], size)
-
     t0 = time.perf_counter()
     wh = open_source(bank / "parquet")
     wh.con.execute(f"SET memory_limit = '{SCALE_MEMORY_LIMIT}'")
     wh.con.execute(f"SET temp_directory = '{spill}'")
     t1 = time.perf_counter()
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with _largest_size(lambda: [spill]) as peak:
         df = feature_table(wh, AS_OF, key=KEY)
-    finally:
-        done.set()
-        watcher.join()
     t2 = time.perf_counter()
     wh.close()
     shutil.rmtree(spill, ignore_errors=True)
@@ -1002,14 +1022,18 @@ def _timed_pack(source: str, reports: Path, settings: tuple = ()) -> dict:
     ``settings``): wall, CPU and memory of it and every process under it, and per notebook from the manifest."""
     import resource
 
+    import tempfile
+
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = ru0.ru_maxrss
     load_before = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--force",
-                        "--source", source, "--set", f"reports_dir={reports}",
-                        *(x for kv in settings for x in ("--set", kv))],
-                       capture_output=True, text=True, cwd=ROOT)
+    # every kernel's DuckDB spills to a folder of its own under the temporary directory (crm_lib.data.store)
+    with _largest_size(lambda: Path(tempfile.gettempdir()).glob("crm-duckdb-*"), every=1.0) as spill:
+        r = subprocess.run([sys.executable, "-m", "crm_lib.cli", "-q", "run", "quarterly", "--force",
+                            "--source", source, "--set", f"reports_dir={reports}",
+                            *(x for kv in settings for x in ("--set", kv))],
+                           capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = ru1.ru_maxrss
@@ -1022,6 +1046,8 @@ def _timed_pack(source: str, reports: Path, settings: tuple = ()) -> dict:
     return {"profile": "quarterly", "period": m["period"], "status": m["status"], "pack": str(packs[-1]),
             "wall_seconds": round(wall, 2),
             "peak_rss_mb_largest_process": round(max(peak, before) / 1024, 1),
+            # the largest total of the kernels' DuckDB spill folders, sampled every second
+            "spill_peak_mb": round(spill[0] / 2**20, 1),
             # CPU of the run and every process under it (kernels, DuckDB threads); with the load average, says
             # how much of the 2 cores the pack got: wall is inflated when others share the machine
             "cpu_user_seconds": round(ru1.ru_utime - ru0.ru_utime, 1),
