@@ -81,8 +81,26 @@ def _contract_columns(wh: Warehouse, table: str) -> list[str]:
     return [c for c in SCHEMAS[table].columns if c in cols and c not in absent and c not in PII_COLUMNS]
 
 
-def completeness(wh: Warehouse) -> pd.DataFrame:
+def _fill_counts(wh: Warehouse, table: str, freq: str = "Q") -> pd.DataFrame | None:
+    """Rows and filled cells of each contract column of ``table``, by period of its main date (``schema.DATE_COLUMNS``,
+    first column; ``period`` NaT for rows whose date is missing or does not read): one scan serves both
+    ``completeness`` (summed over periods) and ``trend``. None for a table without a date or contract column."""
+    date_cols = [c for c in DATE_COLUMNS.get(table, []) if c in wh.held(table)]
+    cols = _contract_columns(wh, table)
+    if not date_cols or not cols:
+        return None
+    types = wh.columns(table)
+    d = f"date_trunc(?, {_as(date_cols[0], 'TIMESTAMP', types)})"
+    sel = ", ".join(f"count({_filled(c, types)}) AS f{i}" for i, c in enumerate(cols))
+    df = wh.con.execute(f"SELECT {d} AS period, count(*) AS rows, {sel} FROM {ident(table)} GROUP BY 1 ORDER BY 1",
+                        [PERIOD_FREQS[freq]]).df()
+    return df.rename(columns={f"f{i}": c for i, c in enumerate(cols)})
+
+
+def completeness(wh: Warehouse, fill_counts: dict | None = None) -> pd.DataFrame:
     """Filled cells per table and contract column held by the source.
+
+    ``fill_counts`` (table -> ``_fill_counts``' frame), given, are summed instead of scanning those tables again.
 
     Returns
     -------
@@ -95,8 +113,12 @@ def completeness(wh: Warehouse) -> pd.DataFrame:
         cols, types = _contract_columns(wh, t), wh.columns(t)
         if not cols:
             continue
-        sel = ", ".join(["count(*)"] + [f"count({_filled(c, types)})" for c in cols])
-        n, *filled = wh.con.execute(f"SELECT {sel} FROM {ident(t)}").fetchall()[0]
+        by = (fill_counts or {}).get(t)
+        if by is not None:
+            n, filled = int(by["rows"].sum()), [int(by[c].sum()) for c in cols]
+        else:
+            sel = ", ".join(["count(*)"] + [f"count({_filled(c, types)})" for c in cols])
+            n, *filled = wh.con.execute(f"SELECT {sel} FROM {ident(t)}").fetchall()[0]
         for c, f in zip(cols, filled):
             out.append({"table": t, "column": c, "not_null": not SCHEMAS[t].columns[c].nullable,
                         "rows": int(n), "filled": int(f), "completeness": f / n if n else float("nan")})
@@ -312,13 +334,15 @@ def by_branch(wh: Warehouse, by: str = "branch_id") -> pd.DataFrame:
     return long[cols_out].sort_values(["branch", "column"], ignore_index=True)
 
 
-def trend(wh: Warehouse, freq: str = "Q") -> pd.DataFrame:
+def trend(wh: Warehouse, freq: str = "Q", fill_counts: dict | None = None) -> pd.DataFrame:
     """Completeness of each table by period of its main date (``schema.DATE_COLUMNS``, first column).
 
     Parameters
     ----------
     freq : {'M', 'Q', 'Y'}
         Period length.
+    fill_counts : dict, optional
+        Table -> ``_fill_counts(wh, table, freq)``, when already read (``scorecard`` reads them once).
 
     Returns
     -------
@@ -326,19 +350,15 @@ def trend(wh: Warehouse, freq: str = "Q") -> pd.DataFrame:
         ``table``, ``period`` (first day of the period), ``rows``, ``cells``, ``filled``,
         ``completeness`` (filled cells / cells over the table's contract columns, 0-1).
     """
-    unit = PERIOD_FREQS[freq]
     out = []
     for t in wh.tables():
-        date_cols = [c for c in DATE_COLUMNS.get(t, []) if c in wh.held(t)]
-        cols = _contract_columns(wh, t)
-        if not date_cols or not cols:
+        by = fill_counts[t] if fill_counts is not None and t in fill_counts else _fill_counts(wh, t, freq)
+        if by is None:
             continue
-        types = wh.columns(t)
-        d = f"date_trunc(?, {_as(date_cols[0], 'TIMESTAMP', types)})"
-        filled = " + ".join(f"count({_filled(c, types)})" for c in cols)
-        df = wh.con.execute(f"SELECT {d} AS period, count(*) AS rows, {filled} AS filled FROM {ident(t)} "
-                            f"GROUP BY 1 HAVING period IS NOT NULL ORDER BY 1", [unit]).df()
-        df.insert(0, "table", t)
+        cols = [c for c in by.columns if c not in ("period", "rows")]
+        df = by[by["period"].notna()]
+        df = pd.DataFrame({"table": t, "period": df["period"], "rows": df["rows"],
+                           "filled": df[cols].sum(axis=1).astype("int64")}).reset_index(drop=True)
         df["cells"] = df["rows"] * len(cols)
         df["completeness"] = df["filled"] / df["cells"]
         out.append(df)
@@ -453,8 +473,10 @@ def scorecard(wh: Warehouse, as_of=None, stale_days: int = 31, freq: str = "Q",
     QualityScorecard
     """
     known = door.get("duplicate_rows") if door and door.get("source") == wh.source else None
-    card = QualityScorecard(completeness(wh), validity(wh), uniqueness(wh, known), freshness(wh, as_of, stale_days),
-                            consistency(wh), by_branch(wh, by), trend(wh, freq), unused_personal_fields(wh),
+    fills = {t: f for t in wh.tables() if (f := _fill_counts(wh, t, freq)) is not None}   # one scan per table
+    card = QualityScorecard(completeness(wh, fills), validity(wh), uniqueness(wh, known),
+                            freshness(wh, as_of, stale_days), consistency(wh), by_branch(wh, by),
+                            trend(wh, freq, fills), unused_personal_fields(wh),
                             stale_days)
     logger.info("quality scorecard of %s: %s", wh.source,
                 ", ".join(f"{r.dimension} {r.score:.3f}" for r in card.summary().itertuples()))
