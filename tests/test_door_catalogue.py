@@ -709,19 +709,20 @@ def test_the_quality_cards_key_counts_too_large_for_one_aggregate_are_counted_in
 
 
 class _NoDistinctCounts(_NoRoomForOneAggregate):
-    """A connection on which the quality card may not count distinct keys at all (in one query or in parts)."""
+    """A connection on which the quality card may not count distinct keys (in one query or in parts) nor
+    orphans."""
 
     def execute(self, query, *args):
-        if "SELECT DISTINCT" in query:
-            raise AssertionError(f"the card counted keys the door had counted: {query}")
+        if "SELECT DISTINCT" in query or "ANTI JOIN" in query:
+            raise AssertionError(f"the card counted what the door had counted: {query}")
         return self._con.execute(query, *args)
 
 
-def test_the_quality_card_reuses_the_doors_duplicate_row_counts(bank, tmp_path):
+def test_the_quality_card_reuses_the_doors_duplicate_row_and_orphan_counts(bank, tmp_path):
     """The door counts each key's duplicate rows on its way (a key held three times is one duplicated key and two
-    duplicate rows); the overview's quality card takes them from the door's verdict instead of reading 455M
-    transaction ids again, and its uniqueness is the one it counts itself. A verdict on another source is not
-    reused."""
+    duplicate rows) and the orphans of each foreign key; the overview's quality card takes them from the door's
+    verdict instead of reading 455M transactions again, and its uniqueness and consistency are the ones it
+    counts itself. A verdict on another source is not reused."""
     from crm_lib.data import quality
     from crm_lib.data.store import open_source
     from crm_lib.reporting.context import door_summary
@@ -729,20 +730,26 @@ def test_the_quality_card_reuses_the_doors_duplicate_row_counts(bank, tmp_path):
     frames = {t: pd.read_parquet(bank / "parquet" / t) for t in TABLES}
     frames["transactions"] = pd.concat([frames["transactions"], frames["transactions"].iloc[[5, 5, 900]]],
                                        ignore_index=True)
+    frames["transactions"].loc[[10, 11, 12, 13], "customer_id"] = "NO-SUCH-CUSTOMER"
     source = write_source(tmp_path / "src", frames)
     with open_source(source) as wh:
         report = validate(wh, today=TODAY)
+        assert report.rule_counts["transactions.customer_id: exists in customers.customer_id"] == 4
+        assert report.rule_counts["accounts.customer_id: exists in customers.customer_id"] == 0
         (keys,) = [p for p in report.errors if p.rule == "unique key"]
         assert (keys.table, keys.count) == ("transactions", 2)          # two keys held more than once ...
         assert report.duplicate_rows["transactions"] == 3               # ... by three rows beyond their first
         assert set(report.duplicate_rows) >= {"customers", "accounts", "transactions"}
         door = door_summary(report)
-        assert door["duplicate_rows"] == report.duplicate_rows
-        own = quality.uniqueness(wh)
+        assert door["duplicate_rows"] == report.duplicate_rows and door["rule_counts"] == report.rule_counts
+        own = quality.uniqueness(wh), quality.consistency(wh)
         wh.con = _NoDistinctCounts(wh.con)
-        reused = quality.scorecard(wh, door=door).uniqueness
+        card = quality.scorecard(wh, door=door)
         wh.con = wh.con._con
-        pd.testing.assert_frame_equal(reused, own)
-        assert own.set_index("table").loc["transactions", "duplicates"] == 3
+        pd.testing.assert_frame_equal(card.uniqueness, own[0])
+        pd.testing.assert_frame_equal(card.consistency, own[1])
+        assert own[0].set_index("table").loc["transactions", "duplicates"] == 3
+        fk = own[1].set_index(["table", "rule"]).loc[("transactions", "exists in customers.customer_id")]
+        assert (fk["broken"], fk["rows"]) == (4, len(frames["transactions"]))
         other = {**door, "source": str(tmp_path / "elsewhere"), "duplicate_rows": {"transactions": 99}}
         assert quality.scorecard(wh, door=other).uniqueness.set_index("table").loc["transactions", "duplicates"] == 3

@@ -241,6 +241,8 @@ class ValidationReport:
     rows: dict[str, int]
     #: table -> rows beyond the first of each key (rows - distinct keys), for every table whose key was checked
     duplicate_rows: dict[str, int] = field(default_factory=dict)
+    #: "table.column: rule" -> rows breaking it, for every cross-table rule checked (0 included)
+    rule_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -268,6 +270,11 @@ class ValidationReport:
     def raise_for_errors(self) -> None:
         if self.errors:
             raise DataContractError(self.text(), problems=self.errors)
+
+
+def rule_key(table: str, column: str, rule: str) -> str:
+    """The name of a checked rule in ``ValidationReport.rule_counts`` (and ``door.json``'s ``rule_counts``)."""
+    return f"{table}.{column}: {rule}"
 
 
 def in_hash_parts(con, table: str, key: str, run) -> list:
@@ -381,8 +388,9 @@ def validate(wh: Warehouse, today: pd.Timestamp | None = None, batch_rows: int =
         if not any(p.rule.startswith("type ") for p in found):
             structurally_ok.add(t)
     duplicate_rows: dict[str, int] = {}
-    problems.extend(_relational_rules(wh, structurally_ok, today, duplicate_rows))
-    report = ValidationReport(wh.source, problems, rows, duplicate_rows)
+    rule_counts: dict[str, int] = {}
+    problems.extend(_relational_rules(wh, structurally_ok, today, duplicate_rows, rule_counts))
+    report = ValidationReport(wh.source, problems, rows, duplicate_rows, rule_counts)
     logger.info("validated %s: %d error(s), %d warning(s)", wh.source, len(report.errors), len(report.warnings))
     return report
 
@@ -559,10 +567,12 @@ def _rule_name(check: str) -> str:
 
 
 def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp,
-                      duplicate_rows: dict | None = None) -> list[Problem]:
-    """The rules across rows and tables; ``duplicate_rows`` (given) gets each checked key's duplicate rows."""
+                      duplicate_rows: dict | None = None, rule_counts: dict | None = None) -> list[Problem]:
+    """The rules across rows and tables; ``duplicate_rows`` (given) gets each checked key's duplicate rows and
+    ``rule_counts`` each checked rule's broken rows (``rule_key``)."""
     out: list[Problem] = []
     duplicate_rows = {} if duplicate_rows is None else duplicate_rows
+    rule_counts = {} if rule_counts is None else rule_counts
     con = wh.con
 
     def probe(table, column, rule, where_sql, select_sql, severity="error"):
@@ -574,6 +584,7 @@ def _relational_rules(wh: Warehouse, ok: set, today: pd.Timestamp,
             out.append(Problem(table, column, f"{rule} (could not be checked)", 0,
                                pd.DataFrame({"reason": [_first_line(e)]})))
             return
+        rule_counts[rule_key(table, column, rule)] = int(n)
         if n:
             out.append(Problem(table, column, rule, int(n), ex, severity))
 

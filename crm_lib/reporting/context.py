@@ -231,5 +231,7 @@ def door_summary(report) -> dict:
             "errors": len(report.errors), "warnings": len(report.warnings),
             # rows beyond each key's first, per table whose key the door checked (the quality card reuses them)
             "duplicate_rows": dict(getattr(report, "duplicate_rows", {}) or {}),
+            # rows breaking each cross-table rule the door checked, 0 included (the card reuses the foreign keys')
+            "rule_counts": dict(getattr(report, "rule_counts", {}) or {}),
             # counts only: example rows may hold raw identifiers and never leave the door
             "problems": [{k: v for k, v in p.as_dict().items() if k != "examples"} for p in report.problems]}
