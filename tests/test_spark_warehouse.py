@@ -238,6 +238,9 @@ def test_the_door_finds_the_same_problems(spark, faulty_folder):
             ("customers", "closed_date", "closed_date >= onboard_date"), ("surveys", "nps", "integer 0-10"),
             ("complaints", "opened_at", "type date"), ("campaigns", "*", "optional table present")} <= rules
     assert _problems(got) == _problems(want)   # rules, counts, severities and the example rows
+    # what the quality card reuses: each key's duplicate rows, each cross-table rule's broken rows
+    assert (got.duplicate_rows, got.rule_counts) == (want.duplicate_rows, want.rule_counts)
+    assert want.duplicate_rows["customers"] > 0 and want.rule_counts
 
 
 # the customer master of tests/test_mapping_files.py, and deposits in cents
