@@ -140,13 +140,16 @@ def _check_products(counts: pd.Series, settings: ClvSettings) -> None:
                                 f"add them to {settings.source or where} (0 if the product earns no fee)")
 
 
-def _margin(balances: pd.DataFrame, fee: np.ndarray, settings: ClvSettings, table: str = "balances") -> pd.DataFrame:
-    """The margin arithmetic, given each balances row's monthly product fees ``fee``."""
+def _check_balances(balances: pd.DataFrame, settings: ClvSettings, table: str) -> None:
     for c in ("customer_id", "customer_type", "deposits", "loans", "investments"):
         if c not in balances.columns:
             raise DataContractError(f"{table}.{c}: column missing (rule 'balances by customer and segment')")
+    _check_segments(balances["customer_type"].astype(str), settings)
+
+
+def _margin(balances: pd.DataFrame, fee: np.ndarray, settings: ClvSettings) -> pd.DataFrame:
+    """The margin arithmetic, given each balances row's monthly product fees ``fee`` (``balances`` checked)."""
     seg = balances["customer_type"].astype(str)
-    _check_segments(seg, settings)
     r = {k: seg.map({s: float(v[k]) for s, v in settings.rates.items()}).to_numpy(float) for k in RATE_KEYS}
     dep, loan, inv = (pd.to_numeric(balances[c], errors="coerce").fillna(0.0).to_numpy(float)
                       for c in ("deposits", "loans", "investments"))
@@ -180,16 +183,13 @@ def monthly_margin(balances: pd.DataFrame, products: pd.DataFrame, settings: Clv
         A segment with no rates or cost to serve, or a product with no fee in the table
         (names the product, the number of accounts and the file to edit).
     """
-    for c in ("customer_id", "customer_type"):
-        if c not in balances.columns:
-            raise DataContractError(f"{table}.{c}: column missing (rule 'balances by customer and segment')")
-    _check_segments(balances["customer_type"].astype(str), settings)
+    _check_balances(balances, settings, table)
     prod = products["product"].astype(str)
     _check_products(prod.value_counts(sort=False), settings)
     fees = (products.assign(fee=prod.map(settings.product_fees_monthly).astype(float))
             .groupby("customer_id")["fee"].sum())
     fee = balances["customer_id"].map(fees).fillna(0.0).to_numpy(float)
-    return _margin(balances, fee, settings, table)
+    return _margin(balances, fee, settings)
 
 
 def warehouse_margin(wh, as_of, settings: ClvSettings, key: str | None = None, aum_months: int = 3) -> pd.DataFrame:
@@ -200,7 +200,8 @@ def warehouse_margin(wh, as_of, settings: ClvSettings, key: str | None = None, a
     ``customer_type``, ``deposits``, ``loans``, ``investments``.
 
     The engine sums each customer's product fees (the fee table enters the query as bound values), so
-    only one row per customer comes back, never one per account.
+    only one row per customer comes back, never one per account. A product without a fee is reported
+    before the balances are read (``monthly_margin`` checks segments first).
     """
     from crm_lib.data.privacy import pseudonym_key, pseudonym_sql
 
@@ -235,5 +236,6 @@ def warehouse_margin(wh, as_of, settings: ClvSettings, key: str | None = None, a
       SELECT {pid} AS customer_id, bal.customer_type, bal.deposits, bal.loans, bal.investments,
         CAST({fee_col} AS DOUBLE) AS fee
       FROM bal {fee_join}""", params)
+    _check_balances(bal, settings, "balances")
     m = _margin(bal, bal["fee"].to_numpy(float), settings)
     return pd.concat([m, bal[["customer_type", "deposits", "loans", "investments"]]], axis=1)
