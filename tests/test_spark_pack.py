@@ -81,6 +81,8 @@ def test_the_quarterly_pack_on_spark_has_the_duckdb_packs_facts(packs):
     m = json.loads((spark / "manifest.json").read_text())
     assert m["status"] == "ok" and m["data"]["source"].startswith("spark:local[2]?path=") and m["built"] == "facts only"
     assert [n["status"] for n in m["notebooks"]] == ["ok"] * 8
+    # the same data, read from a DuckDB file and by Spark from Parquet, has one fingerprint
+    assert m["data"]["fingerprint"] == json.loads((duck / "manifest.json").read_text())["data"]["fingerprint"]
     facts = json.loads((spark / "facts.json").read_text())
     assert len(facts) > 100
     assert_same_facts(json.loads((duck / "facts.json").read_text()), facts, (duck.parent.parent, spark.parent.parent))

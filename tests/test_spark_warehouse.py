@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -339,3 +340,19 @@ def test_what_spark_does_not_take(spark, tiny_bank, tmp_path):
         open_source(f"spark:local[2]?path={tiny_bank}")          # the folder holds warehouse.duckdb
     with pytest.raises(SourceError, match=r"spark:local\[N\]\?path="):
         open_source(f"spark:yarn?path={tiny_bank / 'parquet'}")
+
+
+def test_the_fingerprint_is_the_duckdb_one(engines, tmp_path):
+    """A pack's manifest records the source's fingerprint: the same data gives the same one on Spark (each
+    row's text is written alike by both engines, ``crm_lib.data.store.row_text``), here for the tiny bank and
+    for a table of edge values (NaN, infinity, millionths, 1e14 + 0.5, NULL, an empty string, dates)."""
+    from test_fingerprint import CUSTOMERS
+
+    duck, sw = engines
+    assert sw.fingerprint() == duck.fingerprint()
+    folder = tmp_path / "edges"
+    folder.mkdir()
+    duckdb.connect().execute(f"COPY ({CUSTOMERS}) TO '{folder / 'customers.parquet'}' (FORMAT parquet)")
+    with open_source(folder) as d, open_source(f"spark:local[2]?path={folder}") as s:
+        assert s.columns("customers") == d.columns("customers")
+        assert s.fingerprint() == d.fingerprint()

@@ -307,9 +307,17 @@ def _fix_for_spark(node: exp.Expression) -> exp.Expression:
     - ``try_strptime(x, '<strftime format>')`` (a mapping's date ``format``): Spark's ``try_to_timestamp`` with
       the format in Spark's pattern letters (``spark_datetime_pattern``), on ``x`` without surrounding white
       space, which DuckDB skips too.
+    - ``CAST('0x' || h AS BIGINT)`` (the number a hexadecimal string ``h`` writes, as ``fingerprint`` reads an
+      MD5): Spark reads no ``0x``; ``CAST(conv(h, 16, 10) AS BIGINT)``.
     """
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "try_strptime":
         return _try_to_timestamp(node)
+    if isinstance(node, exp.Cast) and node.to.is_type("bigint"):
+        pipe = node.this.unnest()
+        if (isinstance(pipe, exp.DPipe) and isinstance(pipe.this, exp.Literal) and pipe.this.is_string
+                and pipe.this.this.lower() == "0x"):
+            return exp.Cast(this=exp.func("conv", pipe.expression.copy(), exp.Literal.number(16),
+                                          exp.Literal.number(10)), to=node.to.copy())
     if isinstance(node, exp.Div):
         for side in ("this", "expression"):
             lit = node.args.get(side)
@@ -679,19 +687,6 @@ class SparkWarehouse(Warehouse):
             self.spark.catalog.dropTempView(name)
         except Exception:   # noqa: BLE001 -- a session stopped under us
             pass
-
-    def fingerprint(self) -> str:
-        """A content hash of every canonical table (row count and an order-free hash of rows).
-
-        Spark's own row hash (``xxhash64``): the same data gives a different fingerprint on DuckDB.
-        """
-        h = hashlib.sha256()
-        for t in self.tables():
-            cols = ", ".join(f"`{c}`" for c in self.columns(t))
-            n, x = self.spark.sql(f"SELECT count(*), coalesce(sum(xxhash64({cols}) % 1000000007), 0) "
-                                  f"FROM {t}").collect()[0]
-            h.update(f"{t}:{n}:{x};".encode())
-        return h.hexdigest()[:16]
 
     def close(self) -> None:
         """Drop this warehouse's views (the Spark session itself is left running for the next one)."""

@@ -118,6 +118,44 @@ def share_strings(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+             "UBIGINT")
+_NUMBERS = ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC")
+
+
+def row_text(columns: dict[str, str]) -> str:
+    """A DuckDB SQL expression giving each row's text for ``fingerprint``, from ``columns`` (name -> DuckDB
+    type name), which DuckDB and Spark (through ``to_spark``) write alike, so that a fingerprint does not
+    depend on the engine or on how the source stored a value.
+
+    The columns in name order, joined by the unit separator (``chr(31)``), NULL as the record separator
+    (``chr(30)``). An integer is its digits. Any other number is read as a DOUBLE (IEEE arithmetic is the
+    same on both engines; their texts of a double are not): a whole value below 9e15 as its digits (so
+    ``5``, ``5.0`` and a DECIMAL ``5.00`` read alike), else below 1e12 as the floor of its millionths with
+    ``u`` (``1.5`` is ``1500000u``), else its floor with ``~``; beyond 9e15, infinite or not a number as
+    ``+big``, ``-big`` or ``nan``. A date or a timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff`` (a DATE is its
+    midnight). A string or a boolean as its text.
+    """
+    parts = []
+    for name in sorted(columns):
+        c, kind = _q(name), columns[name].upper()
+        if kind in _INTEGERS:
+            text = f"CAST({c} AS VARCHAR)"
+        elif kind.startswith(_NUMBERS):
+            d = f"CAST({c} AS DOUBLE)"
+            text = (f"CASE WHEN abs({d}) < 9e15 AND {d} = floor({d}) THEN CAST(CAST({d} AS BIGINT) AS VARCHAR) "
+                    f"WHEN abs({d}) < 1e12 "
+                    f"THEN CAST(CAST(floor({d} * CAST(1000000 AS DOUBLE)) AS BIGINT) AS VARCHAR) || 'u' "
+                    f"WHEN abs({d}) < 9e15 THEN CAST(CAST(floor({d}) AS BIGINT) AS VARCHAR) || '~' "
+                    f"WHEN {d} > 0 THEN '+big' WHEN {d} < 0 THEN '-big' WHEN {d} IS NOT NULL THEN 'nan' END")
+        elif kind.startswith(("DATE", "TIMESTAMP")) and "TIME ZONE" not in kind:
+            text = f"strftime(CAST({c} AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f')"
+        else:
+            text = f"CAST({c} AS VARCHAR)"
+        parts.append(f"coalesce({text}, chr(30))")
+    return f"concat_ws(chr(31), {', '.join(parts)})" if parts else "''"
+
+
 class Warehouse:
     """A read-only view of a source as the canonical tables.
 
@@ -376,11 +414,20 @@ class Warehouse:
         return day if day.is_month_end else (day - pd.offsets.MonthEnd(1)).normalize()
 
     def fingerprint(self) -> str:
-        """A content hash of every canonical table (row count and an order-free hash of rows)."""
+        """A content hash of every canonical table, the same on every engine and source form.
+
+        Per table, its row count and the sum over rows of the first 60 bits of the MD5 of the row's text
+        (``row_text``): order-free, and the same for the same rows whether they are read by DuckDB or Spark,
+        from a DuckDB file, Parquet or CSV. One query per table, run by the engine (the rows never leave it).
+        """
         h = hashlib.sha256()
         for t in self.tables():
-            n, x = self.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {_q(t)} t").fetchall()[0]
-            h.update(f"{t}:{n}:{x};".encode())
+            row = row_text(self.columns(t))
+            n, x = self.con.execute(
+                f"SELECT count(*), coalesce(sum(CAST(CAST(('0x' || substr(md5({row}), 1, 15)) AS BIGINT) "
+                f"AS DECIMAL(38, 0))), 0) "
+                f"FROM {_q(t)}").fetchall()[0]
+            h.update(f"{t}:{n}:{int(x)};".encode())
         return h.hexdigest()[:16]
 
     @contextmanager
