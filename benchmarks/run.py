@@ -245,6 +245,8 @@ def child(argv: list[str]) -> None:
         res = _features_scale(Path(a.out))
     elif a.what in ("allocator_purge", "allocator_keep"):
         res = _allocator(Path(a.out), purge=a.what == "allocator_purge")
+    elif a.what == "fingerprint":
+        res = _fingerprint(Path(a.out))
     elif a.what == "features_spark":
         from crm_lib.data.store import open_source
         from crm_lib.features import feature_table
@@ -493,6 +495,43 @@ def bench_allocator(n: int) -> dict:
             "rss_after_query_ratio_default_to_purge": ratio,
             "what": "feature_table on the Parquet folder: resident memory after the query with DuckDB's allocator "
                     "purging in the background (Warehouse's setting) against DuckDB's default (pages kept)"}
+
+
+def _fingerprint(bank: Path) -> dict:
+    """The source fingerprint of ``bank``'s Parquet folder under DuckDB's 4 GB (a large pack's per-kernel limit):
+    the workbench's (MD5 of each row's engine-neutral text, ``Warehouse.fingerprint``) against DuckDB's own row
+    hash (``sum(hash(t))``, what it was before, different on Spark), per table, the same process."""
+    from crm_lib.data.store import _q, open_source
+
+    wh = open_source(bank / "parquet", memory_limit="4GB")
+    tables = wh.tables()
+    rows = {t: wh.con.execute(f"SELECT count(*) FROM {_q(t)}").fetchall()[0][0] for t in tables}
+    t0 = time.perf_counter()
+    fp = wh.fingerprint()
+    neutral = time.perf_counter() - t0
+    own = {}
+    for t in tables:
+        t1 = time.perf_counter()
+        wh.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {_q(t)} t").fetchall()
+        own[t] = round(time.perf_counter() - t1, 2)
+    wh.close()
+    return {"wall_seconds": round(neutral, 2), "fingerprint": fp, "rows": rows, "rows_total": sum(rows.values()),
+            "duckdb_row_hash_seconds": round(sum(own.values()), 2), "duckdb_row_hash_seconds_by_table": own,
+            "ratio_to_duckdb_row_hash": round(neutral / max(sum(own.values()), 1e-9), 2)}
+
+
+def bench_fingerprint(n: int) -> dict:
+    """The source fingerprint a pack records, against DuckDB's own row hash, on the bank's Parquet folder."""
+    if not bank_is_current(n, parquet_only=True):
+        print(f"  (generating the {label(n)} bank, Parquet only, in {bank_dir(n)} ...)", flush=True)
+        g = run_child(["generate", "--customers", str(n), "--out", str(bank_dir(n)), "--parquet-only"])
+        if "error" in g:
+            return g
+    res = run_child(["fingerprint", "--out", str(bank_dir(n))])
+    res.update({"benchmark": "fingerprint", "customers": n,
+                "what": "Warehouse.fingerprint (MD5 of each row's engine-neutral text, summed; the same on Spark) "
+                        "on the Parquet folder, DuckDB at 4GB, against sum(hash(row)) (DuckDB's own row hash)"})
+    return res
 
 
 def bench_scale(sizes: list[int]) -> dict:
@@ -1322,14 +1361,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated benchmarks: generate, features, agreement, door, pack, segmentation, "
-                                    "churn, model_sample, satisfaction, clv, marketing; make_report, scale, landmark_scale, "
-                                    "driver_frames, pack_large and allocator (not run by default)")
+                                    "churn, model_sample, satisfaction, clv, marketing, fingerprint; make_report, scale, "
+                                    "landmark_scale, driver_frames, pack_large and allocator (not run by default)")
     ap.add_argument("--sizes", help="comma-separated customer counts for generate and features (e.g. 50k,1m)")
     ap.add_argument("--quick", action="store_true", help="only the 50k sizes (smoke run)")
     a = ap.parse_args(argv)
     known = ["generate", "features", "agreement", "door", "pack", "segmentation", "churn", "model_sample",
              "satisfaction", "clv", "marketing", "make_report", "scale", "landmark_scale", "driver_frames",
-             "pack_large", "pack_engines", "allocator"]
+             "pack_large", "pack_engines", "allocator", "fingerprint"]
     # make_report (a fresh clone's `make report`, ~10 minutes) and scale (`make bench-large`: a 10M-customer bank,
     # ~1 hour) run only when asked: --only make_report, --only scale
     names = [s.strip() for s in (a.only or ",".join(k for k in known if k not in ("make_report", "scale",
@@ -1378,6 +1417,9 @@ def main(argv: list[str] | None = None) -> int:
                  for s in sizes.get("pack_engines", ["100k"])]
     if "allocator" in names:
         plan += [(f"allocator_{label(parse_size(s))}", bench_allocator, parse_size(s))
+                 for s in (a.sizes.split(",") if a.sizes else ["1m"])]
+    if "fingerprint" in names:
+        plan += [(f"fingerprint_{label(parse_size(s))}", bench_fingerprint, parse_size(s))
                  for s in (a.sizes.split(",") if a.sizes else ["1m"])]
     if "make_report" in names:
         plan.append(("make_report_fresh_clone", bench_make_report, 0))
