@@ -25,7 +25,6 @@ import datetime as _dt
 import decimal
 import functools
 import glob as _glob
-import hashlib
 import logging
 import os
 import re
