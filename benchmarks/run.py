@@ -522,11 +522,7 @@ def _fingerprint(bank: Path) -> dict:
 
 def bench_fingerprint(n: int) -> dict:
     """The source fingerprint a pack records, against DuckDB's own row hash, on the bank's Parquet folder."""
-    if not bank_is_current(n, parquet_only=True):
-        print(f"  (generating the {label(n)} bank, Parquet only, in {bank_dir(n)} ...)", flush=True)
-        g = run_child(["generate", "--customers", str(n), "--out", str(bank_dir(n)), "--parquet-only"])
-        if "error" in g:
-            return g
+    ensure_bank(n, parquet_only=True)
     res = run_child(["fingerprint", "--out", str(bank_dir(n))])
     res.update({"benchmark": "fingerprint", "customers": n,
                 "what": "Warehouse.fingerprint (MD5 of each row's engine-neutral text, summed; the same on Spark) "
@@ -538,14 +534,15 @@ def bench_scale(sizes: list[int]) -> dict:
     """The scale benchmark (see the module docstring): one entry per size, the Spark side at 1M, the growth."""
     out: dict = {}
     for n in sizes:
-        if not bank_is_current(n, parquet_only=True):
-            print(f"  (generating the {label(n)} bank, Parquet only, in {bank_dir(n)} ...)", flush=True)
-            g = run_child(["generate", "--customers", str(n), "--out", str(bank_dir(n)), "--parquet-only"])
+        try:
+            g = ensure_bank(n, parquet_only=True)
+        except RuntimeError as e:
+            out[f"scale_generate_{label(n)}"] = {"error": str(e)}
+            continue
+        if g is not None:
             g.update({"benchmark": "generate", "customers": n, "warehouse": False,
                       "what": "generate(out, n, warehouse=False): Parquet parts only, one chunk of customers at a time"})
             out[f"scale_generate_{label(n)}"] = g
-            if "error" in g:
-                continue
         r = run_child(["features_scale", "--out", str(bank_dir(n))])
         meta = json.loads((bank_dir(n) / "metadata.json").read_text())
         r.update({"benchmark": "scale_features", "customers": n, "as_of": AS_OF, "source_rows": meta["rows"],
@@ -951,12 +948,14 @@ def agreement(bank: Path) -> dict:
 
 # --------------------------------------------------------------------------- benchmarks
 
-def ensure_bank(n: int) -> dict | None:
-    """Generate the work bank of ``n`` customers unless a current one exists (not timed)."""
-    if bank_is_current(n):
+def ensure_bank(n: int, parquet_only: bool = False) -> dict | None:
+    """Generate the work bank of ``n`` customers unless a current one exists (not timed); with ``parquet_only``,
+    its Parquet parts without the DuckDB warehouse (one chunk of customers at a time: the 10M bank)."""
+    if bank_is_current(n, parquet_only=parquet_only):
         return None
-    print(f"  (preparing {label(n)} bank in {bank_dir(n)} ...)", flush=True)
-    res = run_child(["generate", "--customers", str(n), "--out", str(bank_dir(n))])
+    print(f"  (preparing {label(n)} bank{', Parquet only,' if parquet_only else ''} in {bank_dir(n)} ...)", flush=True)
+    res = run_child(["generate", "--customers", str(n), "--out", str(bank_dir(n)),
+                     *(["--parquet-only"] if parquet_only else [])])
     if "error" in res:
         raise RuntimeError(f"could not generate the {label(n)} bank: {res['error']}")
     return res
